@@ -1,0 +1,10 @@
+//! Paystream's write side.
+//!
+//! * [`store`]: the event store port and its PostgreSQL adapter.
+//! * [`relay`]: publishes committed events, in global order, to NATS JetStream.
+
+pub mod config;
+pub mod relay;
+pub mod routes;
+pub mod startup;
+pub mod store;

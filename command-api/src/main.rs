@@ -1,0 +1,58 @@
+use clap::{Parser, Subcommand};
+use paystream_command_api::config::Config;
+use paystream_command_api::store::{EventStore, PgEventStore};
+
+/// Paystream command API: the write side of the gateway.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTP and relay events to NATS (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Verify every stream's hash chain; exit 1 if any is broken.
+    Verify,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => paystream_command_api::startup::run(cli.config).await,
+        Command::Migrate => {
+            PgEventStore::connect(cli.config.database_url.expose(), 2).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Verify => {
+            let store = PgEventStore::connect(cli.config.database_url.expose(), 2).await?;
+            let breaks = store.verify_all().await?;
+            if breaks.is_empty() {
+                println!("every stream's hash chain is intact");
+                Ok(())
+            } else {
+                for broken in &breaks {
+                    println!(
+                        "{}: version {} {:?}",
+                        broken.stream_id, broken.version, broken.kind
+                    );
+                }
+                std::process::exit(1);
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! HTTP handlers, one module per resource.
+
+pub mod health;

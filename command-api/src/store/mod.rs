@@ -1,0 +1,299 @@
+//! The event store: the port every backend implements, and its types.
+//!
+//! A stream holds one object's events (`payment-pay_…`), numbered by a gapless
+//! `version` from 1. The global log orders every event of every stream by a
+//! `Position` that only grows; readers of the global log never see an event
+//! appear behind them (see the PostgreSQL adapter for how).
+
+pub mod chain;
+pub mod postgres;
+
+use std::fmt;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use chain::{ChainBreak, ChainBreakKind};
+pub use postgres::PgEventStore;
+
+/// Most events a single append may carry.
+pub const MAX_EVENTS_PER_APPEND: usize = 1000;
+
+/// `"{category}-{id}"`, e.g. `payment-pay_A1b2C3d4E5f6G7h8`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StreamId(String);
+
+impl StreamId {
+    pub const MAX_LEN: usize = 200;
+
+    /// A stream of `category` (lowercase ASCII letters and `_`) for object `id`.
+    pub fn new(category: &str, id: impl fmt::Display) -> Result<Self, StoreError> {
+        Self::parse(format!("{category}-{id}"))
+    }
+
+    pub fn parse(value: String) -> Result<Self, StoreError> {
+        let valid = value.len() <= Self::MAX_LEN
+            && value.split_once('-').is_some_and(|(category, id)| {
+                !category.is_empty()
+                    && category
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'_')
+                    && !id.is_empty()
+                    && id.bytes().all(|b| b.is_ascii_graphic())
+            });
+        if valid {
+            Ok(Self(value))
+        } else {
+            Err(StoreError::InvalidEvent(format!(
+                "stream id must be `category-id` (at most {} printable ASCII characters), got {value:?}",
+                Self::MAX_LEN
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the first `-`: `payment`, `order`, …
+    pub fn category(&self) -> &str {
+        self.0.split_once('-').map_or("", |(category, _)| category)
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for StreamId {
+    type Error = StoreError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(value)
+    }
+}
+
+impl From<StreamId> for String {
+    fn from(value: StreamId) -> Self {
+        value.0
+    }
+}
+
+/// A point in the global log. Positions only grow but are not dense.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Position(pub i64);
+
+impl Position {
+    /// Before the first event.
+    pub const START: Position = Position(0);
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What the writer believes the stream's version is. There is deliberately no
+/// "any version": every command decides on a state it read, and appending
+/// without that check could break per-stream order in the global log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream's last event must have this version.
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    pub fn as_u64(self) -> u64 {
+        match self {
+            ExpectedVersion::NoStream => 0,
+            ExpectedVersion::Exact(version) => version,
+        }
+    }
+
+    /// The expectation for a stream whose current version is `version` (0 = none).
+    pub fn from_version(version: u64) -> Self {
+        if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(version)
+        }
+    }
+}
+
+/// An event to append. Its id makes the append idempotent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: u16,
+    pub payload: serde_json::Value,
+}
+
+impl NewEvent {
+    /// A new event with a fresh time-ordered (v7) id.
+    pub fn new(
+        event_type: impl Into<String>,
+        schema_version: u16,
+        payload: serde_json::Value,
+    ) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            schema_version,
+            payload,
+        }
+    }
+}
+
+/// Who and what caused an append; stored on every event of the append.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EventMetadata {
+    pub merchant_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    pub correlation_id: Option<Uuid>,
+    /// `merchant:<id>`, `staff:<email>`, `system:acquirer`, …
+    pub actor: String,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    pub position: Position,
+    pub event_id: Uuid,
+    pub stream_id: StreamId,
+    pub version: u64,
+    pub event_type: String,
+    pub schema_version: u16,
+    pub payload: serde_json::Value,
+    #[serde(flatten)]
+    pub metadata: EventMetadata,
+    pub recorded_at: DateTime<Utc>,
+    /// SHA-256 chaining this event to the previous one of its stream.
+    #[serde(with = "hex_hash")]
+    pub hash: [u8; 32],
+}
+
+/// The result of a successful append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub first_version: u64,
+    pub last_version: u64,
+    /// Position of the last appended event.
+    pub position: Position,
+    /// Every event id was already stored: nothing was written this time.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("stream {stream} is at version {actual}, not the expected {expected}")]
+    Conflict {
+        stream: StreamId,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("event id {event_id} is already stored with different content or in another stream")]
+    EventIdReused { event_id: Uuid },
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("event store unavailable")]
+    Unavailable(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Unavailable(error)
+    }
+}
+
+/// The port. Backends: PostgreSQL (default, [`PgEventStore`]); EventStoreDB
+/// later, held to the same contract suite (`tests/store_contract.rs`).
+pub trait EventStore: Send + Sync {
+    /// Appends `events` to `stream` atomically if its version is `expected`.
+    /// A stale expectation is [`StoreError::Conflict`] and writes nothing.
+    /// Re-appending events whose ids are all stored is a no-op
+    /// (`Appended::duplicate`).
+    fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        metadata: &EventMetadata,
+    ) -> impl Future<Output = Result<Appended, StoreError>> + Send;
+
+    /// Events of `stream` with a version above `after_version`, oldest first.
+    fn read_stream(
+        &self,
+        stream: &StreamId,
+        after_version: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Events of every stream after `after`, in global order, but only those
+    /// whose place in that order is final: a later call never returns an event
+    /// positioned before one it already returned.
+    fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Checks one stream's hash chain; `None` when it is intact.
+    fn verify_stream(
+        &self,
+        stream: &StreamId,
+    ) -> impl Future<Output = Result<Option<ChainBreak>, StoreError>> + Send;
+
+    /// Checks every stream's chain; returns the breaks found (empty = intact).
+    fn verify_all(&self) -> impl Future<Output = Result<Vec<ChainBreak>, StoreError>> + Send;
+}
+
+mod hex_hash {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(hash: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(hash))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(&text, &mut hash).map_err(D::Error::custom)?;
+        Ok(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_are_category_dash_id() {
+        let stream = StreamId::new("payment", "pay_A1b2C3d4E5f6G7h8").unwrap();
+        assert_eq!(stream.as_str(), "payment-pay_A1b2C3d4E5f6G7h8");
+        assert_eq!(stream.category(), "payment");
+        for bad in [
+            "payment",
+            "-x",
+            "Payment-x",
+            "pay ment-x",
+            "payment-",
+            "payment-a b",
+        ] {
+            assert!(StreamId::parse(bad.to_string()).is_err(), "{bad} accepted");
+        }
+        assert!(StreamId::parse(format!("order-{}", "x".repeat(200))).is_err());
+    }
+}

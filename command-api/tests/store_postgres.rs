@@ -1,0 +1,124 @@
+//! The event store contract against PostgreSQL, plus what only PostgreSQL has.
+
+mod store_contract;
+mod support;
+
+use paystream_command_api::store::{
+    EventMetadata, ExpectedVersion, NewEvent, PgEventStore, StreamId,
+};
+use sqlx::{Connection, Executor, PgConnection};
+use store_contract::{Harness, HeldAppend, Tamper};
+use support::TestDatabase;
+
+struct Postgres(TestDatabase);
+
+struct HeldTransaction(PgConnection);
+
+impl HeldAppend for HeldTransaction {
+    async fn commit(mut self) {
+        self.0.execute("commit").await.expect("commit held append");
+    }
+}
+
+impl Harness for Postgres {
+    type Store = PgEventStore;
+    type Held = HeldTransaction;
+
+    async fn create() -> Self {
+        Postgres(TestDatabase::create().await)
+    }
+
+    fn store(&self) -> PgEventStore {
+        self.0.store.clone()
+    }
+
+    async fn hold_append(&self, stream: &StreamId, events: Vec<NewEvent>) -> HeldTransaction {
+        let mut connection = self.0.connection().await;
+        connection.execute("begin").await.unwrap();
+        PgEventStore::append_in(
+            &mut connection,
+            0,
+            stream,
+            ExpectedVersion::NoStream,
+            &events,
+            &store_contract::metadata(),
+        )
+        .await
+        .unwrap();
+        HeldTransaction(connection)
+    }
+
+    async fn tamper(&self, tamper: Tamper) {
+        // An attacker with the owner's rights: switch the append-only trigger off.
+        let mut connection = self.0.connection().await;
+        connection
+            .execute("alter table events disable trigger events_append_only")
+            .await
+            .unwrap();
+        match tamper {
+            Tamper::ChangePayload { stream, version } => {
+                sqlx::query(
+                    "update events set payload = jsonb_set(payload, '{amount}', '1') \
+                     where stream_id = $1 and version = $2",
+                )
+                .bind(stream.as_str())
+                .bind(version as i64)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            }
+            Tamper::Delete { stream, version } => {
+                sqlx::query("delete from events where stream_id = $1 and version = $2")
+                    .bind(stream.as_str())
+                    .bind(version as i64)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+            Tamper::SwapPayloads { stream, a, b } => {
+                sqlx::query(
+                    "update events e set payload = o.payload from events o \
+                     where e.stream_id = $1 and o.stream_id = $1 \
+                       and ((e.version = $2 and o.version = $3) or (e.version = $3 and o.version = $2))",
+                )
+                .bind(stream.as_str())
+                .bind(a as i64)
+                .bind(b as i64)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            }
+        }
+        connection
+            .execute("alter table events enable trigger events_append_only")
+            .await
+            .unwrap();
+    }
+}
+
+store_contract_tests!(Postgres);
+
+#[tokio::test]
+async fn stored_events_cannot_be_updated_or_deleted() {
+    let database = TestDatabase::create().await;
+    let stream = store_contract::stream("order");
+    use paystream_command_api::store::EventStore;
+    database
+        .store
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            vec![store_contract::event(1)],
+            &EventMetadata::default(),
+        )
+        .await
+        .unwrap();
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    for statement in ["update events set payload = '{}'", "delete from events"] {
+        let error = connection.execute(statement).await.unwrap_err();
+        assert!(
+            error.to_string().contains("append-only"),
+            "{statement}: {error}"
+        );
+    }
+}
