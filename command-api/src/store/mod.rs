@@ -5,7 +5,9 @@
 //! `Position` that only grows; readers of the global log never see an event
 //! appear behind them (see the PostgreSQL adapter for how).
 
+pub mod append_plan;
 pub mod chain;
+pub mod group_commit;
 pub mod postgres;
 
 use std::fmt;

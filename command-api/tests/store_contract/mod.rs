@@ -527,6 +527,80 @@ pub async fn tampering_is_detected<H: Harness>(harness: H) {
     assert_eq!(all, expected);
 }
 
+/// Many appends at once (a backend may commit them together): each keeps its
+/// own outcome, and one bad append does not fail its neighbours.
+pub async fn concurrent_appends_keep_their_own_outcomes<H: Harness>(harness: H) {
+    let store = harness.store();
+    let taken = event(0);
+    store
+        .append(
+            &stream("order"),
+            ExpectedVersion::NoStream,
+            vec![taken.clone()],
+            &metadata(),
+        )
+        .await
+        .unwrap();
+    let shared = stream("payment");
+    let repeated = vec![event(1), event(2)];
+
+    let mut tasks = Vec::new();
+    for n in 0..60u64 {
+        let store = store.clone();
+        let (target, events, expected) = match n {
+            // reuses an id stored elsewhere
+            7 => (
+                stream("order"),
+                vec![taken.clone()],
+                ExpectedVersion::NoStream,
+            ),
+            // the same append twice, concurrently
+            20 | 21 => (shared.clone(), repeated.clone(), ExpectedVersion::NoStream),
+            // stale expectation on a new stream
+            33 => (stream("order"), vec![event(n)], ExpectedVersion::Exact(4)),
+            _ => (
+                stream("order"),
+                vec![event(n), event(n + 1000)],
+                ExpectedVersion::NoStream,
+            ),
+        };
+        tasks.push(tokio::spawn(async move {
+            (
+                n,
+                store.append(&target, expected, events, &metadata()).await,
+            )
+        }));
+    }
+    let mut repeated_outcomes = Vec::new();
+    for task in tasks {
+        let (n, outcome) = task.await.unwrap();
+        match (n, outcome) {
+            (7, Err(StoreError::EventIdReused { .. })) => {}
+            (33, Err(StoreError::Conflict { actual: 0, .. })) => {}
+            (20 | 21, Ok(appended)) => repeated_outcomes.push(appended.duplicate),
+            (_, Ok(appended)) if n != 7 && n != 33 => {
+                assert_eq!(
+                    (
+                        appended.first_version,
+                        appended.last_version,
+                        appended.duplicate
+                    ),
+                    (1, 2, false)
+                );
+            }
+            (n, other) => panic!("append {n}: unexpected {other:?}"),
+        }
+    }
+    repeated_outcomes.sort();
+    assert_eq!(
+        repeated_outcomes,
+        vec![false, true],
+        "one append lands, its twin is a no-op"
+    );
+    assert_eq!(read_everything(&store, &shared).await.len(), 2);
+    assert!(store.verify_all().await.unwrap().is_empty());
+}
+
 pub async fn bad_appends_are_refused<H: Harness>(harness: H) {
     let store = harness.store();
     let s = stream("order");
@@ -576,6 +650,7 @@ macro_rules! store_contract_tests {
             a_late_commit_is_never_skipped,
             global_log_pages_in_order,
             tampering_is_detected,
+            concurrent_appends_keep_their_own_outcomes,
             bad_appends_are_refused
         );
     };

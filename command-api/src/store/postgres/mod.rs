@@ -1,8 +1,7 @@
 //! The PostgreSQL event store (the default backend and source of truth).
 //!
-//! * Appends are one call of the `append_events` SQL function: it locks the
-//!   stream's row, checks the expected version and event-id idempotency,
-//!   chains the hashes and inserts, all in one round trip and one commit.
+//! * Appends: see [`append`]: heads are read, the batch is planned in Rust,
+//!   and one guarded statement writes it.
 //! * Global order: an event's position is `(xid << 20) | index` of the
 //!   transaction that appended it; [`EventStore::read_all`] only returns
 //!   positions below the snapshot's xmin horizon, where every transaction has
@@ -16,14 +15,17 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::pool::PoolOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
-use sqlx::{PgConnection, Row};
+use sqlx::Row;
 use uuid::Uuid;
 
-use super::chain::{check_event_type, check_payload, ChainWalker, EventFacts};
+use super::chain::ChainWalker;
+use super::group_commit::{GroupCommit, GroupCommitConfig};
 use super::{
     Appended, ChainBreak, EventMetadata, EventStore, ExpectedVersion, NewEvent, Position,
-    RecordedEvent, StoreError, StreamId, MAX_EVENTS_PER_APPEND,
+    RecordedEvent, StoreError, StreamId,
 };
+
+mod append;
 
 /// The migrations of every table the write side owns, applied at start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -42,11 +44,14 @@ macro_rules! select_events {
 #[derive(Debug, Clone)]
 pub struct PgEventStore {
     pool: PgPool,
+    committer: GroupCommit,
 }
 
 impl PgEventStore {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// A store over `pool`; appends go through group commit.
+    pub fn new(pool: PgPool, group_commit: GroupCommitConfig) -> Self {
+        let committer = GroupCommit::start(pool.clone(), group_commit);
+        Self { pool, committer }
     }
 
     /// Connects with explicit bounds and applies the migrations.
@@ -63,123 +68,15 @@ impl PgEventStore {
             .run(&pool)
             .await
             .map_err(|error| StoreError::Unavailable(error.into()))?;
-        Ok(Self { pool })
+        Ok(Self::new(pool, GroupCommitConfig::default()))
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// Appends inside a transaction the caller owns, so several appends (or
-    /// other writes) commit together. `tx_index` is the number of events this
-    /// transaction has appended so far; it orders them within the transaction.
-    pub async fn append_in(
-        connection: &mut PgConnection,
-        tx_index: u32,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-        metadata: &EventMetadata,
-    ) -> Result<Appended, StoreError> {
-        if events.is_empty() || events.len() > MAX_EVENTS_PER_APPEND {
-            return Err(StoreError::InvalidEvent(format!(
-                "an append carries 1 to {MAX_EVENTS_PER_APPEND} events, got {}",
-                events.len()
-            )));
-        }
-        let expected_version = expected.as_u64();
-        let recorded_at = now_micros();
-        let mut canonical = Vec::with_capacity(events.len());
-        for (offset, event) in (1..).zip(events) {
-            check_event_type(&event.event_type)?;
-            check_payload(&event.payload)?;
-            canonical.push(
-                EventFacts {
-                    stream_id: stream.as_str(),
-                    version: expected_version + offset,
-                    event_id: event.event_id,
-                    event_type: &event.event_type,
-                    schema_version: event.schema_version,
-                    recorded_at_micros: recorded_at.timestamp_micros(),
-                    merchant_id: metadata.merchant_id,
-                    causation_id: metadata.causation_id,
-                    correlation_id: metadata.correlation_id,
-                    actor: &metadata.actor,
-                    payload: &event.payload,
-                }
-                .canonical_bytes(),
-            );
-        }
-        let schema_versions = events
-            .iter()
-            .map(|event| i16::try_from(event.schema_version))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| StoreError::InvalidEvent("schema version above 32767".into()))?;
-
-        let row = sqlx::query(
-            "select outcome, first_version, last_version, last_position \
-             from append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(stream.as_str())
-        .bind(stream.category())
-        .bind(to_i64(expected_version)?)
-        .bind(i32::try_from(tx_index).map_err(|_| StoreError::InvalidEvent("tx index".into()))?)
-        .bind(
-            events
-                .iter()
-                .map(|event| event.event_id)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|event| event.event_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(schema_versions)
-        .bind(
-            events
-                .iter()
-                .map(|event| &event.payload)
-                .collect::<Vec<_>>(),
-        )
-        .bind(canonical)
-        .bind(metadata.merchant_id)
-        .bind(metadata.causation_id)
-        .bind(metadata.correlation_id)
-        .bind(metadata.actor.as_str())
-        .bind(recorded_at)
-        .fetch_one(&mut *connection)
-        .await
-        .map_err(map_unique_violation)?;
-
-        let outcome: String = row.try_get("outcome")?;
-        let first_version: Option<i64> = row.try_get("first_version")?;
-        let last_version: Option<i64> = row.try_get("last_version")?;
-        let last_position: Option<i64> = row.try_get("last_position")?;
-        let appended = |duplicate| -> Result<Appended, StoreError> {
-            Ok(Appended {
-                first_version: from_i64(first_version.unwrap_or_default())?,
-                last_version: from_i64(last_version.unwrap_or_default())?,
-                position: Position(last_position.unwrap_or_default()),
-                duplicate,
-            })
-        };
-        match outcome.as_str() {
-            "appended" => appended(false),
-            "duplicate" => appended(true),
-            "conflict" => Err(StoreError::Conflict {
-                stream: stream.clone(),
-                expected: expected_version,
-                actual: from_i64(last_version.unwrap_or_default())?,
-            }),
-            "event_id_reused" => Err(StoreError::EventIdReused {
-                event_id: events[0].event_id,
-            }),
-            other => Err(StoreError::Corrupt(format!(
-                "append_events answered {other:?}"
-            ))),
-        }
+    pub fn group_commit(&self) -> &GroupCommit {
+        &self.committer
     }
 
     /// The position below which the global log is final right now.
@@ -199,8 +96,9 @@ impl EventStore for PgEventStore {
         events: Vec<NewEvent>,
         metadata: &EventMetadata,
     ) -> Result<Appended, StoreError> {
-        let mut connection = self.pool.acquire().await?;
-        Self::append_in(&mut connection, 0, stream, expected, &events, metadata).await
+        self.committer
+            .append(stream.clone(), expected, events, metadata.clone())
+            .await
     }
 
     async fn read_stream(
@@ -374,26 +272,7 @@ fn from_i64(value: i64) -> Result<u64, StoreError> {
 }
 
 /// The database keeps microseconds; the canonical bytes must hash what it keeps.
-fn now_micros() -> DateTime<Utc> {
+pub(in crate::store) fn now_micros() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
-}
-
-/// A concurrent append that stored the same event id in another stream.
-fn map_unique_violation(error: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &error {
-        if db.code().as_deref() == Some("23505") && db.constraint() == Some("events_event_id_key") {
-            return StoreError::EventIdReused {
-                event_id: Uuid::nil(),
-            };
-        }
-        if db.code().as_deref() == Some("23505")
-            && db.constraint() == Some("events_stream_id_version_key")
-        {
-            return StoreError::Corrupt(
-                "two writers stored one stream version; the stream lock failed".into(),
-            );
-        }
-    }
-    StoreError::Unavailable(error)
 }
