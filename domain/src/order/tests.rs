@@ -1,0 +1,316 @@
+//! Given / when / then for every order command and rejection.
+
+use serde_json::{json, Map, Value};
+
+use super::*;
+use crate::currency::Currency;
+use crate::id::{MerchantId, OrderId, PaymentId};
+use crate::money::Money;
+use crate::testing::{given, time};
+use crate::DomainError;
+
+fn order_id() -> OrderId {
+    "order_H8sK3jD9s2L1pQr5".parse().unwrap()
+}
+
+fn merchant_id() -> MerchantId {
+    "550e8400-e29b-41d4-a716-446655440000".parse().unwrap()
+}
+
+fn payment(n: u8) -> PaymentId {
+    PaymentId::from_random_bytes([n; 16])
+}
+
+fn notes() -> Map<String, Value> {
+    let Value::Object(map) = json!({ "customer": "Asha", "priority": 2, "gift": true }) else {
+        unreachable!()
+    };
+    map
+}
+
+fn create() -> CreateOrder {
+    CreateOrder {
+        order_id: order_id(),
+        merchant_id: merchant_id(),
+        amount: Money::new(50_000, Currency::INR),
+        receipt: Some("receipt#1".to_owned()),
+        notes: Some(notes()),
+        at: time(0),
+    }
+}
+
+fn created() -> OrderEvent {
+    OrderCreated {
+        order_id: order_id(),
+        merchant_id: merchant_id(),
+        amount: 50_000,
+        currency: Currency::INR,
+        receipt: Some("receipt#1".to_owned()),
+        notes: Some(notes()),
+        created_at: time(0),
+    }
+    .into()
+}
+
+fn attempted(n: u8) -> OrderEvent {
+    OrderAttempted {
+        payment_id: payment(n),
+        attempted_at: time(10),
+    }
+    .into()
+}
+
+fn paid(n: u8) -> OrderEvent {
+    OrderPaid {
+        payment_id: payment(n),
+        paid_at: time(20),
+    }
+    .into()
+}
+
+fn mark_attempted(n: u8) -> OrderCommand {
+    MarkOrderAttempted {
+        payment_id: payment(n),
+        at: time(10),
+    }
+    .into()
+}
+
+fn mark_paid(n: u8) -> OrderCommand {
+    MarkOrderPaid {
+        payment_id: payment(n),
+        at: time(20),
+    }
+    .into()
+}
+
+fn with_notes(value: Value) -> CreateOrder {
+    let Value::Object(map) = value else {
+        panic!("notes must be an object")
+    };
+    CreateOrder {
+        notes: Some(map),
+        ..create()
+    }
+}
+
+// ---- CreateOrder -----------------------------------------------------------
+
+#[test]
+fn create_order() {
+    let order = given::<OrderAggregate>([])
+        .when(create().into())
+        .then([created()])
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Created);
+    assert_eq!(order.amount, Money::new(50_000, Currency::INR));
+    assert_eq!(order.receipt.as_deref(), Some("receipt#1"));
+    assert_eq!(order.paid_by, None);
+    assert_eq!(order.created_at, order.updated_at);
+}
+
+#[test]
+fn create_order_accepts_the_limits() {
+    let command = CreateOrder {
+        amount: Money::new(100, Currency::JPY),
+        receipt: Some("r".repeat(40)),
+        notes: None,
+        ..create()
+    };
+    let expected = OrderCreated {
+        amount: 100,
+        currency: Currency::JPY,
+        receipt: Some("r".repeat(40)),
+        notes: None,
+        ..match created() {
+            OrderEvent::OrderCreated(event) => event,
+            _ => unreachable!(),
+        }
+    };
+    given::<OrderAggregate>([])
+        .when(command.into())
+        .then([expected.into()]);
+
+    let mut many = Map::new();
+    for index in 0..15 {
+        many.insert(format!("k{index}"), Value::String("v".repeat(256)));
+    }
+    many.insert("k0".to_owned(), json!(12.5));
+    let command = CreateOrder {
+        notes: Some(many.clone()),
+        ..create()
+    };
+    let OrderEvent::OrderCreated(mut expected) = created() else {
+        unreachable!()
+    };
+    expected.notes = Some(many);
+    given::<OrderAggregate>([])
+        .when(command.into())
+        .then([expected.into()]);
+}
+
+#[test]
+fn create_order_rejects_an_existing_order() {
+    given::<OrderAggregate>([created()])
+        .when(create().into())
+        .then_error(DomainError::OrderAlreadyExists);
+}
+
+#[test]
+fn create_order_rejects_a_small_amount() {
+    for amount in [99, 0, -1, i64::MIN] {
+        given::<OrderAggregate>([])
+            .when(
+                CreateOrder {
+                    amount: Money::new(amount, Currency::INR),
+                    ..create()
+                }
+                .into(),
+            )
+            .then_error(DomainError::invalid(
+                "amount",
+                "amount must be at least 100",
+            ));
+    }
+}
+
+#[test]
+fn create_order_rejects_a_long_receipt() {
+    given::<OrderAggregate>([])
+        .when(
+            CreateOrder {
+                receipt: Some("r".repeat(41)),
+                ..create()
+            }
+            .into(),
+        )
+        .then_error(DomainError::invalid(
+            "receipt",
+            "receipt must be at most 40 characters",
+        ));
+}
+
+#[test]
+fn create_order_rejects_bad_notes() {
+    let mut sixteen = Map::new();
+    for index in 0..16 {
+        sixteen.insert(format!("k{index}"), json!("v"));
+    }
+    given::<OrderAggregate>([])
+        .when(
+            CreateOrder {
+                notes: Some(sixteen),
+                ..create()
+            }
+            .into(),
+        )
+        .then_error(DomainError::invalid(
+            "notes",
+            "notes must have at most 15 keys",
+        ));
+    let long_value = "v".repeat(257);
+    given::<OrderAggregate>([])
+        .when(with_notes(json!({ "a": long_value })).into())
+        .then_error(DomainError::invalid(
+            "notes",
+            "notes values must be at most 256 characters",
+        ));
+    let long_key = "k".repeat(257);
+    let mut map = Map::new();
+    map.insert(long_key, json!("v"));
+    given::<OrderAggregate>([])
+        .when(
+            CreateOrder {
+                notes: Some(map),
+                ..create()
+            }
+            .into(),
+        )
+        .then_error(DomainError::invalid(
+            "notes",
+            "notes keys must be at most 256 characters",
+        ));
+    for value in [json!(null), json!([1, 2]), json!({ "nested": "x" })] {
+        given::<OrderAggregate>([])
+            .when(with_notes(json!({ "a": value })).into())
+            .then_error(DomainError::invalid(
+                "notes",
+                "notes values must be strings, numbers or booleans",
+            ));
+    }
+}
+
+// ---- MarkOrderAttempted ----------------------------------------------------
+
+#[test]
+fn mark_order_attempted() {
+    let order = given::<OrderAggregate>([created()])
+        .when(mark_attempted(1))
+        .then([attempted(1)])
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Attempted);
+    assert_eq!(order.updated_at, time(10));
+}
+
+#[test]
+fn mark_order_attempted_again_or_after_payment_is_a_no_op() {
+    given::<OrderAggregate>([created(), attempted(1)])
+        .when(mark_attempted(2))
+        .then_nothing();
+    given::<OrderAggregate>([created(), attempted(1), paid(1)])
+        .when(mark_attempted(3))
+        .then_nothing();
+}
+
+#[test]
+fn mark_order_attempted_rejects_an_unknown_order() {
+    given::<OrderAggregate>([])
+        .when(mark_attempted(1))
+        .then_error(DomainError::OrderNotFound);
+}
+
+// ---- MarkOrderPaid -----------------------------------------------------------
+
+#[test]
+fn mark_order_paid() {
+    let order = given::<OrderAggregate>([created(), attempted(1)])
+        .when(mark_paid(1))
+        .then([paid(1)])
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Paid);
+    assert_eq!(order.paid_by, Some(payment(1)));
+    assert!(order.is_paid());
+    // Straight from created, too.
+    given::<OrderAggregate>([created()])
+        .when(mark_paid(1))
+        .then([paid(1)]);
+}
+
+#[test]
+fn mark_order_paid_by_the_same_payment_is_a_no_op() {
+    given::<OrderAggregate>([created(), attempted(1), paid(1)])
+        .when(mark_paid(1))
+        .then_nothing();
+}
+
+#[test]
+fn mark_order_paid_by_another_payment_is_rejected() {
+    given::<OrderAggregate>([created(), attempted(1), paid(1)])
+        .when(mark_paid(2))
+        .then_error(DomainError::OrderAlreadyPaid);
+}
+
+#[test]
+fn mark_order_paid_rejects_an_unknown_order() {
+    given::<OrderAggregate>([])
+        .when(mark_paid(1))
+        .then_error(DomainError::OrderNotFound);
+}
+
+#[test]
+fn events_before_creation_are_ignored() {
+    assert_eq!(
+        crate::replay::<OrderAggregate>(&[attempted(1), paid(1)]),
+        None
+    );
+}
