@@ -32,6 +32,10 @@ impl Harness for Postgres {
         self.0.store.clone()
     }
 
+    async fn another_store(&self) -> PgEventStore {
+        PgEventStore::connect(&self.0.url, 8).await.unwrap()
+    }
+
     async fn hold_append(&self, stream: &StreamId, events: Vec<NewEvent>) -> HeldTransaction {
         let mut connection = self.0.connection().await;
         connection.execute("begin").await.unwrap();

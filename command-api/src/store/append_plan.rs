@@ -119,8 +119,8 @@ pub struct PlannedEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeadMove {
     pub stream: StreamId,
-    /// `None`: the stream is new.
-    pub from: Option<u64>,
+    /// The head the plan started from; `None`: the stream is new.
+    pub from: Option<Head>,
     pub to: Head,
 }
 
@@ -131,8 +131,9 @@ pub struct Plan {
     pub heads: Vec<HeadMove>,
 }
 
-/// Decides every append in order against `heads` (streams absent from it do
-/// not exist), chaining accepted events onto their stream.
+/// Decides every append in order against `heads` (a stream absent from it is
+/// taken to be new; if it is not, the write finds out), chaining accepted
+/// events onto their stream.
 pub fn plan(appends: &[&PreparedAppend<'_>], heads: &HashMap<StreamId, Head>) -> Plan {
     let mut plan = Plan::default();
     // Per stream: the head as read, the head after accepted appends, and the
@@ -200,7 +201,7 @@ pub fn plan(appends: &[&PreparedAppend<'_>], heads: &HashMap<StreamId, Head>) ->
         .filter(|(_, (read, now))| read.map_or(now.version > 0, |read| read != *now))
         .map(|(stream, (read, now))| HeadMove {
             stream: stream.clone(),
-            from: read.map(|head| head.version),
+            from: read,
             to: now,
         })
         .collect();
@@ -309,7 +310,10 @@ mod tests {
             ),
             ("order-a", None, 3)
         );
-        assert_eq!((plan.heads[1].from, plan.heads[1].to.version), (Some(4), 5));
+        assert_eq!(
+            (plan.heads[1].from, plan.heads[1].to.version),
+            (Some(stored_b), 5)
+        );
         assert_eq!(plan.heads[0].to.hash, plan.events[3].hash);
     }
 

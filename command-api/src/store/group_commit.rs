@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::append_plan::PreparedAppend;
+use super::head_cache::HeadCache;
 use super::postgres::{now_micros, PgEventStore};
 use super::{Appended, EventMetadata, ExpectedVersion, NewEvent, StoreError, StreamId};
 
@@ -65,13 +66,14 @@ pub struct Stats {
 
 impl GroupCommit {
     /// Starts the writer tasks; they end when every handle is dropped.
-    pub fn start(pool: PgPool, config: GroupCommitConfig) -> Self {
+    pub fn start(pool: PgPool, config: GroupCommitConfig, cache: Arc<HeadCache>) -> Self {
         let (queue, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         let stats = Arc::new(Stats::default());
         for _ in 0..config.writers.max(1) {
             tokio::spawn(write_batches(
                 pool.clone(),
+                cache.clone(),
                 receiver.clone(),
                 config,
                 stats.clone(),
@@ -111,6 +113,7 @@ impl GroupCommit {
 
 async fn write_batches(
     pool: PgPool,
+    cache: Arc<HeadCache>,
     receiver: Arc<Mutex<mpsc::Receiver<Request>>>,
     config: GroupCommitConfig,
     stats: Arc<Stats>,
@@ -138,14 +141,15 @@ async fn write_batches(
         stats
             .appends
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        commit(&pool, batch).await;
+        commit(&pool, &cache, batch).await;
     }
 }
 
-async fn commit(pool: &PgPool, mut batch: Vec<Request>) {
+async fn commit(pool: &PgPool, cache: &HeadCache, mut batch: Vec<Request>) {
     if let [single] = batch.as_slice() {
         let outcome = PgEventStore::append_alone(
             pool,
+            cache,
             &single.stream,
             single.expected,
             &single.events,
@@ -178,7 +182,9 @@ async fn commit(pool: &PgPool, mut batch: Vec<Request>) {
         Ok(Vec::new())
     } else {
         match pool.acquire().await {
-            Ok(mut connection) => PgEventStore::append_batch(&mut connection, 0, &appends).await,
+            Ok(mut connection) => {
+                PgEventStore::append_batch(&mut connection, 0, &appends, Some(cache)).await
+            }
             Err(error) => Err(error),
         }
     };
@@ -205,6 +211,7 @@ async fn commit(pool: &PgPool, mut batch: Vec<Request>) {
                 replies[index] = Some(
                     PgEventStore::append_alone(
                         pool,
+                        cache,
                         &request.stream,
                         request.expected,
                         &request.events,

@@ -8,6 +8,7 @@
 pub mod append_plan;
 pub mod chain;
 pub mod group_commit;
+pub mod head_cache;
 pub mod postgres;
 
 use std::fmt;

@@ -36,6 +36,9 @@ pub trait Harness: Sized + Send + Sync {
 
     fn create() -> impl Future<Output = Self> + Send;
     fn store(&self) -> Self::Store;
+    /// A second, independent client of the same backend, as another process
+    /// would have (its own caches, its own connections).
+    fn another_store(&self) -> impl Future<Output = Self::Store> + Send;
     /// Appends without committing: readers must not see it, nor anything
     /// appended after it, until `commit`.
     fn hold_append(
@@ -601,6 +604,68 @@ pub async fn concurrent_appends_keep_their_own_outcomes<H: Harness>(harness: H) 
     assert!(store.verify_all().await.unwrap().is_empty());
 }
 
+/// Two processes append to the same streams; whatever each one remembers
+/// about stream heads, versions stay gapless and every chain verifies.
+pub async fn two_processes_interleave_without_breaking_chains<H: Harness>(harness: H) {
+    let one = harness.store();
+    let two = harness.another_store().await;
+    let s = stream("payment");
+    // Each process learns the head, then the other moves it.
+    one.append(&s, ExpectedVersion::NoStream, vec![event(1)], &metadata())
+        .await
+        .unwrap();
+    assert_eq!(two.read_stream(&s, 0, 10).await.unwrap().len(), 1);
+    two.append(&s, ExpectedVersion::Exact(1), vec![event(2)], &metadata())
+        .await
+        .unwrap();
+    // `one` last saw version 1: appending on it is a conflict, not a fork.
+    match one
+        .append(&s, ExpectedVersion::Exact(1), vec![event(3)], &metadata())
+        .await
+    {
+        Err(StoreError::Conflict { actual: 2, .. }) => {}
+        other => panic!("expected a conflict at version 2, got {other:?}"),
+    }
+    one.append(&s, ExpectedVersion::Exact(2), vec![event(3)], &metadata())
+        .await
+        .unwrap();
+
+    // Then both race, retrying on conflicts.
+    let race = |store: H::Store, tag: u64| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for n in 0..15u64 {
+                let e = event(tag * 1000 + n);
+                loop {
+                    let head = store.read_stream(&s, 0, 10_000).await.unwrap().len() as u64;
+                    match store
+                        .append(
+                            &s,
+                            ExpectedVersion::from_version(head),
+                            vec![e.clone()],
+                            &metadata(),
+                        )
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(StoreError::Conflict { .. }) => continue,
+                        Err(other) => panic!("{other:?}"),
+                    }
+                }
+            }
+        })
+    };
+    let (a, b) = (race(one.clone(), 1), race(two.clone(), 2));
+    a.await.unwrap();
+    b.await.unwrap();
+    let stored = read_everything(&one, &s).await;
+    assert_eq!(
+        stored.iter().map(|e| e.version).collect::<Vec<_>>(),
+        (1..=33).collect::<Vec<_>>()
+    );
+    assert!(one.verify_stream(&s).await.unwrap().is_none());
+}
+
 pub async fn bad_appends_are_refused<H: Harness>(harness: H) {
     let store = harness.store();
     let s = stream("order");
@@ -651,6 +716,7 @@ macro_rules! store_contract_tests {
             global_log_pages_in_order,
             tampering_is_detected,
             concurrent_appends_keep_their_own_outcomes,
+            two_processes_interleave_without_breaking_chains,
             bad_appends_are_refused
         );
     };

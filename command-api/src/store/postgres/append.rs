@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use super::{from_i64, now_micros, to_hash, PgEventStore};
 use crate::store::append_plan::{appended, plan, Decision, Head, PreparedAppend};
+use crate::store::head_cache::HeadCache;
 use crate::store::{Appended, EventMetadata, ExpectedVersion, NewEvent, StoreError, StreamId};
 
 const WRITE_PLAN: &str = "\
@@ -36,9 +37,10 @@ with created as (
 ), advanced as (
     update event_streams s
        set version = h.version, last_hash = h.hash, updated_at = $1
-      from unnest($5::text[], $6::bigint[], $7::bigint[], $8::bytea[])
-           as h(stream_id, previous, version, hash)
+      from unnest($5::text[], $6::bigint[], $7::bytea[], $8::bigint[], $9::bytea[])
+           as h(stream_id, previous, previous_hash, version, hash)
      where s.stream_id = h.stream_id and s.version = h.previous
+       and s.last_hash = h.previous_hash
     returning s.stream_id
 ), moved as (
     select stream_id from created union all select stream_id from advanced
@@ -46,20 +48,20 @@ with created as (
     insert into events (position, event_id, stream_id, category, version, event_type,
                         schema_version, payload, merchant_id, causation_id, correlation_id,
                         actor, recorded_at, hash)
-    select (pg_current_xact_id()::text::bigint << 20) + $9 + e.ordinal - 1, e.event_id,
+    select (pg_current_xact_id()::text::bigint << 20) + $10 + e.ordinal - 1, e.event_id,
            e.stream_id, split_part(e.stream_id, '-', 1), e.version, e.event_type,
            e.schema_version, e.payload, e.merchant_id, e.causation_id, e.correlation_id,
            e.actor, $1, e.hash
-      from unnest($10::uuid[], $11::text[], $12::bigint[], $13::text[], $14::smallint[],
-                  $15::jsonb[], $16::uuid[], $17::uuid[], $18::uuid[], $19::text[],
-                  $20::bytea[], $21::bigint[])
+      from unnest($11::uuid[], $12::text[], $13::bigint[], $14::text[], $15::smallint[],
+                  $16::jsonb[], $17::uuid[], $18::uuid[], $19::uuid[], $20::text[],
+                  $21::bytea[], $22::bigint[])
            as e(event_id, stream_id, version, event_type, schema_version, payload,
                 merchant_id, causation_id, correlation_id, actor, hash, ordinal)
      where e.stream_id in (select stream_id from moved)
     returning 1
 )
 select coalesce((select array_agg(stream_id) from moved), '{}') as moved,
-       (pg_current_xact_id()::text::bigint << 20) + $9 as base";
+       (pg_current_xact_id()::text::bigint << 20) + $10 as base";
 
 impl PgEventStore {
     /// Appends inside a transaction the caller owns, so several appends (or
@@ -74,7 +76,7 @@ impl PgEventStore {
         metadata: &EventMetadata,
     ) -> Result<Appended, StoreError> {
         let append = PreparedAppend::new(stream, expected, events, metadata, now_micros())?;
-        match Self::append_batch(connection, tx_index, &[&append]).await {
+        match Self::append_batch(connection, tx_index, &[&append], None).await {
             Ok(mut outcomes) => outcomes
                 .pop()
                 .unwrap_or_else(|| Err(StoreError::Corrupt("an append had no outcome".into()))),
@@ -89,53 +91,68 @@ impl PgEventStore {
     /// tells a retry of a landed append (a no-op) from a real reuse.
     pub(in crate::store) async fn append_alone(
         pool: &PgPool,
+        cache: &HeadCache,
         stream: &StreamId,
         expected: ExpectedVersion,
         events: &[NewEvent],
         metadata: &EventMetadata,
     ) -> Result<Appended, StoreError> {
+        let append = PreparedAppend::new(stream, expected, events, metadata, now_micros())?;
         let mut connection = pool.acquire().await?;
-        match Self::append_in(&mut connection, 0, stream, expected, events, metadata).await {
-            Err(StoreError::EventIdReused { .. }) => {
+        match Self::append_batch(&mut connection, 0, &[&append], Some(cache)).await {
+            Ok(mut outcomes) => outcomes
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::Corrupt("an append had no outcome".into()))),
+            Err(error) if is_event_id_violation(&error) => {
                 let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
                 let stored = stored_events(&mut connection, &ids).await?;
                 classify_retry(stream, &ids, &stored)
                     .unwrap_or(Err(StoreError::EventIdReused { event_id: ids[0] }))
             }
-            other => other,
+            Err(error) => Err(error.into()),
         }
     }
 
-    /// Runs appends as one plan: at most three statements, one transaction
-    /// (the caller's, or the write statement's own). Each append keeps its
-    /// own outcome; a database error fails them all and writes nothing.
+    /// Runs appends as one plan: one write statement, plus reads only for
+    /// heads it does not know and for appends whose expectation failed. One
+    /// transaction: the caller's, or the write statement's own. Each append
+    /// keeps its own outcome; a database error fails them all and writes
+    /// nothing.
+    ///
+    /// `cache`: heads known to be committed. Pass it only when the write
+    /// commits on its own, since the cache learns the heads this batch moves.
     pub(in crate::store) async fn append_batch(
         connection: &mut PgConnection,
         tx_index: u32,
         appends: &[&PreparedAppend<'_>],
+        cache: Option<&HeadCache>,
     ) -> Result<Vec<Result<Appended, StoreError>>, sqlx::Error> {
-        let streams: Vec<&str> = appends
-            .iter()
-            .map(|append| append.stream.as_str())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let heads = read_heads(connection, &streams).await?;
+        // Heads to plan from: a stream first appended with no expected
+        // version is taken to be new (the write finds out if it is not); a
+        // cached head at the expected version is used as is; others are read.
+        let mut heads = HashMap::new();
+        let mut unknown = Vec::new();
+        for append in appends {
+            if heads.contains_key(append.stream) || unknown.contains(&append.stream.as_str()) {
+                continue;
+            }
+            match cache.and_then(|cache| cache.get(append.stream)) {
+                Some(head) if head.version == append.expected => {
+                    heads.insert(append.stream.clone(), head);
+                }
+                _ if append.expected == 0 => {}
+                _ => unknown.push(append.stream.as_str()),
+            }
+        }
+        if !unknown.is_empty() {
+            for (stream, head) in read_heads(connection, &unknown).await? {
+                if let Some(cache) = cache {
+                    cache.insert(&stream, head);
+                }
+                heads.insert(stream, head);
+            }
+        }
         let plan = plan(appends, &heads);
-
-        // Appends whose expectation failed: retries of landed appends, reused
-        // ids, or plain conflicts. Only this path pays for an id lookup.
-        let mismatched: Vec<Uuid> = appends
-            .iter()
-            .zip(&plan.decisions)
-            .filter(|(_, decision)| matches!(decision, Decision::Mismatch { .. }))
-            .flat_map(|(append, _)| append.events.iter().map(|event| event.event_id))
-            .collect();
-        let stored = if mismatched.is_empty() {
-            HashMap::new()
-        } else {
-            stored_events(connection, &mismatched).await?
-        };
 
         let (moved, base) = if plan.events.is_empty() {
             (HashSet::new(), 0)
@@ -148,27 +165,59 @@ impl PgEventStore {
             .map(|head| head.stream.as_str())
             .filter(|stream| !moved.contains(*stream))
             .collect();
-        let actual = if lost.is_empty() {
-            HashMap::new()
+        if let Some(cache) = cache {
+            for head in &plan.heads {
+                if moved.contains(head.stream.as_str()) {
+                    cache.insert(&head.stream, head.to);
+                } else {
+                    cache.remove(&head.stream);
+                }
+            }
+        }
+
+        // Appends that did not go through: retries of landed appends, reused
+        // ids, or conflicts. Only this path pays for lookups.
+        let failed = |append: &PreparedAppend<'_>, decision: &Decision| match decision {
+            Decision::Mismatch { .. } => true,
+            _ => lost.contains(&append.stream.as_str()),
+        };
+        let failed_ids: Vec<Uuid> = appends
+            .iter()
+            .zip(&plan.decisions)
+            .filter(|(append, decision)| failed(append, decision))
+            .flat_map(|(append, _)| append.events.iter().map(|event| event.event_id))
+            .collect();
+        let (stored, actual) = if failed_ids.is_empty() {
+            (HashMap::new(), HashMap::new())
         } else {
-            read_heads(connection, &lost).await?
+            let failed_streams: Vec<&str> = appends
+                .iter()
+                .zip(&plan.decisions)
+                .filter(|(append, decision)| failed(append, decision))
+                .map(|(append, _)| append.stream.as_str())
+                .collect();
+            (
+                stored_events(connection, &failed_ids).await?,
+                read_heads(connection, &failed_streams).await?,
+            )
         };
 
         Ok(appends
             .iter()
-            .zip(plan.decisions)
+            .zip(&plan.decisions)
             .map(|(append, decision)| {
-                let conflict = |actual: u64| StoreError::Conflict {
-                    stream: append.stream.clone(),
-                    expected: append.expected,
-                    actual,
-                };
-                let lost_race = !moved.contains(append.stream.as_str());
-                let actual_now = actual.get(append.stream).map_or(0, |head| head.version);
-                match decision {
-                    Decision::Append { .. } | Decision::DuplicateInBatch { .. } if lost_race => {
-                        Err(conflict(actual_now))
-                    }
+                if failed(append, decision) {
+                    let ids: Vec<Uuid> = append.events.iter().map(|event| event.event_id).collect();
+                    let actual = actual.get(append.stream).map_or(0, |head| head.version);
+                    return classify_retry(append.stream, &ids, &stored).unwrap_or_else(|| {
+                        Err(StoreError::Conflict {
+                            stream: append.stream.clone(),
+                            expected: append.expected,
+                            actual,
+                        })
+                    });
+                }
+                match *decision {
                     Decision::Append {
                         first,
                         last,
@@ -179,12 +228,9 @@ impl PgEventStore {
                         last,
                         ordinal,
                     } => Ok(appended(first, last, ordinal, base, true)),
-                    Decision::Mismatch { actual } => {
-                        let ids: Vec<Uuid> =
-                            append.events.iter().map(|event| event.event_id).collect();
-                        classify_retry(append.stream, &ids, &stored)
-                            .unwrap_or_else(|| Err(conflict(actual)))
-                    }
+                    Decision::Mismatch { .. } => Err(StoreError::Corrupt(
+                        "a failed append was not classified".into(),
+                    )),
                 }
             })
             .collect())
@@ -273,8 +319,8 @@ async fn write_plan(
 ) -> Result<(HashSet<String>, i64), sqlx::Error> {
     let recorded_at = appends.first().map_or_else(now_micros, |a| a.recorded_at);
     let (mut new_ids, mut new_versions, mut new_hashes) = (vec![], vec![], vec![]);
-    let (mut old_ids, mut old_previous, mut old_versions, mut old_hashes) =
-        (vec![], vec![], vec![], vec![]);
+    let (mut old_ids, mut old_previous, mut old_previous_hashes) = (vec![], vec![], vec![]);
+    let (mut old_versions, mut old_hashes) = (vec![], vec![]);
     for head in &plan.heads {
         match head.from {
             None => {
@@ -284,7 +330,8 @@ async fn write_plan(
             }
             Some(previous) => {
                 old_ids.push(head.stream.as_str());
-                old_previous.push(previous as i64);
+                old_previous.push(previous.version as i64);
+                old_previous_hashes.push(previous.hash.to_vec());
                 old_versions.push(head.to.version as i64);
                 old_hashes.push(head.to.hash.as_slice());
             }
@@ -326,6 +373,7 @@ async fn write_plan(
         .bind(new_hashes)
         .bind(old_ids)
         .bind(old_previous)
+        .bind(old_previous_hashes)
         .bind(old_versions)
         .bind(old_hashes)
         .bind(i64::from(tx_index))

@@ -9,6 +9,7 @@
 //!   until it commits; it is never skipped. (Any long-running writing
 //!   transaction in the cluster delays readers the same way: keep them short.)
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,14 +19,19 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::append_plan::Head;
 use super::chain::ChainWalker;
 use super::group_commit::{GroupCommit, GroupCommitConfig};
+use super::head_cache::HeadCache;
 use super::{
     Appended, ChainBreak, EventMetadata, EventStore, ExpectedVersion, NewEvent, Position,
     RecordedEvent, StoreError, StreamId,
 };
 
 mod append;
+
+/// Stream heads remembered per generation (two generations are kept).
+const HEAD_CACHE_CAPACITY: usize = 50_000;
 
 /// The migrations of every table the write side owns, applied at start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -45,13 +51,19 @@ macro_rules! select_events {
 pub struct PgEventStore {
     pool: PgPool,
     committer: GroupCommit,
+    heads: Arc<HeadCache>,
 }
 
 impl PgEventStore {
     /// A store over `pool`; appends go through group commit.
     pub fn new(pool: PgPool, group_commit: GroupCommitConfig) -> Self {
-        let committer = GroupCommit::start(pool.clone(), group_commit);
-        Self { pool, committer }
+        let heads = Arc::new(HeadCache::new(HEAD_CACHE_CAPACITY));
+        let committer = GroupCommit::start(pool.clone(), group_commit, heads.clone());
+        Self {
+            pool,
+            committer,
+            heads,
+        }
     }
 
     /// Connects with explicit bounds and applies the migrations.
@@ -116,7 +128,21 @@ impl EventStore for PgEventStore {
         .bind(to_i64(limit as u64)?)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(decode_event).collect()
+        let events = rows
+            .iter()
+            .map(decode_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(last) = events.last() {
+            // A committed (version, hash) pair: lets the next append skip a read.
+            self.heads.insert(
+                stream,
+                Head {
+                    version: last.version,
+                    hash: last.hash,
+                },
+            );
+        }
+        Ok(events)
     }
 
     async fn read_all(
@@ -194,10 +220,10 @@ impl EventStore for PgEventStore {
     }
 }
 
-type Head = (StreamId, (u64, [u8; 32]));
+type HeadRow = (StreamId, (u64, [u8; 32]));
 type RowStream<'a> = futures::stream::BoxStream<'a, Result<PgRow, sqlx::Error>>;
 
-async fn next_head(heads: &mut RowStream<'_>) -> Result<Option<Head>, StoreError> {
+async fn next_head(heads: &mut RowStream<'_>) -> Result<Option<HeadRow>, StoreError> {
     match heads.try_next().await? {
         Some(row) => {
             let stream_id = StreamId::parse(row.try_get("stream_id")?)?;
@@ -211,10 +237,10 @@ async fn next_head(heads: &mut RowStream<'_>) -> Result<Option<Head>, StoreError
 /// streams whose events are all gone.
 async fn take_head(
     stream_id: &StreamId,
-    mut next: Option<Head>,
+    mut next: Option<HeadRow>,
     heads: &mut RowStream<'_>,
     breaks: &mut Vec<ChainBreak>,
-) -> Result<(Option<(u64, [u8; 32])>, Option<Head>), StoreError> {
+) -> Result<(Option<(u64, [u8; 32])>, Option<HeadRow>), StoreError> {
     while let Some((head_stream, head)) = next.take() {
         match head_stream.cmp(stream_id) {
             std::cmp::Ordering::Less => {
