@@ -3,6 +3,8 @@
 //! * [`store`]: the event store port and its PostgreSQL adapter.
 //! * [`relay`]: publishes committed events, in global order, to NATS JetStream.
 
+pub mod acquirer;
+pub mod aggregates;
 pub mod config;
 pub mod relay;
 pub mod routes;

@@ -1,0 +1,1 @@
+//! The simulated acquirer (being built: see the command API issue).

@@ -1,0 +1,155 @@
+//! Running commands against aggregates: load an aggregate from its stream,
+//! decide with the pure domain, append the events with the version it was
+//! loaded at, and retry (bounded) when another writer got there first.
+
+use std::fmt::Display;
+
+use paystream_domain::{Aggregate, DomainError, DomainEvent};
+
+use crate::store::{
+    EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position, StoreError,
+    StreamId,
+};
+
+/// Attempts at one command before a conflict is reported to the caller.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Events read per page while loading a stream.
+const PAGE: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The domain refused the command: a 4xx for the client.
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    /// Other writers kept winning the race for this stream.
+    #[error("stream {0} is busy: too many concurrent writers")]
+    Contention(StreamId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored event could not be read back as a domain event.
+    #[error("stream {stream} holds an unreadable event: {reason}")]
+    Corrupt { stream: StreamId, reason: String },
+}
+
+/// An aggregate as loaded from its stream.
+#[derive(Debug, Clone)]
+pub struct Loaded<A: Aggregate> {
+    pub stream: StreamId,
+    pub state: A::State,
+    /// Version of its last event; 0 when the stream does not exist.
+    pub version: u64,
+}
+
+/// What a command did.
+#[derive(Debug, Clone)]
+pub struct Executed<A: Aggregate> {
+    pub stream: StreamId,
+    /// The state after the command (unchanged for a no-op).
+    pub state: A::State,
+    pub version: u64,
+    /// Events appended; empty when the command was a no-op.
+    pub events: Vec<A::Event>,
+    /// Global position of the last appended event (`None` for a no-op).
+    pub position: Option<Position>,
+}
+
+pub fn stream_of<A: Aggregate>(id: impl Display) -> Result<StreamId, StoreError> {
+    StreamId::new(A::CATEGORY, id)
+}
+
+/// Folds the aggregate's stream.
+pub async fn load<A: Aggregate>(
+    store: &PgEventStore,
+    id: impl Display,
+) -> Result<Loaded<A>, CommandError> {
+    let stream = stream_of::<A>(id)?;
+    let mut state = A::State::default();
+    let mut version = 0;
+    loop {
+        let page = store.read_stream(&stream, version, PAGE).await?;
+        let full = page.len() == PAGE;
+        for recorded in page {
+            let event = A::Event::from_stored(
+                &recorded.event_type,
+                recorded.schema_version,
+                recorded.payload,
+            )
+            .map_err(|error| CommandError::Corrupt {
+                stream: stream.clone(),
+                reason: error.to_string(),
+            })?;
+            state = A::evolve(state, &event);
+            version = recorded.version;
+        }
+        if !full {
+            return Ok(Loaded {
+                stream,
+                state,
+                version,
+            });
+        }
+    }
+}
+
+/// Loads the aggregate, builds the command from its state (so the command
+/// can carry facts read from it), decides, and appends. On a version
+/// conflict it starts over from a fresh load, at most [`MAX_ATTEMPTS`] times.
+pub async fn execute<A, F>(
+    store: &PgEventStore,
+    id: impl Display,
+    metadata: &EventMetadata,
+    mut command: F,
+) -> Result<Executed<A>, CommandError>
+where
+    A: Aggregate,
+    F: FnMut(&A::State) -> Result<A::Command, DomainError>,
+{
+    let id = id.to_string();
+    for _ in 0..MAX_ATTEMPTS {
+        let loaded = load::<A>(store, &id).await?;
+        let decided = command(&loaded.state)?;
+        let (events, state) = paystream_domain::execute::<A>(&loaded.state, decided)?;
+        if events.is_empty() {
+            return Ok(Executed {
+                stream: loaded.stream,
+                state,
+                version: loaded.version,
+                events,
+                position: None,
+            });
+        }
+        let new_events = events
+            .iter()
+            .map(|event| {
+                NewEvent::new(
+                    event.event_type(),
+                    event.schema_version(),
+                    event.to_payload(),
+                )
+            })
+            .collect();
+        match store
+            .append(
+                &loaded.stream,
+                ExpectedVersion::from_version(loaded.version),
+                new_events,
+                metadata,
+            )
+            .await
+        {
+            Ok(appended) => {
+                return Ok(Executed {
+                    stream: loaded.stream,
+                    state,
+                    version: appended.last_version,
+                    events,
+                    position: Some(appended.position),
+                })
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(CommandError::Contention(stream_of::<A>(&id)?))
+}
