@@ -54,6 +54,21 @@ pub struct Executed<A: Aggregate> {
     pub position: Option<Position>,
 }
 
+/// Striped per-stream locks: bounded memory, rare false sharing.
+fn stripe(stream: &StreamId) -> &'static tokio::sync::Mutex<()> {
+    static STRIPES: std::sync::LazyLock<Vec<tokio::sync::Mutex<()>>> =
+        std::sync::LazyLock::new(|| {
+            (0..STRIPES_COUNT)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect()
+        });
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(stream, &mut hasher);
+    &STRIPES[(std::hash::Hasher::finish(&hasher) % STRIPES_COUNT as u64) as usize]
+}
+
+const STRIPES_COUNT: usize = 1024;
+
 pub fn stream_of<A: Aggregate>(id: impl Display) -> Result<StreamId, StoreError> {
     StreamId::new(A::CATEGORY, id)
 }
@@ -106,6 +121,9 @@ where
     F: FnMut(&A::State) -> Result<A::Command, DomainError>,
 {
     let id = id.to_string();
+    // Commands on one stream in this process take turns instead of racing:
+    // optimistic retries are then only needed against other processes.
+    let _turn = stripe(&stream_of::<A>(&id)?).lock().await;
     for _ in 0..MAX_ATTEMPTS {
         let loaded = load::<A>(store, &id).await?;
         let decided = command(&loaded.state)?;

@@ -22,6 +22,10 @@ pub enum Profile {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -85,6 +89,10 @@ pub struct Config {
         default_value = "paystream.events"
     )]
     pub events_subject_prefix: String,
+
+    /// Run the relay in this process (one leader among replicas is elected).
+    #[arg(long, env = "PAYSTREAM_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub relay: bool,
 
     #[arg(long, env = "PAYSTREAM_RELAY_BATCH_SIZE", default_value_t = 500,
           value_parser = clap::value_parser!(u32).range(1..=1000))]

@@ -6,7 +6,9 @@
 pub mod acquirer;
 pub mod aggregates;
 pub mod config;
+pub mod http;
 pub mod relay;
 pub mod routes;
+pub mod seed;
 pub mod startup;
 pub mod store;

@@ -3,12 +3,17 @@
 
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, Profile};
+use crate::http::error::ApiError;
+use crate::http::json::MAX_BODY_BYTES;
 use crate::relay::{self, RelaySignal};
 use crate::routes;
+use crate::seed;
 use crate::store::PgEventStore;
 
 /// What every handler can reach.
@@ -22,45 +27,97 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::router())
+        .merge(routes::orders::router())
+        .merge(routes::payments::router())
+        .fallback(|| async { ApiError::not_found("No such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "BAD_REQUEST_ERROR",
+                "This endpoint does not accept that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-/// Connects to PostgreSQL (applying migrations) and NATS, starts the relay,
-/// and serves HTTP until the process is asked to stop.
+/// The command API, built and bound, not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (applying migrations) and NATS, seeds the dev
+    /// profile, starts the relay, and binds the HTTP listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = PgEventStore::connect(
+            config.database_url.expose(),
+            config.database_max_connections,
+        )
+        .await?;
+        if config.profile == Profile::Dev {
+            seed::dev(&store).await?;
+        }
+        let nats = connect_nats(&config, "paystream-command-api").await?;
+        let relay_signal = RelaySignal::default();
+        if config.relay {
+            tokio::spawn(relay::run(
+                store.clone(),
+                jetstream(&nats),
+                config.relay(),
+                relay_signal.clone(),
+            ));
+        }
+        let listener = TcpListener::bind(config.http_addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, profile = ?config.profile, "command-api listening");
+        Ok(Self {
+            listener,
+            state: AppState {
+                store,
+                nats,
+                relay_signal,
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        Ok(())
+    }
+}
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let store = PgEventStore::connect(
-        config.database_url.expose(),
-        config.database_max_connections,
-    )
-    .await?;
-    let nats = async_nats::ConnectOptions::new()
-        .name("paystream-command-api")
+    Application::build(config).await?.run_until_stopped().await
+}
+
+/// A NATS client that keeps reconnecting by itself, even if NATS is down at start.
+pub async fn connect_nats(config: &Config, name: &str) -> anyhow::Result<async_nats::Client> {
+    Ok(async_nats::ConnectOptions::new()
+        .name(name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
         .connect(&config.nats_url)
-        .await?;
-    let mut jetstream = async_nats::jetstream::new(nats.clone());
-    jetstream.set_timeout(Config::NATS_REQUEST_TIMEOUT);
+        .await?)
+}
 
-    let relay_signal = RelaySignal::default();
-    tokio::spawn(relay::run(
-        store.clone(),
-        jetstream,
-        config.relay(),
-        relay_signal.clone(),
-    ));
-
-    let app = router(AppState {
-        store,
-        nats,
-        relay_signal,
-    });
-    let listener = TcpListener::bind(config.http_addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, profile = ?config.profile, "command-api listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    Ok(())
+/// A JetStream context with the configured request timeout.
+pub fn jetstream(nats: &async_nats::Client) -> async_nats::jetstream::Context {
+    let mut context = async_nats::jetstream::new(nats.clone());
+    context.set_timeout(Config::NATS_REQUEST_TIMEOUT);
+    context
 }
 
 async fn shutdown_signal() {

@@ -1,3 +1,26 @@
 //! HTTP handlers, one module per resource.
 
 pub mod health;
+pub mod orders;
+pub mod payments;
+
+use paystream_domain::MerchantId;
+use uuid::Uuid;
+
+use crate::store::EventMetadata;
+
+/// Metadata of a command a merchant sent with its API credentials.
+pub fn merchant_metadata(merchant: MerchantId) -> EventMetadata {
+    actor_metadata(merchant, format!("merchant:{merchant}"))
+}
+
+/// Metadata of a command on behalf of `merchant`, by `actor`; each request is
+/// its own correlation.
+pub fn actor_metadata(merchant: MerchantId, actor: String) -> EventMetadata {
+    EventMetadata {
+        merchant_id: Some(Uuid::from(merchant)),
+        causation_id: None,
+        correlation_id: Some(Uuid::now_v7()),
+        actor,
+    }
+}

@@ -1,0 +1,9 @@
+//! HTTP plumbing shared by every route: errors, the JSON body extractor,
+//! authentication, idempotency and the response shapes.
+
+pub mod auth;
+pub mod error;
+pub mod idempotency;
+pub mod json;
+pub mod response;
+pub mod views;

@@ -1,0 +1,259 @@
+//! Payments: create (merchant API and the checkout's public variant),
+//! capture, and refunds.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use chrono::{Datelike, Utc};
+use paystream_domain::order::{MarkOrderAttempted, Order, OrderAggregate};
+use paystream_domain::payment::{
+    CapturePayment, CreatePayment, Payment, PaymentAggregate, PaymentMethodInput, RequestRefund,
+};
+use paystream_domain::validation::CardInput;
+use paystream_domain::{MerchantId, OrderId, PaymentId, RefundId};
+use serde::Deserialize;
+
+use super::{actor_metadata, merchant_metadata};
+use crate::aggregates;
+use crate::http::auth::{AuthenticatedMerchant, PublishableKey};
+use crate::http::error::ApiError;
+use crate::http::json::{ApiJson, ApiJsonWithBytes};
+use crate::http::response::CommandResponse;
+use crate::http::{idempotency, views};
+use crate::startup::AppState;
+use crate::store::EventMetadata;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/payments", post(create))
+        .route("/api/v1/payments/public", post(create_public))
+        .route("/api/v1/payments/{id}/capture", post(capture))
+        .route("/api/v1/payments/{id}/refunds", post(refund))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Method {
+    Upi,
+    Card,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct CreatePaymentBody {
+    order_id: String,
+    method: Method,
+    #[serde(default)]
+    vpa: Option<String>,
+    #[serde(default)]
+    card: Option<CardInput>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    merchant: AuthenticatedMerchant,
+    headers: HeaderMap,
+    body: ApiJsonWithBytes<CreatePaymentBody>,
+) -> Result<CommandResponse, ApiError> {
+    let key = idempotency::key_from(&headers)?;
+    let fingerprint = idempotency::fingerprint("POST", "/api/v1/payments", &body.bytes);
+    let metadata = merchant_metadata(merchant.merchant_id);
+    idempotency::once(
+        state.store.pool(),
+        merchant.merchant_id,
+        key,
+        fingerprint,
+        || create_payment(&state, merchant.merchant_id, body.value, metadata),
+    )
+    .await
+}
+
+/// The checkout's variant: the publishable key instead of the secret.
+async fn create_public(
+    State(state): State<AppState>,
+    key: PublishableKey,
+    headers: HeaderMap,
+    body: ApiJsonWithBytes<CreatePaymentBody>,
+) -> Result<CommandResponse, ApiError> {
+    let idempotency_key = idempotency::key_from(&headers)?;
+    let fingerprint = idempotency::fingerprint("POST", "/api/v1/payments/public", &body.bytes);
+    let metadata = actor_metadata(key.merchant_id, "checkout".into());
+    idempotency::once(
+        state.store.pool(),
+        key.merchant_id,
+        idempotency_key,
+        fingerprint,
+        || create_payment(&state, key.merchant_id, body.value, metadata),
+    )
+    .await
+}
+
+fn order_not_found() -> ApiError {
+    ApiError::not_found("Order not found").with_field("order_id")
+}
+
+fn payment_not_found() -> ApiError {
+    ApiError::not_found("Payment not found")
+}
+
+/// The merchant's own order; another merchant's is "not found".
+async fn own_order(
+    state: &AppState,
+    merchant: MerchantId,
+    order_id: &str,
+) -> Result<Order, ApiError> {
+    let order_id: OrderId = order_id.parse().map_err(|_| order_not_found())?;
+    aggregates::load::<OrderAggregate>(&state.store, &order_id)
+        .await?
+        .state
+        .filter(|order| order.merchant_id == merchant)
+        .ok_or_else(order_not_found)
+}
+
+async fn own_payment(
+    state: &AppState,
+    merchant: MerchantId,
+    payment_id: &str,
+) -> Result<PaymentId, ApiError> {
+    let payment_id: PaymentId = payment_id.parse().map_err(|_| payment_not_found())?;
+    aggregates::load::<PaymentAggregate>(&state.store, &payment_id)
+        .await?
+        .state
+        .filter(|payment| payment.merchant_id == merchant)
+        .ok_or_else(payment_not_found)?;
+    Ok(payment_id)
+}
+
+async fn create_payment(
+    state: &AppState,
+    merchant: MerchantId,
+    body: CreatePaymentBody,
+    metadata: EventMetadata,
+) -> Result<CommandResponse, ApiError> {
+    let method = match body.method {
+        Method::Upi => PaymentMethodInput::Upi {
+            vpa: body.vpa.ok_or_else(|| {
+                ApiError::bad_request("vpa is required for UPI payments").with_field("vpa")
+            })?,
+        },
+        Method::Card => PaymentMethodInput::Card(body.card.ok_or_else(|| {
+            ApiError::bad_request("card is required for card payments").with_field("card")
+        })?),
+    };
+    let order = own_order(state, merchant, &body.order_id).await?;
+    let payment_id = PaymentId::from_random_bytes(rand::random());
+    let now = Utc::now();
+    let command = CreatePayment {
+        payment_id: payment_id.clone(),
+        merchant_id: merchant,
+        order_id: order.order_id.clone(),
+        amount: order.amount,
+        order_paid: order.is_paid(),
+        method,
+        current_year: now.year(),
+        current_month: now.month(),
+        at: now,
+    };
+    let created =
+        aggregates::execute::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
+            Ok(command.clone().into())
+        })
+        .await?;
+    let mut position = created.position;
+    // The order follows its payments: created → attempted. A no-op once attempted.
+    let attempted =
+        aggregates::execute::<OrderAggregate, _>(&state.store, &order.order_id, &metadata, |_| {
+            Ok(MarkOrderAttempted {
+                payment_id: payment_id.clone(),
+                at: now,
+            }
+            .into())
+        })
+        .await;
+    match attempted {
+        Ok(executed) => position = position.max(executed.position),
+        Err(error) => {
+            tracing::warn!(%error, order_id = %order.order_id, "order not marked attempted")
+        }
+    }
+    state.relay_signal.notify();
+    let payment = created.state.as_ref().ok_or_else(payment_not_found)?;
+    Ok(CommandResponse::new(
+        StatusCode::CREATED,
+        views::payment(payment),
+        position,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct CaptureBody {
+    amount: i64,
+}
+
+async fn capture(
+    State(state): State<AppState>,
+    merchant: AuthenticatedMerchant,
+    Path(payment_id): Path<String>,
+    ApiJson(body): ApiJson<CaptureBody>,
+) -> Result<CommandResponse, ApiError> {
+    let payment_id = own_payment(&state, merchant.merchant_id, &payment_id).await?;
+    let metadata = merchant_metadata(merchant.merchant_id);
+    let at = Utc::now();
+    let executed =
+        aggregates::execute::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
+            Ok(CapturePayment {
+                amount: body.amount,
+                at,
+            }
+            .into())
+        })
+        .await?;
+    state.relay_signal.notify();
+    let payment: &Payment = executed.state.as_ref().ok_or_else(payment_not_found)?;
+    Ok(CommandResponse::new(
+        StatusCode::OK,
+        views::payment(payment),
+        executed.position,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundBody {
+    amount: i64,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn refund(
+    State(state): State<AppState>,
+    merchant: AuthenticatedMerchant,
+    Path(payment_id): Path<String>,
+    ApiJson(body): ApiJson<RefundBody>,
+) -> Result<CommandResponse, ApiError> {
+    let payment_id = own_payment(&state, merchant.merchant_id, &payment_id).await?;
+    let metadata = merchant_metadata(merchant.merchant_id);
+    let refund_id = RefundId::from_random_bytes(rand::random());
+    let at = Utc::now();
+    let executed =
+        aggregates::execute::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
+            Ok(RequestRefund {
+                refund_id: refund_id.clone(),
+                amount: body.amount,
+                reason: body.reason.clone(),
+                at,
+            }
+            .into())
+        })
+        .await?;
+    state.relay_signal.notify();
+    let payment: &Payment = executed.state.as_ref().ok_or_else(payment_not_found)?;
+    let refund = payment
+        .refunds
+        .get(&refund_id)
+        .ok_or_else(payment_not_found)?;
+    Ok(CommandResponse::new(
+        StatusCode::CREATED,
+        views::refund(payment, refund),
+        executed.position,
+    ))
+}

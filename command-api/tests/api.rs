@@ -1,0 +1,1045 @@
+//! The command API over real HTTP, PostgreSQL and the event store.
+//!
+//! Outcomes that the acquirer records in production (success, failure) are
+//! recorded here through the same domain commands, so the tests do not wait
+//! for it; the acquirer has tests of its own.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use paystream_command_api::aggregates;
+use paystream_command_api::config::{Config, Profile, Secret};
+use paystream_command_api::http::auth::{secret_hash, sync_credentials};
+use paystream_command_api::seed;
+use paystream_command_api::startup::Application;
+use paystream_command_api::store::{EventMetadata, PgEventStore};
+use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant, SuspendMerchant};
+use paystream_domain::order::OrderAggregate;
+use paystream_domain::payment::{
+    PaymentAggregate, PaymentStatus, RecordPaymentFailure, RecordPaymentSuccess,
+};
+use paystream_domain::{MerchantId, OrderId, PaymentId};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::{unique_name, TestDatabase};
+use uuid::Uuid;
+
+struct TestApp {
+    base: String,
+    client: reqwest::Client,
+    store: PgEventStore,
+    _database: TestDatabase,
+}
+
+/// Credentials of one merchant.
+#[derive(Clone)]
+struct Merchant {
+    id: Uuid,
+    key: String,
+    secret: String,
+}
+
+fn dev_merchant() -> Merchant {
+    Merchant {
+        id: seed::DEV_MERCHANT_ID,
+        key: seed::DEV_API_KEY.into(),
+        secret: seed::DEV_API_SECRET.into(),
+    }
+}
+
+async fn spawn_app() -> TestApp {
+    let database = TestDatabase::create().await;
+    let name = unique_name("t");
+    let config = Config {
+        profile: Profile::Dev,
+        database_url: Secret::new(database.url.clone()),
+        database_max_connections: 16,
+        nats_url: support::nats_url(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        events_stream: name.to_uppercase(),
+        events_subject_prefix: format!("{name}.events"),
+        relay: false,
+        relay_batch_size: 500,
+    };
+    let app = Application::build(config).await.expect("build the app");
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let store = app.state().store.clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        store,
+        _database: database,
+    }
+}
+
+impl TestApp {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        merchant: Option<&Merchant>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(merchant) = merchant {
+            request = request
+                .header("X-Api-Key", &merchant.key)
+                .header("X-Api-Secret", &merchant.secret);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body, headers)
+    }
+
+    async fn post(&self, path: &str, merchant: &Merchant, body: Value) -> (StatusCode, Value) {
+        let (status, body, _) = self
+            .send(
+                Method::POST,
+                path,
+                Some(merchant),
+                &[],
+                Some(body.to_string().into_bytes()),
+            )
+            .await;
+        (status, body)
+    }
+
+    async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from events")
+            .fetch_one(self.store.pool())
+            .await
+            .unwrap()
+    }
+
+    async fn order(&self, merchant: &Merchant, amount: i64) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v1/orders",
+                merchant,
+                json!({"amount": amount, "currency": "INR"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    async fn upi_payment(&self, merchant: &Merchant, order_id: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v1/payments",
+                merchant,
+                json!({"order_id": order_id, "method": "upi", "vpa": "user@okbank"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// What the acquirer records for a payment, through the same commands.
+    async fn record_outcome(&self, payment_id: &str, success: bool) {
+        let id: PaymentId = payment_id.parse().unwrap();
+        let metadata = EventMetadata {
+            actor: "system:acquirer".into(),
+            ..EventMetadata::default()
+        };
+        aggregates::execute::<PaymentAggregate, _>(&self.store, &id, &metadata, |_| {
+            Ok(if success {
+                RecordPaymentSuccess { at: Utc::now() }.into()
+            } else {
+                RecordPaymentFailure {
+                    error_code: "PAYMENT_FAILED".into(),
+                    error_description: "declined".into(),
+                    at: Utc::now(),
+                }
+                .into()
+            })
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Registers another merchant straight through the domain.
+    async fn merchant(&self, suspended: bool) -> Merchant {
+        let id = Uuid::now_v7();
+        let merchant = Merchant {
+            id,
+            key: format!("key_{}", Uuid::now_v7().simple()),
+            secret: format!("secret_{}", Uuid::now_v7().simple()),
+        };
+        let metadata = EventMetadata {
+            actor: "test".into(),
+            ..EventMetadata::default()
+        };
+        let merchant_id = MerchantId::from(id);
+        let register = RegisterMerchant {
+            merchant_id,
+            name: "Other".into(),
+            email: format!("{}@example.com", id.simple()),
+            password_hash: None,
+            api_key: merchant.key.clone(),
+            api_secret_hash: secret_hash(&merchant.secret),
+            webhook_secret: "whsec_other".into(),
+            fee_bps: 100,
+            at: Utc::now(),
+        };
+        let mut executed = aggregates::execute::<MerchantAggregate, _>(
+            &self.store,
+            merchant_id,
+            &metadata,
+            |_| Ok(register.clone().into()),
+        )
+        .await
+        .unwrap();
+        if suspended {
+            executed = aggregates::execute::<MerchantAggregate, _>(
+                &self.store,
+                merchant_id,
+                &metadata,
+                |_| {
+                    Ok(SuspendMerchant {
+                        reason: "test".into(),
+                    }
+                    .into())
+                },
+            )
+            .await
+            .unwrap();
+        }
+        sync_credentials(self.store.pool(), executed.state.as_ref().unwrap())
+            .await
+            .unwrap();
+        merchant
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_payments_capture_and_refunds_happy_path() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+
+    let (status, order, headers) = app
+        .send(
+            Method::POST,
+            "/api/v1/orders",
+            Some(&merchant),
+            &[],
+            Some(
+                json!({"amount": 50000, "currency": "INR", "receipt": "r#1", "notes": {"k": "v"}})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order_id = order["id"].as_str().unwrap();
+    assert!(
+        order_id.starts_with("order_") && order_id.len() == 22,
+        "{order_id}"
+    );
+    assert_eq!(order["merchant_id"], json!(merchant.id));
+    assert_eq!(order["amount"], 50000);
+    assert_eq!(order["currency"], "INR");
+    assert_eq!(order["receipt"], "r#1");
+    assert_eq!(order["notes"], json!({"k": "v"}));
+    assert_eq!(order["status"], "created");
+    assert!(order["created_at"].is_string());
+    let position: i64 = headers["x-event-position"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(position > 0);
+
+    // Currency defaults to INR; HTTP Basic works too.
+    let (status, default_currency, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/orders",
+            None,
+            &[(
+                "Authorization",
+                "Basic a2V5X3Rlc3RfYWJjMTIzOnNlY3JldF90ZXN0X3h5ejc4OQ==",
+            )],
+            Some(br#"{"amount": 100}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{default_currency}");
+    assert_eq!(default_currency["currency"], "INR");
+
+    // UPI payment: pending, and the order becomes attempted.
+    let (status, upi) = app
+        .post(
+            "/api/v1/payments",
+            &merchant,
+            json!({"order_id": order_id, "method": "upi", "vpa": "user@okbank"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{upi}");
+    assert!(upi["id"].as_str().unwrap().starts_with("pay_"));
+    assert_eq!(upi["status"], "pending");
+    assert_eq!(upi["method"], "upi");
+    assert_eq!(upi["vpa"], "user@okbank");
+    assert_eq!(upi["amount"], 50000);
+    let order_state =
+        aggregates::load::<OrderAggregate>(&app.store, order_id.parse::<OrderId>().unwrap())
+            .await
+            .unwrap()
+            .state
+            .unwrap();
+    assert_eq!(
+        serde_json::to_value(order_state.status).unwrap(),
+        "attempted"
+    );
+
+    // Card payment through the public (checkout) variant: key only.
+    let second_order = app.order(&merchant, 2000).await;
+    let (status, card, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/payments/public",
+            None,
+            &[("X-Api-Key", seed::DEV_API_KEY)],
+            Some(
+                json!({"order_id": second_order, "method": "card", "card": {
+                    "number": "4111 1111 1111 1111", "expiry_month": "12", "expiry_year": "30",
+                    "cvv": "123", "holder_name": "A Shopper"}})
+                .to_string()
+                .into_bytes(),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{card}");
+    assert_eq!(card["card_network"], "visa");
+    assert_eq!(card["card_last4"], "1111");
+    assert!(card.get("card").is_none() && card.get("cvv").is_none());
+
+    // Capture after success.
+    let payment_id = upi["id"].as_str().unwrap();
+    app.record_outcome(payment_id, true).await;
+    let (status, captured) = app
+        .post(
+            &format!("/api/v1/payments/{payment_id}/capture"),
+            &merchant,
+            json!({"amount": 50000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{captured}");
+    assert_eq!(captured["captured"], true);
+    assert_eq!(captured["status"], "success");
+    assert!(captured["updated_at"].is_string());
+
+    // Refund.
+    let (status, refund) = app
+        .post(
+            &format!("/api/v1/payments/{payment_id}/refunds"),
+            &merchant,
+            json!({"amount": 10000, "reason": "customer asked"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{refund}");
+    assert!(refund["id"].as_str().unwrap().starts_with("rfnd_"));
+    assert_eq!(refund["payment_id"], payment_id);
+    assert_eq!(refund["amount"], 10000);
+    assert_eq!(refund["reason"], "customer asked");
+    assert_eq!(refund["status"], "pending");
+}
+
+/// Every bad input gets a 4xx with a code and appends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_a_clear_4xx_and_append_nothing() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    let other = app.merchant(false).await;
+    let suspended = app.merchant(true).await;
+    let wrong_secret = Merchant {
+        secret: "nope".into(),
+        ..dev_merchant()
+    };
+    let unknown_key = Merchant {
+        key: "key_unknown".into(),
+        ..dev_merchant()
+    };
+
+    let order = app.order(&merchant, 50000).await;
+    let pending = app.upi_payment(&merchant, &order).await;
+    let succeeded = app
+        .upi_payment(&merchant, &app.order(&merchant, 50000).await)
+        .await;
+    app.record_outcome(&succeeded, true).await;
+    let failed = app
+        .upi_payment(&merchant, &app.order(&merchant, 50000).await)
+        .await;
+    app.record_outcome(&failed, false).await;
+    let captured = app
+        .upi_payment(&merchant, &app.order(&merchant, 50000).await)
+        .await;
+    app.record_outcome(&captured, true).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/payments/{captured}/capture"),
+            &merchant,
+            json!({"amount": 50000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let others_order = app.order(&other, 50000).await;
+    let others_payment = app.upi_payment(&other, &others_order).await;
+    app.record_outcome(&others_payment, true).await;
+
+    // An idempotency key already used, for the "different body" case.
+    let (status, _, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/payments",
+            Some(&merchant),
+            &[("Idempotency-Key", "reused-key")],
+            Some(
+                json!({"order_id": order, "method": "upi", "vpa": "a@b"})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let card = |number: &str, month: &str, year: &str, cvv: &str| {
+        json!({"order_id": order, "method": "card", "card": {
+            "number": number, "expiry_month": month, "expiry_year": year, "cvv": cvv,
+            "holder_name": "A"}})
+        .to_string()
+    };
+    let capture = |id: &str| format!("/api/v1/payments/{id}/capture");
+    let refund = |id: &str| format!("/api/v1/payments/{id}/refunds");
+    let huge = format!(
+        r#"{{"amount": 500, "receipt": "{}"}}"#,
+        "x".repeat(10 * 1024 * 1024)
+    );
+    let many_notes: serde_json::Map<String, Value> =
+        (0..16).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let long_key = "k".repeat(256);
+
+    struct Case<'a> {
+        name: &'a str,
+        method: Method,
+        path: String,
+        who: Option<&'a Merchant>,
+        headers: Vec<(&'a str, &'a str)>,
+        body: Option<String>,
+        status: StatusCode,
+        code: &'a str,
+    }
+    let post = |name: &'static str, path: &str, body: &str, status: u16, code: &'static str| Case {
+        name,
+        method: Method::POST,
+        path: path.to_string(),
+        who: Some(&merchant),
+        headers: vec![],
+        body: Some(body.to_string()),
+        status: StatusCode::from_u16(status).unwrap(),
+        code,
+    };
+    let orders = "/api/v1/orders";
+    let payments = "/api/v1/payments";
+    let upi = |vpa: &str| json!({"order_id": order, "method": "upi", "vpa": vpa}).to_string();
+    let bad = "BAD_REQUEST_ERROR";
+    let mut cases = vec![
+        post("empty body", orders, "", 400, bad),
+        post("malformed JSON", orders, "{\"amount\": ", 400, bad),
+        post("JSON array", orders, "[1, 2]", 400, bad),
+        post("JSON null", orders, "null", 400, bad),
+        post("missing amount", orders, "{}", 400, bad),
+        post(
+            "amount as a string",
+            orders,
+            r#"{"amount": "500"}"#,
+            400,
+            bad,
+        ),
+        post("amount 0", orders, r#"{"amount": 0}"#, 400, bad),
+        post("amount 99", orders, r#"{"amount": 99}"#, 400, bad),
+        post("negative amount", orders, r#"{"amount": -100}"#, 400, bad),
+        post(
+            "amount above i64",
+            orders,
+            r#"{"amount": 9223372036854775808}"#,
+            400,
+            bad,
+        ),
+        post(
+            "fractional amount",
+            orders,
+            r#"{"amount": 100.5}"#,
+            400,
+            bad,
+        ),
+        post(
+            "unknown currency",
+            orders,
+            r#"{"amount": 500, "currency": "XYZ"}"#,
+            400,
+            bad,
+        ),
+        post(
+            "lowercase currency",
+            orders,
+            r#"{"amount": 500, "currency": "inr"}"#,
+            400,
+            bad,
+        ),
+        post(
+            "numeric currency",
+            orders,
+            r#"{"amount": 500, "currency": 356}"#,
+            400,
+            bad,
+        ),
+        post(
+            "receipt too long",
+            orders,
+            &format!(r#"{{"amount": 500, "receipt": "{}"}}"#, "r".repeat(41)),
+            400,
+            bad,
+        ),
+        post(
+            "notes not an object",
+            orders,
+            r#"{"amount": 500, "notes": "x"}"#,
+            400,
+            bad,
+        ),
+        post(
+            "too many notes",
+            orders,
+            &json!({"amount": 500, "notes": many_notes}).to_string(),
+            400,
+            bad,
+        ),
+        post("a 10 MB body", orders, &huge, 400, bad),
+        post(
+            "unknown method",
+            payments,
+            &json!({"order_id": order, "method": "netbanking"}).to_string(),
+            400,
+            bad,
+        ),
+        post(
+            "missing method",
+            payments,
+            &json!({"order_id": order}).to_string(),
+            400,
+            bad,
+        ),
+        post(
+            "missing order_id",
+            payments,
+            r#"{"method": "upi", "vpa": "a@b"}"#,
+            400,
+            bad,
+        ),
+        post(
+            "UPI without vpa",
+            payments,
+            &json!({"order_id": order, "method": "upi"}).to_string(),
+            400,
+            bad,
+        ),
+        post(
+            "VPA without handle",
+            payments,
+            &upi("user@"),
+            400,
+            "INVALID_VPA",
+        ),
+        post(
+            "VPA with a space",
+            payments,
+            &upi("us er@bank"),
+            400,
+            "INVALID_VPA",
+        ),
+        post(
+            "VPA handle with a dot",
+            payments,
+            &upi("user@bank.com"),
+            400,
+            "INVALID_VPA",
+        ),
+        post(
+            "card failing Luhn",
+            payments,
+            &card("4111111111111112", "12", "30", "123"),
+            400,
+            "INVALID_CARD",
+        ),
+        post(
+            "card too short",
+            payments,
+            &card("411111111111", "12", "30", "123"),
+            400,
+            "INVALID_CARD",
+        ),
+        post(
+            "card with letters",
+            payments,
+            &card("4111abcd11111111", "12", "30", "123"),
+            400,
+            "INVALID_CARD",
+        ),
+        post(
+            "expired card",
+            payments,
+            &card("4111111111111111", "01", "2020", "123"),
+            400,
+            "EXPIRED_CARD",
+        ),
+        post(
+            "expiry month 13",
+            payments,
+            &card("4111111111111111", "13", "30", "123"),
+            400,
+            "INVALID_CARD",
+        ),
+        post(
+            "two-digit CVV",
+            payments,
+            &card("4111111111111111", "12", "30", "12"),
+            400,
+            "INVALID_CARD",
+        ),
+        post(
+            "card method without card",
+            payments,
+            &json!({"order_id": order, "method": "card"}).to_string(),
+            400,
+            bad,
+        ),
+        post(
+            "unknown order",
+            payments,
+            &json!({"order_id": "order_AAAAAAAAAAAAAAAA", "method": "upi", "vpa": "a@b"})
+                .to_string(),
+            404,
+            "NOT_FOUND_ERROR",
+        ),
+        post(
+            "malformed order id",
+            payments,
+            &json!({"order_id": "12345", "method": "upi", "vpa": "a@b"}).to_string(),
+            404,
+            "NOT_FOUND_ERROR",
+        ),
+        post(
+            "another merchant's order",
+            payments,
+            &json!({"order_id": others_order, "method": "upi", "vpa": "a@b"}).to_string(),
+            404,
+            "NOT_FOUND_ERROR",
+        ),
+        post(
+            "capture before success",
+            &capture(&pending),
+            r#"{"amount": 50000}"#,
+            400,
+            bad,
+        ),
+        post(
+            "capture of a failed payment",
+            &capture(&failed),
+            r#"{"amount": 50000}"#,
+            400,
+            bad,
+        ),
+        post(
+            "capture twice",
+            &capture(&captured),
+            r#"{"amount": 50000}"#,
+            400,
+            bad,
+        ),
+        post(
+            "capture amount 0",
+            &capture(&succeeded),
+            r#"{"amount": 0}"#,
+            400,
+            bad,
+        ),
+        post(
+            "capture above the amount",
+            &capture(&succeeded),
+            r#"{"amount": 50001}"#,
+            400,
+            bad,
+        ),
+        post(
+            "capture without amount",
+            &capture(&succeeded),
+            "{}",
+            400,
+            bad,
+        ),
+        post(
+            "capture of another merchant's payment",
+            &capture(&others_payment),
+            r#"{"amount": 50000}"#,
+            404,
+            "NOT_FOUND_ERROR",
+        ),
+        post(
+            "capture of an unknown payment",
+            &capture("pay_AAAAAAAAAAAAAAAA"),
+            r#"{"amount": 50000}"#,
+            404,
+            "NOT_FOUND_ERROR",
+        ),
+        post(
+            "refund before success",
+            &refund(&pending),
+            r#"{"amount": 100}"#,
+            400,
+            bad,
+        ),
+        post(
+            "refund of a failed payment",
+            &refund(&failed),
+            r#"{"amount": 100}"#,
+            400,
+            bad,
+        ),
+        post(
+            "refund over the amount",
+            &refund(&succeeded),
+            r#"{"amount": 50001}"#,
+            400,
+            bad,
+        ),
+        post(
+            "refund amount 0",
+            &refund(&succeeded),
+            r#"{"amount": 0}"#,
+            400,
+            bad,
+        ),
+        post(
+            "refund reason too long",
+            &refund(&succeeded),
+            &json!({"amount": 100, "reason": "r".repeat(256)}).to_string(),
+            400,
+            bad,
+        ),
+        post(
+            "refund of another merchant's payment",
+            &refund(&others_payment),
+            r#"{"amount": 100}"#,
+            404,
+            "NOT_FOUND_ERROR",
+        ),
+        post(
+            "unknown endpoint",
+            "/api/v1/nothing",
+            "{}",
+            404,
+            "NOT_FOUND_ERROR",
+        ),
+    ];
+    let auth = |name: &'static str,
+                who: Option<&'static Merchant>,
+                headers: Vec<(&'static str, &'static str)>| Case {
+        name,
+        method: Method::POST,
+        path: orders.into(),
+        who,
+        headers,
+        body: Some(r#"{"amount": 500}"#.into()),
+        status: StatusCode::UNAUTHORIZED,
+        code: "AUTHENTICATION_ERROR",
+    };
+    let wrong_secret: &'static Merchant = Box::leak(Box::new(wrong_secret));
+    let unknown_key: &'static Merchant = Box::leak(Box::new(unknown_key));
+    let suspended: &'static Merchant = Box::leak(Box::new(suspended));
+    cases.extend([
+        auth("no credentials", None, vec![]),
+        auth(
+            "key without secret",
+            None,
+            vec![("X-Api-Key", seed::DEV_API_KEY)],
+        ),
+        auth("wrong secret", Some(wrong_secret), vec![]),
+        auth("unknown key", Some(unknown_key), vec![]),
+        auth("suspended merchant", Some(suspended), vec![]),
+        auth(
+            "HTTP Basic with a wrong secret",
+            None,
+            vec![("Authorization", "Basic a2V5X3Rlc3RfYWJjMTIzOm5vcGU=")],
+        ),
+        auth(
+            "HTTP Basic that is not base64",
+            None,
+            vec![("Authorization", "Basic %%%")],
+        ),
+    ]);
+    cases.push(Case {
+        name: "idempotency key reused with a different body",
+        method: Method::POST,
+        path: payments.into(),
+        who: Some(&merchant),
+        headers: vec![("Idempotency-Key", "reused-key")],
+        body: Some(upi("other@bank")),
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "IDEMPOTENCY_ERROR",
+    });
+    cases.push(Case {
+        name: "idempotency key too long",
+        method: Method::POST,
+        path: payments.into(),
+        who: Some(&merchant),
+        headers: vec![("Idempotency-Key", &long_key)],
+        body: Some(upi("a@b")),
+        status: StatusCode::BAD_REQUEST,
+        code: bad,
+    });
+    cases.push(Case {
+        name: "GET on a command endpoint",
+        method: Method::PUT,
+        path: orders.into(),
+        who: Some(&merchant),
+        headers: vec![],
+        body: Some("{}".into()),
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: bad,
+    });
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+
+    let mut failures = Vec::new();
+    for case in cases {
+        let before = app.event_count().await;
+        let (status, body, _) = app
+            .send(
+                case.method,
+                &case.path,
+                case.who,
+                &case.headers,
+                case.body.map(String::into_bytes),
+            )
+            .await;
+        let after = app.event_count().await;
+        let code = body["error"]["code"].as_str().unwrap_or("<none>");
+        if status != case.status || code != case.code || after != before {
+            failures.push(format!(
+                "{}: got {status} {code} (+{} events), want {} {}; body {body}",
+                case.name,
+                after - before,
+                case.status,
+                case.code
+            ));
+        }
+        let description = body["error"]["description"].as_str().unwrap_or("");
+        assert!(!description.is_empty(), "{}: no description", case.name);
+        assert!(
+            !description.contains("4111"),
+            "{}: card digits in {description}",
+            case.name
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} bad-input cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_parallel_refunds_never_exceed_the_amount() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    let payment = app
+        .upi_payment(&merchant, &app.order(&merchant, 50000).await)
+        .await;
+    app.record_outcome(&payment, true).await;
+
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = format!("{}/api/v1/payments/{payment}/refunds", app.base);
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .header("X-Api-Key", seed::DEV_API_KEY)
+                    .header("X-Api-Secret", seed::DEV_API_SECRET)
+                    .json(&json!({"amount": 1500}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let body: Value = response.json().await.unwrap();
+                (status, body)
+            })
+        })
+        .collect();
+    let mut accepted = 0i64;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::CREATED => accepted += body["amount"].as_i64().unwrap(),
+            StatusCode::BAD_REQUEST => {
+                assert_eq!(
+                    body["error"]["description"],
+                    "Refund amount exceeds available amount"
+                )
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(accepted <= 50000, "refunds accepted for {accepted}");
+    assert_eq!(accepted, 33 * 1500, "every refund that fits is accepted");
+    let state =
+        aggregates::load::<PaymentAggregate>(&app.store, payment.parse::<PaymentId>().unwrap())
+            .await
+            .unwrap()
+            .state
+            .unwrap();
+    assert_eq!(state.amount_refund_pending, accepted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotency_key_twenty_parallel_requests_one_payment() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    let order = app.order(&merchant, 50000).await;
+    let body = json!({"order_id": order, "method": "upi", "vpa": "user@bank"}).to_string();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = format!("{}/api/v1/payments", app.base);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .header("X-Api-Key", seed::DEV_API_KEY)
+                    .header("X-Api-Secret", seed::DEV_API_SECRET)
+                    .header("Idempotency-Key", "same-key-20")
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status(), response.text().await.unwrap())
+            })
+        })
+        .collect();
+    let mut answers = HashSet::new();
+    for task in tasks {
+        let (status, text) = task.await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+        answers.insert(text);
+    }
+    assert_eq!(
+        answers.len(),
+        1,
+        "every duplicate got the identical response"
+    );
+    let created: i64 =
+        sqlx::query_scalar("select count(*) from events where event_type = 'PaymentCreated'")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(created, 1);
+
+    // Later: same key and body → the same answer, still no new events.
+    let before = app.event_count().await;
+    let (status, replay, headers) = app
+        .send(
+            Method::POST,
+            "/api/v1/payments",
+            Some(&merchant),
+            &[("Idempotency-Key", "same-key-20")],
+            Some(body.clone().into_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        replay.to_string(),
+        serde_json::from_str::<Value>(answers.iter().next().unwrap())
+            .unwrap()
+            .to_string()
+    );
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(app.event_count().await, before);
+
+    // Keys are per merchant: another merchant may use the same key.
+    let other = app.merchant(false).await;
+    let other_order = app.order(&other, 1000).await;
+    let (status, _, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/payments",
+            Some(&other),
+            &[("Idempotency-Key", "same-key-20")],
+            Some(
+                json!({"order_id": other_order, "method": "upi", "vpa": "u@b"})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_order_takes_no_new_payment() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    let order = app.order(&merchant, 50000).await;
+    let payment = app.upi_payment(&merchant, &order).await;
+    app.record_outcome(&payment, true).await;
+    let metadata = EventMetadata {
+        actor: "system:acquirer".into(),
+        ..EventMetadata::default()
+    };
+    let order_id: OrderId = order.parse().unwrap();
+    aggregates::execute::<OrderAggregate, _>(&app.store, &order_id, &metadata, |_| {
+        Ok(paystream_domain::order::MarkOrderPaid {
+            payment_id: payment.parse().unwrap(),
+            at: Utc::now(),
+        }
+        .into())
+    })
+    .await
+    .unwrap();
+    let before = app.event_count().await;
+    let (status, body) = app
+        .post(
+            "/api/v1/payments",
+            &merchant,
+            json!({"order_id": order, "method": "upi", "vpa": "a@b"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(app.event_count().await, before);
+    let state =
+        aggregates::load::<PaymentAggregate>(&app.store, payment.parse::<PaymentId>().unwrap())
+            .await
+            .unwrap()
+            .state
+            .unwrap();
+    assert_eq!(state.status, PaymentStatus::Success);
+}
