@@ -29,6 +29,9 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::orders::router())
         .merge(routes::payments::router())
+        .merge(routes::merchants::router())
+        .merge(routes::sessions::router())
+        .merge(routes::webhooks::router())
         .fallback(|| async { ApiError::not_found("No such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -1,8 +1,11 @@
 //! HTTP handlers, one module per resource.
 
 pub mod health;
+pub mod merchants;
 pub mod orders;
 pub mod payments;
+pub mod sessions;
+pub mod webhooks;
 
 use paystream_domain::MerchantId;
 use uuid::Uuid;
