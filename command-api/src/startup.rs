@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::merchants::router())
         .merge(routes::sessions::router())
         .merge(routes::webhooks::router())
+        .merge(routes::openapi::router())
         .fallback(|| async { ApiError::not_found("No such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

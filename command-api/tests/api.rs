@@ -1043,3 +1043,27 @@ async fn a_paid_order_takes_no_new_payment() {
             .unwrap();
     assert_eq!(state.status, PaymentStatus::Success);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_command() {
+    let app = spawn_app().await;
+    let (status, document, _) = app
+        .send(Method::GET, "/api/v1/openapi.json", None, &[], None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/orders",
+        "/api/v1/payments",
+        "/api/v1/payments/public",
+        "/api/v1/payments/{id}/capture",
+        "/api/v1/payments/{id}/refunds",
+    ] {
+        assert!(
+            document["paths"][path]["post"].is_object(),
+            "{path} missing"
+        );
+    }
+    assert!(document["components"]["schemas"]["PaymentView"].is_object());
+    assert!(document["components"]["securitySchemes"]["api_key"].is_object());
+}

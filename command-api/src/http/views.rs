@@ -1,69 +1,171 @@
 //! The JSON shapes of orders, payments and refunds, as clients of the
-//! original gateway know them. One place, so every endpoint answers alike.
+//! original gateway know them. One place, so every endpoint answers alike,
+//! and the OpenAPI document describes exactly what is sent.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use paystream_domain::order::Order;
 use paystream_domain::payment::{Payment, Refund};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-pub fn order(order: &Order) -> Value {
-    json!({
-        "id": order.order_id,
-        "merchant_id": order.merchant_id,
-        "amount": order.amount.amount_minor,
-        "currency": order.amount.currency,
-        "receipt": order.receipt,
-        "notes": order.notes.clone().unwrap_or_default(),
-        "status": order.status,
-        "created_at": timestamp(order.created_at),
-        "updated_at": timestamp(order.updated_at),
-    })
+fn text<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(text)) => text,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
 }
 
-pub fn payment(payment: &Payment) -> Value {
-    let mut body = json!({
-        "id": payment.payment_id,
-        "order_id": payment.order_id,
-        "merchant_id": payment.merchant_id,
-        "amount": payment.amount.amount_minor,
-        "currency": payment.amount.currency,
-        "method": payment.method,
-        "status": payment.status,
-        "captured": payment.captured,
-        "amount_refunded": payment.amount_refunded,
-        "created_at": timestamp(payment.created_at),
-        "updated_at": timestamp(payment.updated_at),
-    });
-    if let Some(vpa) = &payment.vpa {
-        body["vpa"] = json!(vpa);
-    }
-    if let Some(network) = &payment.card_network {
-        body["card_network"] = json!(network);
-    }
-    if let Some(last4) = &payment.card_last4 {
-        body["card_last4"] = json!(last4);
-    }
-    if payment.error_code.is_some() {
-        body["error_code"] = json!(payment.error_code);
-        body["error_description"] = json!(payment.error_description);
-    }
-    body
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrderView {
+    /// `order_` + 16 alphanumerics.
+    #[schema(example = "order_NXhj67fGH2jk9mPq")]
+    pub id: String,
+    pub merchant_id: uuid::Uuid,
+    /// Minor units (paise for INR).
+    #[schema(example = 50000)]
+    pub amount: i64,
+    #[schema(example = "INR")]
+    pub currency: String,
+    pub receipt: Option<String>,
+    #[schema(value_type = Object)]
+    pub notes: Map<String, Value>,
+    /// `created` → `attempted` → `paid`.
+    #[schema(example = "created")]
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
-pub fn refund(payment: &Payment, refund: &Refund) -> Value {
-    json!({
-        "id": refund.refund_id,
-        "payment_id": payment.payment_id,
-        "merchant_id": payment.merchant_id,
-        "amount": refund.amount,
-        "currency": payment.amount.currency,
-        "reason": refund.reason,
-        "status": refund.status,
-        "created_at": timestamp(refund.created_at),
-        "processed_at": refund.processed_at.map(timestamp),
-    })
+impl From<&Order> for OrderView {
+    fn from(order: &Order) -> Self {
+        Self {
+            id: order.order_id.to_string(),
+            merchant_id: order.merchant_id.into(),
+            amount: order.amount.amount_minor,
+            currency: text(&order.amount.currency),
+            receipt: order.receipt.clone(),
+            notes: order.notes.clone().unwrap_or_default(),
+            status: text(&order.status),
+            created_at: timestamp(order.created_at),
+            updated_at: timestamp(order.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PaymentView {
+    /// `pay_` + 16 alphanumerics.
+    #[schema(example = "pay_H8sK3jD9s2L1pQr5")]
+    pub id: String,
+    pub order_id: String,
+    pub merchant_id: uuid::Uuid,
+    pub amount: i64,
+    pub currency: String,
+    /// `upi` or `card`.
+    pub method: String,
+    /// `pending` → `success` | `failed`.
+    pub status: String,
+    pub captured: bool,
+    /// Minor units refunded so far (processed refunds).
+    pub amount_refunded: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpa: Option<String>,
+    /// `visa`, `mastercard`, `amex`, `rupay` or `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_network: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_last4: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Payment> for PaymentView {
+    fn from(payment: &Payment) -> Self {
+        Self {
+            id: payment.payment_id.to_string(),
+            order_id: payment.order_id.to_string(),
+            merchant_id: payment.merchant_id.into(),
+            amount: payment.amount.amount_minor,
+            currency: text(&payment.amount.currency),
+            method: text(&payment.method),
+            status: text(&payment.status),
+            captured: payment.captured,
+            amount_refunded: payment.amount_refunded,
+            vpa: payment.vpa.clone(),
+            card_network: payment.card_network.as_ref().map(text),
+            card_last4: payment.card_last4.clone(),
+            error_code: payment.error_code.clone(),
+            error_description: payment
+                .error_code
+                .as_ref()
+                .and(payment.error_description.clone()),
+            created_at: timestamp(payment.created_at),
+            updated_at: timestamp(payment.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RefundView {
+    /// `rfnd_` + 16 alphanumerics.
+    #[schema(example = "rfnd_K9sL2mN8pQ4rT6vX")]
+    pub id: String,
+    pub payment_id: String,
+    pub merchant_id: uuid::Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    /// `pending` → `processed`.
+    pub status: String,
+    pub created_at: String,
+    pub processed_at: Option<String>,
+}
+
+impl RefundView {
+    pub fn new(payment: &Payment, refund: &Refund) -> Self {
+        Self {
+            id: refund.refund_id.to_string(),
+            payment_id: payment.payment_id.to_string(),
+            merchant_id: payment.merchant_id.into(),
+            amount: refund.amount,
+            currency: text(&payment.amount.currency),
+            reason: refund.reason.clone(),
+            status: text(&refund.status),
+            created_at: timestamp(refund.created_at),
+            processed_at: refund.processed_at.map(timestamp),
+        }
+    }
+}
+
+/// The contract's error body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `BAD_REQUEST_ERROR`, `AUTHENTICATION_ERROR`, `NOT_FOUND_ERROR`,
+    /// `INVALID_VPA`, `INVALID_CARD`, `EXPIRED_CARD`, `IDEMPOTENCY_ERROR`,
+    /// `CONFLICT_ERROR`, …
+    pub code: String,
+    pub description: String,
+    /// The offending input, when one is to blame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Serialises a view for a response body.
+pub fn body<T: Serialize>(view: T) -> Value {
+    serde_json::to_value(view).unwrap_or(Value::Null)
 }

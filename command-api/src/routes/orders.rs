@@ -9,6 +9,7 @@ use paystream_domain::order::{CreateOrder, OrderAggregate};
 use paystream_domain::{Currency, DomainError, Money, OrderId};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::merchant_metadata;
 use crate::aggregates;
@@ -16,25 +17,46 @@ use crate::http::auth::AuthenticatedMerchant;
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::response::CommandResponse;
-use crate::http::views;
+use crate::http::views::{self, ErrorBody, OrderView};
 use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/orders", post(create))
 }
 
-#[derive(Debug, Deserialize)]
-struct CreateOrderBody {
+/// A new order. Unknown fields are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateOrderBody {
+    /// Minor units, at least 100.
+    #[schema(example = 50000)]
     amount: i64,
+    /// ISO 4217, uppercase; default `INR`.
     #[serde(default)]
+    #[schema(example = "INR")]
     currency: Option<String>,
+    /// At most 40 characters.
     #[serde(default)]
     receipt: Option<String>,
+    /// At most 15 keys; string, number or boolean values of at most 256 characters.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     notes: Option<Map<String, Value>>,
 }
 
-async fn create(
+/// Create an order.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders",
+    tag = "orders",
+    request_body = CreateOrderBody,
+    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    responses(
+        (status = 201, description = "Created; `X-Event-Position` names its last event", body = OrderView),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+    )
+)]
+pub async fn create(
     State(state): State<AppState>,
     merchant: AuthenticatedMerchant,
     ApiJson(body): ApiJson<CreateOrderBody>,
@@ -67,7 +89,7 @@ async fn create(
         .ok_or_else(|| ApiError::internal(&DomainError::OrderNotFound))?;
     Ok(CommandResponse::new(
         StatusCode::CREATED,
-        views::order(order),
+        views::body(OrderView::from(order)),
         executed.position,
     ))
 }

@@ -13,14 +13,16 @@ use paystream_domain::payment::{
 use paystream_domain::validation::CardInput;
 use paystream_domain::{MerchantId, OrderId, PaymentId, RefundId};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::{actor_metadata, merchant_metadata};
 use crate::aggregates;
 use crate::http::auth::{AuthenticatedMerchant, PublishableKey};
 use crate::http::error::ApiError;
+use crate::http::idempotency;
 use crate::http::json::{ApiJson, ApiJsonWithBytes};
 use crate::http::response::CommandResponse;
-use crate::http::{idempotency, views};
+use crate::http::views::{self, ErrorBody, PaymentView, RefundView};
 use crate::startup::AppState;
 use crate::store::EventMetadata;
 
@@ -32,24 +34,66 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/payments/{id}/refunds", post(refund))
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-enum Method {
+pub enum Method {
     Upi,
     Card,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-struct CreatePaymentBody {
+/// A payment of an order, by UPI (`vpa`) or card (`card`). The card number
+/// and CVV are validated and dropped: only the network and last 4 digits are kept.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreatePaymentBody {
+    #[schema(example = "order_NXhj67fGH2jk9mPq")]
     order_id: String,
     method: Method,
+    /// For UPI: `^[a-zA-Z0-9._-]+@[a-zA-Z0-9]+$`.
     #[serde(default)]
+    #[schema(example = "user@okbank")]
     vpa: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<CardSchema>)]
     card: Option<CardInput>,
 }
 
-async fn create(
+/// Card details (documentation of `CardInput`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct CardSchema {
+    /// 13–19 digits, spaces and dashes allowed, Luhn-valid.
+    #[schema(example = "4111111111111111")]
+    number: String,
+    /// 1–12.
+    #[schema(example = "12")]
+    expiry_month: String,
+    /// Two digits mean 20YY.
+    #[schema(example = "30")]
+    expiry_year: String,
+    /// 3 or 4 digits.
+    #[schema(example = "123")]
+    cvv: String,
+    holder_name: String,
+}
+
+/// Create a payment (merchant API). Honours `Idempotency-Key`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/payments",
+    tag = "payments",
+    request_body = CreatePaymentBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same answer, no new payment (24 h, per merchant)")),
+    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    responses(
+        (status = 201, description = "Created, `pending`", body = PaymentView),
+        (status = 400, description = "Bad input: INVALID_VPA, INVALID_CARD, EXPIRED_CARD, BAD_REQUEST_ERROR", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+        (status = 404, description = "Unknown order, or another merchant's", body = ErrorBody),
+        (status = 409, description = "The same Idempotency-Key is still in progress", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_ERROR: the key was used with another request", body = ErrorBody),
+    )
+)]
+pub async fn create(
     State(state): State<AppState>,
     merchant: AuthenticatedMerchant,
     headers: HeaderMap,
@@ -68,8 +112,21 @@ async fn create(
     .await
 }
 
-/// The checkout's variant: the publishable key instead of the secret.
-async fn create_public(
+/// Create a payment from the checkout: the (publishable) API key alone.
+#[utoipa::path(
+    post,
+    path = "/api/v1/payments/public",
+    tag = "payments",
+    request_body = CreatePaymentBody,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "Created, `pending`", body = PaymentView),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        (status = 401, description = "Missing or unknown key, or suspended merchant", body = ErrorBody),
+        (status = 404, description = "Unknown order, or another merchant's", body = ErrorBody),
+    )
+)]
+pub async fn create_public(
     State(state): State<AppState>,
     key: PublishableKey,
     headers: HeaderMap,
@@ -180,17 +237,33 @@ async fn create_payment(
     let payment = created.state.as_ref().ok_or_else(payment_not_found)?;
     Ok(CommandResponse::new(
         StatusCode::CREATED,
-        views::payment(payment),
+        views::body(PaymentView::from(payment)),
         position,
     ))
 }
 
-#[derive(Debug, Deserialize)]
-struct CaptureBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CaptureBody {
+    /// Minor units, 1 up to the payment amount.
     amount: i64,
 }
 
-async fn capture(
+/// Capture a successful payment, once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/payments/{id}/capture",
+    tag = "payments",
+    params(("id" = String, Path, description = "pay_…")),
+    request_body = CaptureBody,
+    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "Captured", body = PaymentView),
+        (status = 400, description = "Payment not in capturable state, or a bad amount", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+        (status = 404, description = "Unknown payment, or another merchant's", body = ErrorBody),
+    )
+)]
+pub async fn capture(
     State(state): State<AppState>,
     merchant: AuthenticatedMerchant,
     Path(payment_id): Path<String>,
@@ -212,19 +285,36 @@ async fn capture(
     let payment: &Payment = executed.state.as_ref().ok_or_else(payment_not_found)?;
     Ok(CommandResponse::new(
         StatusCode::OK,
-        views::payment(payment),
+        views::body(PaymentView::from(payment)),
         executed.position,
     ))
 }
 
-#[derive(Debug, Deserialize)]
-struct RefundBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefundBody {
+    /// Minor units; pending and processed refunds never exceed the amount.
     amount: i64,
+    /// At most 255 characters.
     #[serde(default)]
     reason: Option<String>,
 }
 
-async fn refund(
+/// Refund (part of) a successful payment.
+#[utoipa::path(
+    post,
+    path = "/api/v1/payments/{id}/refunds",
+    tag = "payments",
+    params(("id" = String, Path, description = "pay_…")),
+    request_body = RefundBody,
+    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    responses(
+        (status = 201, description = "Created, `pending`", body = RefundView),
+        (status = 400, description = "Refund amount exceeds available amount, payment not refundable, or bad input", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+        (status = 404, description = "Unknown payment, or another merchant's", body = ErrorBody),
+    )
+)]
+pub async fn refund(
     State(state): State<AppState>,
     merchant: AuthenticatedMerchant,
     Path(payment_id): Path<String>,
@@ -253,7 +343,7 @@ async fn refund(
         .ok_or_else(payment_not_found)?;
     Ok(CommandResponse::new(
         StatusCode::CREATED,
-        views::refund(payment, refund),
+        views::body(RefundView::new(payment, refund)),
         executed.position,
     ))
 }
