@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{orders, payments};
+use super::{orders, payments, webhooks};
 use crate::http::views::{ErrorBody, ErrorDetail, OrderView, PaymentView, RefundView};
 use crate::startup::AppState;
 
@@ -22,6 +22,11 @@ use crate::startup::AppState;
         payments::create_public,
         payments::capture,
         payments::refund,
+        webhooks::configure,
+        webhooks::regenerate_secret,
+        webhooks::send_test,
+        webhooks::retry,
+        webhooks::recover,
     ),
     components(schemas(OrderView, PaymentView, RefundView, ErrorBody, ErrorDetail)),
     modifiers(&Security)

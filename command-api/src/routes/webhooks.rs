@@ -1,9 +1,671 @@
-//! Being built (command API issue).
+//! Webhook configuration and operations, as commands that append events (the
+//! dispatcher that actually sends deliveries is a separate service):
+//!
+//! * `PUT /api/v1/webhooks/config` `{url, events?}`: set or clear the endpoint.
+//! * `POST /api/v1/webhooks/regenerate-secret`: a new signing secret; the old
+//!   one keeps signing for [`SECRET_OVERLAP_HOURS`].
+//! * `POST /api/v1/webhooks/test`: schedules a `webhook.test` delivery.
+//! * `POST /api/v1/webhooks/{id}/retry`: re-sends one delivery, attempts reset.
+//! * `POST /api/v1/webhooks/recover` `{since}`: re-sends every delivery that
+//!   failed at or after `since` and is still failed.
+//!
+//! Another merchant's delivery is a 404, like one that does not exist.
 
+use std::sync::LazyLock;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{post, put};
 use axum::Router;
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::{StreamExt, TryStreamExt};
+use paystream_domain::merchant::{
+    ConfigureWebhook, Merchant, MerchantAggregate, RegenerateWebhookSecret, WebhookSettings,
+};
+use paystream_domain::webhook::{
+    RetryWebhookDelivery, ScheduleWebhookDelivery, WebhookDelivery, WebhookDeliveryAggregate,
+    WebhookDeliveryStatus, RETRY_INTERVALS_SECONDS, TEST_RETRY_INTERVALS_SECONDS,
+    WEBHOOK_TEST_EVENT,
+};
+use paystream_domain::{DomainError, MerchantId, WebhookDeliveryId};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
+use super::merchant_metadata;
+use crate::aggregates::{self, CommandError};
+use crate::http::auth::AuthenticatedMerchant;
+use crate::http::error::ApiError;
+use crate::http::json::ApiJson;
+use crate::http::response::CommandResponse;
+use crate::http::views::{self, ErrorBody};
 use crate::startup::AppState;
+use crate::store::{Position, StoreError};
+
+/// How long the previous signing secret keeps signing after a regeneration.
+pub const SECRET_OVERLAP_HOURS: i64 = 24;
+
+/// Random alphanumerics after `whsec_` in a generated secret.
+pub const SECRET_RANDOM_LEN: usize = 32;
+
+/// The most deliveries one `recover` call re-schedules; the answer's
+/// `has_more` says when another call would find more.
+pub const RECOVER_LIMIT: i64 = 1000;
+
+/// Deliveries `recover` re-schedules at the same time.
+const RECOVER_CONCURRENCY: usize = 8;
+
+/// The `data.message` of a test event.
+pub const TEST_EVENT_MESSAGE: &str = "Test webhook from Paystream";
+
+/// Env switch for the short retry schedule (contract: `=true`).
+pub const TEST_INTERVALS_ENV: &str = "WEBHOOK_RETRY_INTERVALS_TEST";
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/webhooks/config", put(configure))
+        .route(
+            "/api/v1/webhooks/regenerate-secret",
+            post(regenerate_secret),
+        )
+        .route("/api/v1/webhooks/test", post(send_test))
+        .route("/api/v1/webhooks/recover", post(recover))
+        .route("/api/v1/webhooks/{id}/retry", post(retry))
+}
+
+/// The retry schedule of new deliveries: the test schedule when
+/// `WEBHOOK_RETRY_INTERVALS_TEST=true` (read once per process), else production.
+pub fn retry_intervals() -> &'static [u32] {
+    static TEST: LazyLock<bool> = LazyLock::new(|| {
+        std::env::var(TEST_INTERVALS_ENV)
+            .is_ok_and(|value| value.trim().eq_ignore_ascii_case("true"))
+    });
+    if *TEST {
+        &TEST_RETRY_INTERVALS_SECONDS
+    } else {
+        &RETRY_INTERVALS_SECONDS
+    }
+}
+
+fn delivery_not_found() -> ApiError {
+    ApiError::not_found("Webhook delivery not found")
+}
+
+fn merchant_state(merchant: &Option<Merchant>) -> Result<&Merchant, ApiError> {
+    merchant
+        .as_ref()
+        .ok_or_else(|| ApiError::from(DomainError::MerchantNotFound))
+}
+
+// ---- PUT /api/v1/webhooks/config ---------------------------------------------
+
+/// `url` must be present: a string sets the endpoint, `null` (or an empty
+/// string, as a cleared form field sends) removes it. `events` omitted or
+/// `null` keeps the current subscription; `[]` subscribes to every event.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WebhookConfigBody {
+    /// Absolute http(s) URL, at most 2048 characters; `null` or `""` removes
+    /// the endpoint. Required.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, required = true, example = "https://shop.example.com/webhooks")]
+    url: Option<Option<String>>,
+    /// Subscribed events (`payment.created`, `payment.pending`,
+    /// `payment.success`, `payment.failed`, `refund.created`,
+    /// `refund.processed`); `[]` means all; omitted keeps the current list.
+    #[serde(default)]
+    events: Option<Vec<String>>,
+}
+
+/// The merchant's webhook endpoint.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookConfigView {
+    pub url: Option<String>,
+    /// Subscribed events; empty means all.
+    pub events: Vec<String>,
+    /// False when no URL is set, or after the endpoint answered `410 Gone`
+    /// (saving the configuration again re-enables it).
+    pub enabled: bool,
+}
+
+impl From<&WebhookSettings> for WebhookConfigView {
+    fn from(webhook: &WebhookSettings) -> Self {
+        Self {
+            url: webhook.url.clone(),
+            events: webhook.events.clone(),
+            enabled: webhook.enabled,
+        }
+    }
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from a missing one (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// Set, change or remove the webhook endpoint.
+#[utoipa::path(
+    put,
+    path = "/api/v1/webhooks/config",
+    tag = "webhooks",
+    request_body = WebhookConfigBody,
+    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The configuration now; `X-Event-Position` unless nothing changed", body = WebhookConfigView),
+        (status = 400, description = "Bad URL or unknown event name (`field` says which)", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+    )
+)]
+pub async fn configure(
+    State(state): State<AppState>,
+    merchant: AuthenticatedMerchant,
+    ApiJson(body): ApiJson<WebhookConfigBody>,
+) -> Result<CommandResponse, ApiError> {
+    let url = body.url.ok_or_else(|| {
+        ApiError::bad_request("url is required (null removes the endpoint)").with_field("url")
+    })?;
+    let url = url
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty());
+    let metadata = merchant_metadata(merchant.merchant_id);
+    let executed = aggregates::execute::<MerchantAggregate, _>(
+        &state.store,
+        merchant.merchant_id,
+        &metadata,
+        |current| {
+            let events = match &body.events {
+                Some(events) => events.clone(),
+                None => current
+                    .as_ref()
+                    .map(|merchant| merchant.webhook.events.clone())
+                    .unwrap_or_default(),
+            };
+            Ok(ConfigureWebhook {
+                url: url.clone(),
+                events,
+            }
+            .into())
+        },
+    )
+    .await?;
+    if executed.position.is_some() {
+        state.relay_signal.notify();
+    }
+    let merchant = merchant_state(&executed.state)?;
+    Ok(CommandResponse::new(
+        StatusCode::OK,
+        views::body(WebhookConfigView::from(&merchant.webhook)),
+        executed.position,
+    ))
+}
+
+// ---- POST /api/v1/webhooks/regenerate-secret ---------------------------------
+
+/// `whsec_` + 32 alphanumerics from the operating system's CSPRNG (~190 bits).
+pub fn new_webhook_secret() -> String {
+    let random: String = rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(SECRET_RANDOM_LEN)
+        .map(char::from)
+        .collect();
+    format!("whsec_{random}")
+}
+
+/// The new signing secret and how long the previous one keeps signing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookSecretView {
+    #[schema(example = "whsec_3kTq9ZrW0xYbN5mC8vLp2sHd7fJa4gE1")]
+    pub webhook_secret: String,
+    /// RFC 3339; until then webhooks carry signatures with both secrets.
+    pub previous_secret_valid_until: Option<String>,
+}
+
+/// Generate a new webhook signing secret (shown only in this answer).
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/regenerate-secret",
+    tag = "webhooks",
+    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "The new secret; the previous one keeps signing for 24 h", body = WebhookSecretView),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+    )
+)]
+pub async fn regenerate_secret(
+    State(state): State<AppState>,
+    merchant: AuthenticatedMerchant,
+) -> Result<impl IntoResponse, ApiError> {
+    let metadata = merchant_metadata(merchant.merchant_id);
+    let secret = new_webhook_secret();
+    let previous_valid_until = Utc::now() + TimeDelta::hours(SECRET_OVERLAP_HOURS);
+    let executed = aggregates::execute::<MerchantAggregate, _>(
+        &state.store,
+        merchant.merchant_id,
+        &metadata,
+        |_| {
+            Ok(RegenerateWebhookSecret {
+                secret: secret.clone(),
+                previous_valid_until,
+            }
+            .into())
+        },
+    )
+    .await?;
+    state.relay_signal.notify();
+    let webhook = &merchant_state(&executed.state)?.webhook;
+    let response = CommandResponse::new(
+        StatusCode::OK,
+        views::body(WebhookSecretView {
+            webhook_secret: webhook.secret.clone(),
+            previous_secret_valid_until: webhook.previous_secret_valid_until.map(views::timestamp),
+        }),
+        executed.position,
+    );
+    // The secret is in the body: no cache may keep it.
+    Ok((
+        [(CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        response,
+    ))
+}
+
+// ---- POST /api/v1/webhooks/test -----------------------------------------------
+
+/// The test event's body; fields in this order, serialized once.
+#[derive(Debug, Serialize)]
+struct TestEventBody<'a> {
+    id: Uuid,
+    event: &'a str,
+    timestamp: i64,
+    data: TestEventData<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct TestEventData<'a> {
+    message: &'a str,
+}
+
+/// A scheduled delivery.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookTestView {
+    /// `whd_` + 16 alphanumerics.
+    #[schema(value_type = String, example = "whd_Q2w3E4r5T6y7U8i9")]
+    pub id: WebhookDeliveryId,
+    #[schema(example = "webhook.test")]
+    pub event: String,
+    #[schema(value_type = String, example = "pending")]
+    pub status: WebhookDeliveryStatus,
+}
+
+/// Send a `webhook.test` event to the configured endpoint.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/test",
+    tag = "webhooks",
+    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    responses(
+        (status = 201, description = "Delivery scheduled (sent by the dispatcher, retried on the usual schedule)", body = WebhookTestView),
+        (status = 400, description = "No webhook URL configured, or the endpoint is disabled", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+    )
+)]
+pub async fn send_test(
+    State(state): State<AppState>,
+    merchant: AuthenticatedMerchant,
+) -> Result<CommandResponse, ApiError> {
+    let loaded = aggregates::load::<MerchantAggregate>(&state.store, merchant.merchant_id).await?;
+    let webhook = &merchant_state(&loaded.state)?.webhook;
+    let url = match webhook.endpoint_for(WEBHOOK_TEST_EVENT) {
+        Some(url) => url.to_owned(),
+        None if webhook.url.is_some() => return Err(ApiError::bad_request(
+            "Webhook endpoint is disabled; save the webhook configuration again to re-enable it",
+        )),
+        None => return Err(ApiError::bad_request("No webhook URL configured")),
+    };
+    let now = Utc::now();
+    let event_id = Uuid::now_v7();
+    let body = serde_json::to_string(&TestEventBody {
+        id: event_id,
+        event: WEBHOOK_TEST_EVENT,
+        timestamp: now.timestamp(),
+        data: TestEventData {
+            message: TEST_EVENT_MESSAGE,
+        },
+    })
+    .map_err(|error| ApiError::internal(&error))?;
+    let delivery_id = WebhookDeliveryId::from_random_bytes(rand::random());
+    let command = ScheduleWebhookDelivery {
+        delivery_id: delivery_id.clone(),
+        merchant_id: merchant.merchant_id,
+        event: WEBHOOK_TEST_EVENT.to_owned(),
+        source_event_id: event_id,
+        url,
+        body,
+        retry_intervals_seconds: retry_intervals().to_vec(),
+        at: now,
+    };
+    let metadata = merchant_metadata(merchant.merchant_id);
+    let executed = aggregates::execute::<WebhookDeliveryAggregate, _>(
+        &state.store,
+        &delivery_id,
+        &metadata,
+        |_| Ok(command.clone().into()),
+    )
+    .await?;
+    state.relay_signal.notify();
+    let delivery = executed.state.as_ref().ok_or_else(delivery_not_found)?;
+    Ok(CommandResponse::new(
+        StatusCode::CREATED,
+        views::body(WebhookTestView {
+            id: delivery.delivery_id.clone(),
+            event: delivery.event.clone(),
+            status: delivery.status,
+        }),
+        executed.position,
+    ))
+}
+
+// ---- POST /api/v1/webhooks/{id}/retry -------------------------------------------
+
+fn own(delivery: &Option<WebhookDelivery>, merchant: MerchantId) -> Option<&WebhookDelivery> {
+    delivery
+        .as_ref()
+        .filter(|delivery| delivery.merchant_id == merchant)
+}
+
+/// A re-scheduled delivery (the original gateway's shape).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookRetryView {
+    #[schema(value_type = String, example = "whd_Q2w3E4r5T6y7U8i9")]
+    pub id: WebhookDeliveryId,
+    #[schema(value_type = String, example = "pending")]
+    pub status: WebhookDeliveryStatus,
+    #[schema(example = "Webhook retry scheduled")]
+    pub message: String,
+}
+
+/// Send one delivery again now; its attempts start over.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/retry",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "whd_…")),
+    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "Retry scheduled, attempts reset", body = WebhookRetryView),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+        (status = 404, description = "Unknown delivery, or another merchant's", body = ErrorBody),
+    )
+)]
+pub async fn retry(
+    State(state): State<AppState>,
+    merchant: AuthenticatedMerchant,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<CommandResponse, ApiError> {
+    let Ok(Path(id)) = id else {
+        return Err(delivery_not_found());
+    };
+    let delivery_id: WebhookDeliveryId = id.parse().map_err(|_| delivery_not_found())?;
+    let metadata = merchant_metadata(merchant.merchant_id);
+    let at = Utc::now();
+    // Ownership is checked on the state the command is decided on.
+    let executed = aggregates::execute::<WebhookDeliveryAggregate, _>(
+        &state.store,
+        &delivery_id,
+        &metadata,
+        |current| match own(current, merchant.merchant_id) {
+            Some(_) => Ok(RetryWebhookDelivery { at }.into()),
+            None => Err(DomainError::WebhookDeliveryNotFound),
+        },
+    )
+    .await
+    .map_err(|error| match error {
+        CommandError::Rejected(DomainError::WebhookDeliveryNotFound) => delivery_not_found(),
+        other => other.into(),
+    })?;
+    state.relay_signal.notify();
+    let delivery = executed.state.as_ref().ok_or_else(delivery_not_found)?;
+    Ok(CommandResponse::new(
+        StatusCode::OK,
+        views::body(WebhookRetryView {
+            id: delivery.delivery_id.clone(),
+            status: delivery.status,
+            message: "Webhook retry scheduled".to_owned(),
+        }),
+        executed.position,
+    ))
+}
+
+// ---- POST /api/v1/webhooks/recover -----------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RecoverBody {
+    /// RFC 3339, not in the future: re-send what failed at or after it.
+    #[schema(example = "2025-01-31T00:00:00Z")]
+    since: String,
+}
+
+/// What `recover` re-scheduled.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecoverView {
+    pub recovered: usize,
+    /// The re-scheduled deliveries, oldest failure first.
+    #[schema(value_type = Vec<String>)]
+    pub ids: Vec<WebhookDeliveryId>,
+    /// True when the limit (1000) was reached: call again for the rest.
+    pub has_more: bool,
+}
+
+fn parse_since(since: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    let since = DateTime::parse_from_rfc3339(since.trim())
+        .map_err(|_| {
+            ApiError::bad_request("since must be an RFC 3339 time, e.g. 2025-01-31T00:00:00Z")
+                .with_field("since")
+        })?
+        .with_timezone(&Utc);
+    if since > now {
+        return Err(ApiError::bad_request("since must not be in the future").with_field("since"));
+    }
+    Ok(since)
+}
+
+/// Deliveries of `merchant` whose last event is a failure recorded at or
+/// after `since`, oldest failure first. (There is no read model of deliveries
+/// yet; this reads the event store, bounded.) A delivery re-scheduled since
+/// its failure has a later event and is left out, so repeated calls progress.
+async fn failed_since(
+    state: &AppState,
+    merchant: MerchantId,
+    since: DateTime<Utc>,
+) -> Result<Vec<WebhookDeliveryId>, ApiError> {
+    let streams: Vec<String> = sqlx::query_scalar(
+        "select failed.stream_id from events failed \
+         where failed.category = 'webhook' and failed.event_type = 'WebhookDeliveryFailed' \
+           and failed.merchant_id = $1 and failed.recorded_at >= $2 \
+           and not exists (select 1 from events later \
+                           where later.stream_id = failed.stream_id and later.version > failed.version) \
+         order by failed.position \
+         limit $3",
+    )
+    .bind(Uuid::from(merchant))
+    .bind(since)
+    .bind(RECOVER_LIMIT)
+    .fetch_all(state.store.pool())
+    .await?;
+    streams
+        .into_iter()
+        .map(|stream| {
+            stream
+                .strip_prefix("webhook-")
+                .and_then(|id| id.parse::<WebhookDeliveryId>().ok())
+                .ok_or_else(|| {
+                    ApiError::internal(&StoreError::InvalidEvent(format!(
+                        "unexpected webhook stream id {stream:?}"
+                    )))
+                })
+        })
+        .collect()
+}
+
+/// Re-send every delivery that failed at or after `since` and is still failed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/recover",
+    tag = "webhooks",
+    request_body = RecoverBody,
+    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "Deliveries re-scheduled (at most 1000 per call)", body = RecoverView),
+        (status = 400, description = "`since` missing, not RFC 3339, or in the future", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+    )
+)]
+pub async fn recover(
+    State(state): State<AppState>,
+    merchant: AuthenticatedMerchant,
+    ApiJson(body): ApiJson<RecoverBody>,
+) -> Result<CommandResponse, ApiError> {
+    let now = Utc::now();
+    let since = parse_since(&body.since, now)?;
+    let candidates = failed_since(&state, merchant.merchant_id, since).await?;
+    let has_more = candidates.len() as i64 >= RECOVER_LIMIT;
+    let metadata = merchant_metadata(merchant.merchant_id);
+    let outcomes: Vec<Option<(WebhookDeliveryId, Option<Position>)>> =
+        futures::stream::iter(candidates)
+            .map(|delivery_id| {
+                let state = &state;
+                let metadata = &metadata;
+                async move {
+                    let executed = aggregates::execute::<WebhookDeliveryAggregate, _>(
+                        &state.store,
+                        &delivery_id,
+                        metadata,
+                        |current| match own(current, merchant.merchant_id) {
+                            Some(delivery) if delivery.status == WebhookDeliveryStatus::Failed => {
+                                Ok(RetryWebhookDelivery { at: now }.into())
+                            }
+                            // Retried (or recovered by a concurrent call) meanwhile.
+                            _ => Err(DomainError::WebhookDeliveryNotPending),
+                        },
+                    )
+                    .await;
+                    match executed {
+                        Ok(executed) => Ok(Some((delivery_id, executed.position))),
+                        Err(CommandError::Rejected(_)) => Ok(None),
+                        Err(error) => Err(ApiError::from(error)),
+                    }
+                }
+            })
+            .buffered(RECOVER_CONCURRENCY)
+            .try_collect()
+            .await?;
+    let recovered: Vec<(WebhookDeliveryId, Option<Position>)> =
+        outcomes.into_iter().flatten().collect();
+    let position = recovered.iter().filter_map(|(_, position)| *position).max();
+    if position.is_some() {
+        state.relay_signal.notify();
+    }
+    let ids: Vec<WebhookDeliveryId> = recovered.into_iter().map(|(id, _)| id).collect();
+    Ok(CommandResponse::new(
+        StatusCode::OK,
+        views::body(RecoverView {
+            recovered: ids.len(),
+            ids,
+            has_more,
+        }),
+        position,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_whsec_and_32_alphanumerics_and_differ() {
+        let a = new_webhook_secret();
+        let b = new_webhook_secret();
+        assert_ne!(a, b);
+        for secret in [a, b] {
+            let random = secret.strip_prefix("whsec_").unwrap();
+            assert_eq!(random.len(), SECRET_RANDOM_LEN);
+            assert!(random.bytes().all(|byte| byte.is_ascii_alphanumeric()));
+        }
+    }
+
+    #[test]
+    fn since_is_rfc3339_and_not_in_the_future() {
+        let now = Utc::now();
+        assert!(parse_since("2024-01-31T10:00:00Z", now).is_ok());
+        assert!(parse_since("2024-01-31T10:00:00.123+05:30", now).is_ok());
+        for bad in ["", "yesterday", "2024-01-31", "2024-13-01T00:00:00Z"] {
+            let error = parse_since(bad, now).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some("since"), "{bad:?}");
+        }
+        let future = (now + TimeDelta::minutes(5)).to_rfc3339();
+        assert_eq!(
+            parse_since(&future, now).unwrap_err().description,
+            "since must not be in the future"
+        );
+    }
+
+    #[test]
+    fn the_handlers_document_themselves() {
+        use utoipa::OpenApi;
+
+        #[derive(OpenApi)]
+        #[openapi(paths(configure, regenerate_secret, send_test, retry, recover))]
+        struct Doc;
+
+        let doc = serde_json::to_value(Doc::openapi()).unwrap();
+        for (path, method) in [
+            ("/api/v1/webhooks/config", "put"),
+            ("/api/v1/webhooks/regenerate-secret", "post"),
+            ("/api/v1/webhooks/test", "post"),
+            ("/api/v1/webhooks/{id}/retry", "post"),
+            ("/api/v1/webhooks/recover", "post"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{path} {method}");
+        }
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["WebhookConfigBody"]["required"],
+            serde_json::json!(["url"])
+        );
+        for schema in [
+            "WebhookConfigView",
+            "WebhookSecretView",
+            "WebhookTestView",
+            "WebhookRetryView",
+            "RecoverBody",
+            "RecoverView",
+            "ErrorBody",
+        ] {
+            assert!(schemas[schema].is_object(), "{schema}: {schemas}");
+        }
+    }
+
+    #[test]
+    fn test_body_fields_are_in_contract_order() {
+        let body = serde_json::to_string(&TestEventBody {
+            id: Uuid::nil(),
+            event: WEBHOOK_TEST_EVENT,
+            timestamp: 1_700_000_000,
+            data: TestEventData {
+                message: TEST_EVENT_MESSAGE,
+            },
+        })
+        .unwrap();
+        assert_eq!(
+            body,
+            r#"{"id":"00000000-0000-0000-0000-000000000000","event":"webhook.test","timestamp":1700000000,"data":{"message":"Test webhook from Paystream"}}"#
+        );
+    }
 }

@@ -1,0 +1,996 @@
+//! The webhook commands over real HTTP, PostgreSQL and the event store:
+//! endpoint configuration, secret regeneration, the test event, manual retry
+//! and bulk recovery.
+//!
+//! Attempt outcomes that the dispatcher records in production are recorded
+//! here through the same domain commands (`RecordWebhookAttempt`).
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use paystream_command_api::aggregates;
+use paystream_command_api::config::{Config, Profile, Secret};
+use paystream_command_api::http::auth::{secret_hash, sync_credentials};
+use paystream_command_api::routes::webhooks::retry_intervals;
+use paystream_command_api::seed;
+use paystream_command_api::startup::Application;
+use paystream_command_api::store::{EventMetadata, PgEventStore};
+use paystream_domain::merchant::{
+    DisableWebhookEndpoint, Merchant as MerchantState, MerchantAggregate, RegisterMerchant,
+};
+use paystream_domain::webhook::{
+    RecordWebhookAttempt, RetryWebhookDelivery, ScheduleWebhookDelivery, WebhookDelivery,
+    WebhookDeliveryAggregate, WebhookDeliveryStatus, TEST_RETRY_INTERVALS_SECONDS,
+};
+use paystream_domain::{MerchantId, WebhookDeliveryId};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::{unique_name, TestDatabase};
+use uuid::Uuid;
+
+struct TestApp {
+    base: String,
+    client: reqwest::Client,
+    store: PgEventStore,
+    _database: TestDatabase,
+}
+
+/// Credentials of one merchant.
+#[derive(Clone)]
+struct Merchant {
+    id: Uuid,
+    key: String,
+    secret: String,
+}
+
+fn dev_merchant() -> Merchant {
+    Merchant {
+        id: seed::DEV_MERCHANT_ID,
+        key: seed::DEV_API_KEY.into(),
+        secret: seed::DEV_API_SECRET.into(),
+    }
+}
+
+async fn spawn_app() -> TestApp {
+    let database = TestDatabase::create().await;
+    let name = unique_name("t");
+    let config = Config {
+        profile: Profile::Dev,
+        database_url: Secret::new(database.url.clone()),
+        database_max_connections: 16,
+        nats_url: support::nats_url(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        events_stream: name.to_uppercase(),
+        events_subject_prefix: format!("{name}.events"),
+        relay: false,
+        relay_batch_size: 500,
+    };
+    let app = Application::build(config).await.expect("build the app");
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let store = app.state().store.clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        store,
+        _database: database,
+    }
+}
+
+/// What the dispatcher would write for `merchant`.
+fn dispatcher_metadata(merchant: Uuid) -> EventMetadata {
+    EventMetadata {
+        merchant_id: Some(merchant),
+        actor: "system:webhook-dispatcher".into(),
+        ..EventMetadata::default()
+    }
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl TestApp {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        merchant: Option<&Merchant>,
+        body: Option<Vec<u8>>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(merchant) = merchant {
+            request = request
+                .header("X-Api-Key", &merchant.key)
+                .header("X-Api-Secret", &merchant.secret);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body, headers)
+    }
+
+    async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        merchant: &Merchant,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        self.send(
+            method,
+            path,
+            Some(merchant),
+            body.map(|body| body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from events")
+            .fetch_one(self.store.pool())
+            .await
+            .unwrap()
+    }
+
+    async fn merchant_state(&self, merchant: &Merchant) -> MerchantState {
+        aggregates::load::<MerchantAggregate>(&self.store, MerchantId::from(merchant.id))
+            .await
+            .unwrap()
+            .state
+            .expect("merchant exists")
+    }
+
+    async fn delivery(&self, id: &WebhookDeliveryId) -> WebhookDelivery {
+        aggregates::load::<WebhookDeliveryAggregate>(&self.store, id)
+            .await
+            .unwrap()
+            .state
+            .expect("delivery exists")
+    }
+
+    async fn configure(&self, merchant: &Merchant, url: &str) {
+        let (status, body, _) = self
+            .json(
+                Method::PUT,
+                "/api/v1/webhooks/config",
+                merchant,
+                Some(json!({ "url": url })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// A delivery scheduled the way the dispatcher does, on the test schedule.
+    async fn schedule(&self, merchant: &Merchant) -> WebhookDeliveryId {
+        let id = WebhookDeliveryId::from_random_bytes(rand::random());
+        let command = ScheduleWebhookDelivery {
+            delivery_id: id.clone(),
+            merchant_id: MerchantId::from(merchant.id),
+            event: "payment.success".into(),
+            source_event_id: Uuid::now_v7(),
+            url: "http://127.0.0.1:9/hook".into(),
+            body: r#"{"event":"payment.success"}"#.into(),
+            retry_intervals_seconds: TEST_RETRY_INTERVALS_SECONDS.to_vec(),
+            at: Utc::now(),
+        };
+        aggregates::execute::<WebhookDeliveryAggregate, _>(
+            &self.store,
+            &id,
+            &dispatcher_metadata(merchant.id),
+            |_| Ok(command.clone().into()),
+        )
+        .await
+        .unwrap();
+        id
+    }
+
+    /// Records failed attempts (HTTP 500) until the schedule is exhausted.
+    async fn fail(&self, id: &WebhookDeliveryId, merchant: &Merchant) {
+        let metadata = dispatcher_metadata(merchant.id);
+        for _ in 0..64 {
+            let executed = aggregates::execute::<WebhookDeliveryAggregate, _>(
+                &self.store,
+                id,
+                &metadata,
+                |current| {
+                    let attempts = current.as_ref().map_or(0, |delivery| delivery.attempts);
+                    Ok(RecordWebhookAttempt {
+                        attempt: attempts + 1,
+                        at: Utc::now(),
+                        status_code: Some(500),
+                        response_body_excerpt: "boom".into(),
+                        latency_ms: 3,
+                        error: None,
+                        retry_after_seconds: None,
+                    }
+                    .into())
+                },
+            )
+            .await
+            .unwrap();
+            let delivery = executed.state.unwrap();
+            if delivery.status == WebhookDeliveryStatus::Failed {
+                assert_eq!(delivery.attempts, delivery.max_attempts());
+                assert_eq!(delivery.failure_reason.as_deref(), Some("exhausted"));
+                return;
+            }
+        }
+        panic!("delivery {id} never failed");
+    }
+
+    /// Registers another merchant straight through the domain.
+    async fn other_merchant(&self) -> Merchant {
+        let id = Uuid::now_v7();
+        let merchant = Merchant {
+            id,
+            key: format!("key_{}", Uuid::now_v7().simple()),
+            secret: format!("secret_{}", Uuid::now_v7().simple()),
+        };
+        let merchant_id = MerchantId::from(id);
+        let register = RegisterMerchant {
+            merchant_id,
+            name: "Other".into(),
+            email: format!("{}@example.com", id.simple()),
+            password_hash: None,
+            api_key: merchant.key.clone(),
+            api_secret_hash: secret_hash(&merchant.secret),
+            webhook_secret: "whsec_other".into(),
+            fee_bps: 100,
+            at: Utc::now(),
+        };
+        let executed = aggregates::execute::<MerchantAggregate, _>(
+            &self.store,
+            merchant_id,
+            &EventMetadata {
+                actor: "test".into(),
+                ..EventMetadata::default()
+            },
+            |_| Ok(register.clone().into()),
+        )
+        .await
+        .unwrap();
+        sync_credentials(self.store.pool(), executed.state.as_ref().unwrap())
+            .await
+            .unwrap();
+        merchant
+    }
+}
+
+fn position(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    headers
+        .get("x-event-position")
+        .map(|value| value.to_str().unwrap().parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_the_endpoint_and_regenerate_the_secret() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+
+    // Set URL and events (duplicates collapse).
+    let (status, body, headers) = app
+        .json(
+            Method::PUT,
+            "/api/v1/webhooks/config",
+            &merchant,
+            Some(json!({
+                "url": "https://shop.example.com/hooks",
+                "events": ["payment.success", "refund.processed", "payment.success"],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "url": "https://shop.example.com/hooks",
+            "events": ["payment.success", "refund.processed"],
+            "enabled": true,
+        })
+    );
+    assert!(position(&headers).is_some());
+    let webhook = app.merchant_state(&merchant).await.webhook;
+    assert_eq!(
+        webhook.url.as_deref(),
+        Some("https://shop.example.com/hooks")
+    );
+    assert_eq!(webhook.events, ["payment.success", "refund.processed"]);
+    assert!(webhook.enabled);
+
+    // The same settings again: 200, nothing appended, no position.
+    let before = app.event_count().await;
+    let (status, same, headers) = app
+        .json(
+            Method::PUT,
+            "/api/v1/webhooks/config",
+            &merchant,
+            Some(json!({
+                "url": "https://shop.example.com/hooks",
+                "events": ["payment.success", "refund.processed"],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{same}");
+    assert_eq!(same, body);
+    assert_eq!(position(&headers), None);
+    assert_eq!(app.event_count().await, before);
+
+    // A new URL without `events` keeps the subscription.
+    let (status, body, _) = app
+        .json(
+            Method::PUT,
+            "/api/v1/webhooks/config",
+            &merchant,
+            Some(json!({"url": "http://localhost:4000/webhook"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["url"], "http://localhost:4000/webhook");
+    assert_eq!(
+        body["events"],
+        json!(["payment.success", "refund.processed"])
+    );
+
+    // `[]` subscribes to every event.
+    let (status, body, _) = app
+        .json(
+            Method::PUT,
+            "/api/v1/webhooks/config",
+            &merchant,
+            Some(json!({"url": "http://localhost:4000/webhook", "events": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["events"], json!([]));
+    let webhook = app.merchant_state(&merchant).await.webhook;
+    assert_eq!(
+        webhook.endpoint_for("payment.failed"),
+        Some("http://localhost:4000/webhook")
+    );
+
+    // `null` clears the endpoint; so does an empty form field.
+    let (status, body, headers) = app
+        .json(
+            Method::PUT,
+            "/api/v1/webhooks/config",
+            &merchant,
+            Some(json!({"url": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"url": null, "events": [], "enabled": false}));
+    assert!(position(&headers).is_some());
+    let webhook = app.merchant_state(&merchant).await.webhook;
+    assert_eq!(webhook.url, None);
+    assert_eq!(webhook.endpoint_for("payment.success"), None);
+    app.configure(&merchant, "https://a.example.com/h").await;
+    let (status, body, _) = app
+        .json(
+            Method::PUT,
+            "/api/v1/webhooks/config",
+            &merchant,
+            Some(json!({"url": "  "})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["url"], Value::Null);
+    assert_eq!(app.merchant_state(&merchant).await.webhook.url, None);
+
+    // Regenerate: a new secret, the seeded one keeps signing for 24 h.
+    let (status, body, headers) = app
+        .json(
+            Method::POST,
+            "/api/v1/webhooks/regenerate-secret",
+            &merchant,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(position(&headers).is_some());
+    assert_eq!(headers["cache-control"], "no-store");
+    let secret = body["webhook_secret"].as_str().unwrap().to_owned();
+    let random = secret.strip_prefix("whsec_").expect("whsec_ prefix");
+    assert_eq!(random.len(), 32, "{secret}");
+    assert!(random.bytes().all(|byte| byte.is_ascii_alphanumeric()));
+    let valid_until: DateTime<Utc> = body["previous_secret_valid_until"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expected = Utc::now() + TimeDelta::hours(24);
+    assert!(
+        (valid_until - expected).abs() < TimeDelta::minutes(1),
+        "{valid_until}"
+    );
+    let webhook = app.merchant_state(&merchant).await.webhook;
+    assert_eq!(webhook.secret, secret);
+    assert_eq!(
+        webhook.previous_secret.as_deref(),
+        Some(seed::DEV_WEBHOOK_SECRET)
+    );
+    assert_eq!(
+        webhook.signing_secrets(Utc::now()),
+        [secret.as_str(), seed::DEV_WEBHOOK_SECRET]
+    );
+    assert_eq!(
+        webhook.signing_secrets(valid_until + TimeDelta::seconds(1)),
+        [secret.as_str()]
+    );
+
+    // Again: another secret; the one just replaced is now the previous one.
+    let (status, again, _) = app
+        .json(
+            Method::POST,
+            "/api/v1/webhooks/regenerate-secret",
+            &merchant,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_ne!(again["webhook_secret"], body["webhook_secret"]);
+    let webhook = app.merchant_state(&merchant).await.webhook;
+    assert_eq!(webhook.previous_secret.as_deref(), Some(secret.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_event_then_manual_retry_of_a_failed_delivery() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    app.configure(&merchant, "http://localhost:4000/webhook")
+        .await;
+
+    let before = Utc::now().timestamp();
+    let (status, body, headers) = app
+        .json(Method::POST, "/api/v1/webhooks/test", &merchant, None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(position(&headers).is_some());
+    assert_eq!(body["event"], "webhook.test");
+    assert_eq!(body["status"], "pending");
+    let id: WebhookDeliveryId = body["id"].as_str().unwrap().parse().expect("whd_ id");
+
+    let delivery = app.delivery(&id).await;
+    assert_eq!(delivery.merchant_id, MerchantId::from(merchant.id));
+    assert_eq!(delivery.status, WebhookDeliveryStatus::Pending);
+    assert_eq!(delivery.attempts, 0);
+    assert_eq!(delivery.event, "webhook.test");
+    assert_eq!(delivery.url, "http://localhost:4000/webhook");
+    assert_eq!(delivery.retry_intervals_seconds, retry_intervals());
+    assert!(delivery
+        .next_attempt_at
+        .is_some_and(|due| due <= Utc::now()));
+    assert_eq!(delivery.source_event_id.get_version_num(), 7);
+    // The exact bytes every attempt sends: fields in contract order.
+    assert!(
+        delivery.body.starts_with(&format!(
+            r#"{{"id":"{}","event":"webhook.test","#,
+            delivery.source_event_id
+        )),
+        "{}",
+        delivery.body
+    );
+    let sent: Value = serde_json::from_str(&delivery.body).unwrap();
+    assert_eq!(sent["event"], "webhook.test");
+    assert_eq!(sent["id"], json!(delivery.source_event_id));
+    assert_eq!(
+        sent["data"],
+        json!({"message": "Test webhook from Paystream"})
+    );
+    let timestamp = sent["timestamp"].as_i64().unwrap();
+    assert!((before..=Utc::now().timestamp()).contains(&timestamp));
+    let stored_merchant: Option<Uuid> =
+        sqlx::query_scalar("select merchant_id from events where stream_id = $1 and version = 1")
+            .bind(format!("webhook-{id}"))
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored_merchant, Some(merchant.id));
+
+    // A delivery driven to `failed`, then retried: pending again, attempts reset.
+    let failing = app.schedule(&merchant).await;
+    app.fail(&failing, &merchant).await;
+    let (status, body, headers) = app
+        .json(
+            Method::POST,
+            &format!("/api/v1/webhooks/{failing}/retry"),
+            &merchant,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"id": failing.as_str(), "status": "pending", "message": "Webhook retry scheduled"})
+    );
+    assert!(position(&headers).is_some());
+    let retried = app.delivery(&failing).await;
+    assert_eq!(retried.status, WebhookDeliveryStatus::Pending);
+    assert_eq!(retried.attempts, 0);
+    assert_eq!(retried.failure_reason, None);
+    assert!(retried.is_due(Utc::now()));
+    // The dispatcher can start over at attempt 1.
+    app.fail(&failing, &merchant).await;
+
+    // The pending test delivery may be retried too (its schedule restarts).
+    let (status, body, _) = app
+        .json(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/retry"),
+            &merchant,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.delivery(&id).await.body, delivery.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_re_sends_what_failed_since_a_time() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    let other = app.other_merchant().await;
+
+    let early = app.schedule(&merchant).await;
+    app.fail(&early, &merchant).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let since = Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let late = app.schedule(&merchant).await;
+    app.fail(&late, &merchant).await;
+    let late_too = app.schedule(&merchant).await;
+    app.fail(&late_too, &merchant).await;
+    // Failed after `since` but already retried: no longer failed.
+    let retried = app.schedule(&merchant).await;
+    app.fail(&retried, &merchant).await;
+    aggregates::execute::<WebhookDeliveryAggregate, _>(
+        &app.store,
+        &retried,
+        &dispatcher_metadata(merchant.id),
+        |_| Ok(RetryWebhookDelivery { at: Utc::now() }.into()),
+    )
+    .await
+    .unwrap();
+    // Still pending: nothing to recover.
+    let pending = app.schedule(&merchant).await;
+    // Another merchant's failure after `since`.
+    let others = app.schedule(&other).await;
+    app.fail(&others, &other).await;
+
+    let (status, body, headers) = app
+        .json(
+            Method::POST,
+            "/api/v1/webhooks/recover",
+            &merchant,
+            Some(json!({"since": rfc3339(since)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["recovered"], 2, "{body}");
+    assert_eq!(body["ids"], json!([late.as_str(), late_too.as_str()]));
+    assert_eq!(body["has_more"], false);
+    assert!(position(&headers).is_some());
+    for id in [&late, &late_too] {
+        let delivery = app.delivery(id).await;
+        assert_eq!(delivery.status, WebhookDeliveryStatus::Pending, "{id}");
+        assert_eq!(delivery.attempts, 0);
+    }
+    assert_eq!(
+        app.delivery(&early).await.status,
+        WebhookDeliveryStatus::Failed
+    );
+    assert_eq!(
+        app.delivery(&others).await.status,
+        WebhookDeliveryStatus::Failed
+    );
+    assert_eq!(app.delivery(&retried).await.attempts, 0);
+    assert_eq!(app.delivery(&pending).await.attempts, 0);
+
+    // Again: nothing left since then; no events, no position.
+    let before = app.event_count().await;
+    let (status, body, headers) = app
+        .json(
+            Method::POST,
+            "/api/v1/webhooks/recover",
+            &merchant,
+            Some(json!({"since": rfc3339(since)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"recovered": 0, "ids": [], "has_more": false}));
+    assert_eq!(position(&headers), None);
+    assert_eq!(app.event_count().await, before);
+
+    // From further back, the early failure too (any RFC 3339 offset works).
+    let ist = (since - TimeDelta::hours(1))
+        .with_timezone(&chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap())
+        .to_rfc3339();
+    let (status, body, _) = app
+        .json(
+            Method::POST,
+            "/api/v1/webhooks/recover",
+            &merchant,
+            Some(json!({ "since": ist })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ids"], json!([early.as_str()]));
+
+    // The other merchant recovers its own.
+    let (status, body, _) = app
+        .json(
+            Method::POST,
+            "/api/v1/webhooks/recover",
+            &other,
+            Some(json!({"since": rfc3339(since)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ids"], json!([others.as_str()]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_a_4xx_and_append_nothing() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    let other = app.other_merchant().await;
+    let wrong_secret = Merchant {
+        secret: "nope".into(),
+        ..dev_merchant()
+    };
+    // `other` has an endpoint and a failed delivery; the dev merchant has no URL.
+    app.configure(&other, "https://other.example.com/hook")
+        .await;
+    let others_delivery = app.schedule(&other).await;
+    app.fail(&others_delivery, &other).await;
+    let unknown = WebhookDeliveryId::from_random_bytes(rand::random());
+    let future = rfc3339(Utc::now() + TimeDelta::hours(1));
+
+    struct Case {
+        name: &'static str,
+        method: Method,
+        path: String,
+        merchant: Option<Merchant>,
+        body: Option<&'static str>,
+        status: StatusCode,
+        code: &'static str,
+        field: Option<&'static str>,
+        description: Option<&'static str>,
+    }
+    let case = |name, method, path: &str, body, status, code, field| Case {
+        name,
+        method,
+        path: path.to_owned(),
+        merchant: Some(merchant.clone()),
+        body,
+        status,
+        code,
+        field,
+        description: None,
+    };
+    let bad = StatusCode::BAD_REQUEST;
+    let config = "/api/v1/webhooks/config";
+    let recover = "/api/v1/webhooks/recover";
+    let future_body: &'static str =
+        Box::leak(format!(r#"{{"since": "{future}"}}"#).into_boxed_str());
+    let mut cases = vec![
+        case(
+            "ftp url",
+            Method::PUT,
+            config,
+            Some(r#"{"url": "ftp://a.example.com/h"}"#),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("url"),
+        ),
+        case(
+            "not a url",
+            Method::PUT,
+            config,
+            Some(r#"{"url": "not a url"}"#),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("url"),
+        ),
+        case(
+            "relative url",
+            Method::PUT,
+            config,
+            Some(r#"{"url": "/hooks"}"#),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("url"),
+        ),
+        case(
+            "url with spaces inside",
+            Method::PUT,
+            config,
+            Some(r#"{"url": "https://a.example.com/a b"}"#),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("url"),
+        ),
+        case(
+            "url not a string",
+            Method::PUT,
+            config,
+            Some(r#"{"url": 42}"#),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("url"),
+        ),
+        case(
+            "url missing",
+            Method::PUT,
+            config,
+            Some(r#"{"events": []}"#),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("url"),
+        ),
+        case(
+            "unknown event",
+            Method::PUT,
+            config,
+            Some(
+                r#"{"url": "https://a.example.com/h", "events": ["payment.success", "payment.refunded"]}"#,
+            ),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("events"),
+        ),
+        case(
+            "test event is not subscribable",
+            Method::PUT,
+            config,
+            Some(r#"{"url": "https://a.example.com/h", "events": ["webhook.test"]}"#),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("events"),
+        ),
+        case(
+            "events not a list",
+            Method::PUT,
+            config,
+            Some(r#"{"url": "https://a.example.com/h", "events": "payment.success"}"#),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("events"),
+        ),
+        case(
+            "config body not JSON",
+            Method::PUT,
+            config,
+            Some("{"),
+            bad,
+            "BAD_REQUEST_ERROR",
+            None,
+        ),
+        case(
+            "config body empty",
+            Method::PUT,
+            config,
+            None,
+            bad,
+            "BAD_REQUEST_ERROR",
+            None,
+        ),
+        case(
+            "retry unknown delivery",
+            Method::POST,
+            &format!("/api/v1/webhooks/{unknown}/retry"),
+            None,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND_ERROR",
+            None,
+        ),
+        case(
+            "retry malformed id",
+            Method::POST,
+            "/api/v1/webhooks/nope/retry",
+            None,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND_ERROR",
+            None,
+        ),
+        case(
+            "retry another kind of id",
+            Method::POST,
+            "/api/v1/webhooks/pay_H8sK3jD9s2L1pQr5/retry",
+            None,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND_ERROR",
+            None,
+        ),
+        case(
+            "retry another merchant's delivery",
+            Method::POST,
+            &format!("/api/v1/webhooks/{others_delivery}/retry"),
+            None,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND_ERROR",
+            None,
+        ),
+        case(
+            "since missing",
+            Method::POST,
+            recover,
+            Some("{}"),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("since"),
+        ),
+        case(
+            "since not a time",
+            Method::POST,
+            recover,
+            Some(r#"{"since": "yesterday"}"#),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("since"),
+        ),
+        case(
+            "since a date only",
+            Method::POST,
+            recover,
+            Some(r#"{"since": "2024-01-31"}"#),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("since"),
+        ),
+        case(
+            "since not a string",
+            Method::POST,
+            recover,
+            Some(r#"{"since": 1700000000}"#),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("since"),
+        ),
+        case(
+            "since in the future",
+            Method::POST,
+            recover,
+            Some(future_body),
+            bad,
+            "BAD_REQUEST_ERROR",
+            Some("since"),
+        ),
+        case(
+            "recover body empty",
+            Method::POST,
+            recover,
+            None,
+            bad,
+            "BAD_REQUEST_ERROR",
+            None,
+        ),
+    ];
+    cases.push(Case {
+        description: Some("No webhook URL configured"),
+        ..case(
+            "test without a URL",
+            Method::POST,
+            "/api/v1/webhooks/test",
+            None,
+            bad,
+            "BAD_REQUEST_ERROR",
+            None,
+        )
+    });
+    let others_retry = format!("/api/v1/webhooks/{others_delivery}/retry");
+    for (path, method, body) in [
+        (
+            config,
+            Method::PUT,
+            Some(r#"{"url": "https://a.example.com/h"}"#),
+        ),
+        ("/api/v1/webhooks/regenerate-secret", Method::POST, None),
+        ("/api/v1/webhooks/test", Method::POST, None),
+        (others_retry.as_str(), Method::POST, None),
+        (
+            recover,
+            Method::POST,
+            Some(r#"{"since": "2024-01-31T00:00:00Z"}"#),
+        ),
+    ] {
+        for (name, merchant) in [
+            ("no credentials", None),
+            ("wrong secret", Some(wrong_secret.clone())),
+        ] {
+            cases.push(Case {
+                merchant,
+                ..case(
+                    name,
+                    method.clone(),
+                    path,
+                    body,
+                    StatusCode::UNAUTHORIZED,
+                    "AUTHENTICATION_ERROR",
+                    None,
+                )
+            });
+        }
+    }
+
+    let before = app.event_count().await;
+    for case in &cases {
+        let (status, body, headers) = app
+            .send(
+                case.method.clone(),
+                &case.path,
+                case.merchant.as_ref(),
+                case.body.map(|body| body.as_bytes().to_vec()),
+            )
+            .await;
+        let label = format!("{} {} ({})", case.method, case.path, case.name);
+        assert_eq!(status, case.status, "{label}: {body}");
+        assert_eq!(body["error"]["code"], case.code, "{label}: {body}");
+        assert!(body["error"]["description"].is_string(), "{label}: {body}");
+        if let Some(field) = case.field {
+            assert_eq!(body["error"]["field"], field, "{label}: {body}");
+        }
+        if let Some(description) = case.description {
+            assert_eq!(body["error"]["description"], description, "{label}: {body}");
+        }
+        assert_eq!(position(&headers), None, "{label}");
+        assert_eq!(app.event_count().await, before, "{label}: appended events");
+    }
+
+    // An endpoint disabled (after a 410) takes no test event until saved again.
+    aggregates::execute::<MerchantAggregate, _>(
+        &app.store,
+        MerchantId::from(other.id),
+        &dispatcher_metadata(other.id),
+        |_| {
+            Ok(DisableWebhookEndpoint {
+                reason: "gone".into(),
+            }
+            .into())
+        },
+    )
+    .await
+    .unwrap();
+    let before = app.event_count().await;
+    let (status, body, _) = app
+        .json(Method::POST, "/api/v1/webhooks/test", &other, None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "BAD_REQUEST_ERROR");
+    assert!(
+        body["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("disabled"),
+        "{body}"
+    );
+    assert_eq!(app.event_count().await, before);
+    app.configure(&other, "https://other.example.com/hook")
+        .await;
+    let (status, body, _) = app
+        .json(Method::POST, "/api/v1/webhooks/test", &other, None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Nothing changed for the other merchant's delivery or the dev merchant.
+    assert_eq!(
+        app.delivery(&others_delivery).await.status,
+        WebhookDeliveryStatus::Failed
+    );
+    let webhook = app.merchant_state(&merchant).await.webhook;
+    assert_eq!(webhook.url, None);
+    assert_eq!(webhook.secret, seed::DEV_WEBHOOK_SECRET);
+}
