@@ -94,6 +94,11 @@ pub struct Config {
     #[arg(long, env = "PAYSTREAM_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
     pub relay: bool,
 
+    /// Run the simulated acquirer in this process (it can also run alone:
+    /// `command-api acquirer`).
+    #[arg(long, env = "PAYSTREAM_ACQUIRER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub acquirer: bool,
+
     #[arg(long, env = "PAYSTREAM_RELAY_BATCH_SIZE", default_value_t = 500,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub relay_batch_size: u32,

@@ -20,6 +20,8 @@ enum Command {
     Migrate,
     /// Verify every stream's hash chain; exit 1 if any is broken.
     Verify,
+    /// Run the simulated acquirer alone (payment and refund outcomes).
+    Acquirer,
 }
 
 #[tokio::main]
@@ -33,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => paystream_command_api::startup::run(cli.config).await,
+        Command::Acquirer => paystream_command_api::acquirer::run_standalone(cli.config).await,
         Command::Migrate => {
             PgEventStore::connect(cli.config.database_url.expose(), 2).await?;
             println!("migrations applied");

@@ -1,5 +1,7 @@
-//! The dev profile's seed: the contract's test merchant. The production
-//! profile seeds nothing.
+//! The dev profile's seed: the contract's test merchant and the dashboard
+//! users `test@example.com` / `test123` (that merchant), `admin@example.com`
+//! / `admin123` (staff) and `auditor@example.com` / `auditor123` (auditor).
+//! Idempotent: it runs at every start. The production profile seeds nothing.
 
 use chrono::Utc;
 use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant};
@@ -8,6 +10,7 @@ use uuid::Uuid;
 
 use crate::aggregates::{self, CommandError};
 use crate::http::auth::{secret_hash, sync_credentials};
+use crate::http::session::Role;
 use crate::store::{EventMetadata, PgEventStore};
 
 pub const DEV_MERCHANT_ID: Uuid = Uuid::from_u128(0x550e8400_e29b_41d4_a716_446655440000);
@@ -17,6 +20,18 @@ pub const DEV_API_SECRET: &str = "secret_test_xyz789";
 pub const DEV_WEBHOOK_SECRET: &str = "whsec_test_abc123";
 /// 2 % per capture.
 pub const DEV_FEE_BPS: u32 = 200;
+
+pub const DEV_MERCHANT_PASSWORD: &str = "test123";
+pub const DEV_STAFF_EMAIL: &str = "admin@example.com";
+pub const DEV_STAFF_PASSWORD: &str = "admin123";
+pub const DEV_AUDITOR_EMAIL: &str = "auditor@example.com";
+pub const DEV_AUDITOR_PASSWORD: &str = "auditor123";
+
+/// argon2id hashes of the dev passwords above, computed once (hashing at
+/// every start would cost a second of CPU in a debug build).
+const DEV_MERCHANT_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$pCR+pLlwl33I5zDCklN35g$fUcegW0xPGQhJ+6UBm6pe1Tn8ObDVsE5xu7wn1u1OU8";
+const DEV_STAFF_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$3vpd/gLP/z1iNAPbUlqcgg$2SZ/P1+l2BU3It84DtK2Ye/vJA5efk+4qCW6btTPIbg";
+const DEV_AUDITOR_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$l+TysXJBqhB5HbZ/xO852w$DPw9Pdmi3+wIVnIOpZnOUvFKQbTQSKu4SkfNAhVTdUU";
 
 /// Registers the test merchant unless it exists, and writes its credentials.
 pub async fn dev(store: &PgEventStore) -> Result<(), CommandError> {
@@ -52,6 +67,47 @@ pub async fn dev(store: &PgEventStore) -> Result<(), CommandError> {
         sync_credentials(store.pool(), &merchant)
             .await
             .map_err(crate::store::StoreError::from)?;
+    }
+    users(store).await.map_err(crate::store::StoreError::from)?;
+    Ok(())
+}
+
+/// The dev users, and the dev merchant's claim on its e-mail.
+async fn users(store: &PgEventStore) -> Result<(), sqlx::Error> {
+    let pool = store.pool();
+    sqlx::query(
+        "insert into merchant_emails (email, merchant_id) values ($1, $2) on conflict do nothing",
+    )
+    .bind(DEV_MERCHANT_EMAIL)
+    .bind(DEV_MERCHANT_ID)
+    .execute(pool)
+    .await?;
+    let users = [
+        (
+            DEV_MERCHANT_EMAIL,
+            DEV_MERCHANT_PASSWORD_HASH,
+            Role::Merchant,
+            Some(DEV_MERCHANT_ID),
+        ),
+        (DEV_STAFF_EMAIL, DEV_STAFF_PASSWORD_HASH, Role::Staff, None),
+        (
+            DEV_AUDITOR_EMAIL,
+            DEV_AUDITOR_PASSWORD_HASH,
+            Role::Auditor,
+            None,
+        ),
+    ];
+    for (email, password_hash, role, merchant_id) in users {
+        sqlx::query(
+            "insert into users (email, password_hash, role, merchant_id) values ($1, $2, $3, $4) \
+             on conflict (email) do nothing",
+        )
+        .bind(email)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(merchant_id)
+        .execute(pool)
+        .await?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::acquirer::{self, AcquirerConfig};
 use crate::config::{Config, Profile};
 use crate::http::error::ApiError;
 use crate::http::json::MAX_BODY_BYTES;
@@ -19,6 +20,7 @@ use crate::store::PgEventStore;
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    pub profile: Profile,
     pub store: PgEventStore,
     pub nats: async_nats::Client,
     pub relay_signal: RelaySignal,
@@ -74,11 +76,21 @@ impl Application {
                 relay_signal.clone(),
             ));
         }
+        if config.acquirer {
+            // Detached: it lives as long as the process.
+            let _acquirer = acquirer::spawn(
+                store.clone(),
+                jetstream(&nats),
+                config.relay(),
+                AcquirerConfig::from_env()?,
+            );
+        }
         let listener = TcpListener::bind(config.http_addr).await?;
         tracing::info!(addr = %listener.local_addr()?, profile = ?config.profile, "command-api listening");
         Ok(Self {
             listener,
             state: AppState {
+                profile: config.profile,
                 store,
                 nats,
                 relay_signal,

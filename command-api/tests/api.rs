@@ -62,6 +62,7 @@ async fn spawn_app() -> TestApp {
         events_stream: name.to_uppercase(),
         events_subject_prefix: format!("{name}.events"),
         relay: false,
+        acquirer: false,
         relay_batch_size: 500,
     };
     let app = Application::build(config).await.expect("build the app");

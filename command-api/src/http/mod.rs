@@ -6,4 +6,5 @@ pub mod error;
 pub mod idempotency;
 pub mod json;
 pub mod response;
+pub mod session;
 pub mod views;

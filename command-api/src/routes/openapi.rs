@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{orders, payments, webhooks};
+use super::{merchants, orders, payments, sessions, webhooks};
 use crate::http::views::{ErrorBody, ErrorDetail, OrderView, PaymentView, RefundView};
 use crate::startup::AppState;
 
@@ -27,6 +27,12 @@ use crate::startup::AppState;
         webhooks::send_test,
         webhooks::retry,
         webhooks::recover,
+        sessions::login,
+        sessions::logout,
+        merchants::create,
+        merchants::rotate_keys,
+        merchants::suspend,
+        merchants::reactivate,
     ),
     components(schemas(OrderView, PaymentView, RefundView, ErrorBody, ErrorDetail)),
     modifiers(&Security)
@@ -45,6 +51,14 @@ impl Modify for Security {
         components.add_security_scheme(
             "api_secret",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Secret"))),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("paystream_session"))),
         );
         components.add_security_scheme(
             "basic",
