@@ -194,6 +194,9 @@ async fn main() -> anyhow::Result<()> {
             format!("{prefix}.events"),
         )
         .env("RUST_LOG", "warn")
+        // Outcomes would pay the orders the payment run picks from; the
+        // acquirer is measured on its own.
+        .env("PAYSTREAM_ACQUIRER", "false")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;

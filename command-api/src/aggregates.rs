@@ -78,7 +78,13 @@ pub async fn load<A: Aggregate>(
     store: &PgEventStore,
     id: impl Display,
 ) -> Result<Loaded<A>, CommandError> {
-    let stream = stream_of::<A>(id)?;
+    load_stream(store, stream_of::<A>(id)?).await
+}
+
+async fn load_stream<A: Aggregate>(
+    store: &PgEventStore,
+    stream: StreamId,
+) -> Result<Loaded<A>, CommandError> {
     let mut state = A::State::default();
     let mut version = 0;
     loop {
@@ -114,18 +120,68 @@ pub async fn execute<A, F>(
     store: &PgEventStore,
     id: impl Display,
     metadata: &EventMetadata,
+    command: F,
+) -> Result<Executed<A>, CommandError>
+where
+    A: Aggregate,
+    F: FnMut(&A::State) -> Result<A::Command, DomainError>,
+{
+    let stream = stream_of::<A>(id)?;
+    let _turn = stripe(&stream).lock().await;
+    let loaded = load_stream::<A>(store, stream).await?;
+    decide_and_append(store, loaded, metadata, command).await
+}
+
+/// For an object whose id was just generated: decides against the empty
+/// state without reading the stream (a collision shows up as a conflict,
+/// and the retry then sees the existing object).
+pub async fn create<A, F>(
+    store: &PgEventStore,
+    id: impl Display,
+    metadata: &EventMetadata,
+    command: F,
+) -> Result<Executed<A>, CommandError>
+where
+    A: Aggregate,
+    F: FnMut(&A::State) -> Result<A::Command, DomainError>,
+{
+    let stream = stream_of::<A>(id)?;
+    let _turn = stripe(&stream).lock().await;
+    let empty = Loaded {
+        stream,
+        state: A::State::default(),
+        version: 0,
+    };
+    decide_and_append(store, empty, metadata, command).await
+}
+
+/// Like [`execute`], starting from a state the caller loaded a moment ago;
+/// if it is stale, the append conflicts and the command runs on a fresh load.
+pub async fn execute_loaded<A, F>(
+    store: &PgEventStore,
+    loaded: Loaded<A>,
+    metadata: &EventMetadata,
+    command: F,
+) -> Result<Executed<A>, CommandError>
+where
+    A: Aggregate,
+    F: FnMut(&A::State) -> Result<A::Command, DomainError>,
+{
+    let _turn = stripe(&loaded.stream).lock().await;
+    decide_and_append(store, loaded, metadata, command).await
+}
+
+async fn decide_and_append<A, F>(
+    store: &PgEventStore,
+    mut loaded: Loaded<A>,
+    metadata: &EventMetadata,
     mut command: F,
 ) -> Result<Executed<A>, CommandError>
 where
     A: Aggregate,
     F: FnMut(&A::State) -> Result<A::Command, DomainError>,
 {
-    let id = id.to_string();
-    // Commands on one stream in this process take turns instead of racing:
-    // optimistic retries are then only needed against other processes.
-    let _turn = stripe(&stream_of::<A>(&id)?).lock().await;
-    for _ in 0..MAX_ATTEMPTS {
-        let loaded = load::<A>(store, &id).await?;
+    for attempt in 1..=MAX_ATTEMPTS {
         let decided = command(&loaded.state)?;
         let (events, state) = paystream_domain::execute::<A>(&loaded.state, decided)?;
         if events.is_empty() {
@@ -165,9 +221,12 @@ where
                     position: Some(appended.position),
                 })
             }
-            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::Conflict { .. }) if attempt < MAX_ATTEMPTS => {
+                loaded = load_stream::<A>(store, loaded.stream).await?;
+            }
+            Err(StoreError::Conflict { .. }) => break,
             Err(error) => return Err(error.into()),
         }
     }
-    Err(CommandError::Contention(stream_of::<A>(&id)?))
+    Err(CommandError::Contention(loaded.stream))
 }

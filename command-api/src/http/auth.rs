@@ -1,7 +1,12 @@
 //! Who is calling. Merchants authenticate with `X-Api-Key` + `X-Api-Secret`
 //! or HTTP Basic `key:secret`; the checkout's public endpoints with the key
 //! alone. Secrets are stored as SHA-256 hex and compared in constant time.
-//! A suspended merchant gets a 401 that says so.
+//! A suspended merchant gets a 401 that says so. Lookups are cached briefly
+//! (see [`CREDENTIAL_TTL`]).
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -61,15 +66,60 @@ fn credentials(parts: &Parts) -> Option<(String, Option<String>)> {
     Some((key.to_string(), Some(secret.to_string())))
 }
 
+#[derive(Debug, Clone)]
 struct Credential {
     merchant_id: MerchantId,
     secret_hash: String,
     active: bool,
 }
 
+/// Credentials looked up recently, so that a request costs no query for
+/// them. A change made in this process (rotation, suspension) clears the
+/// cache at once; one made by another process is seen within
+/// [`CREDENTIAL_TTL`]. Bounded by [`CREDENTIAL_CACHE_MAX`] entries.
+pub const CREDENTIAL_TTL: Duration = Duration::from_secs(2);
+const CREDENTIAL_CACHE_MAX: usize = 10_000;
+
+type CredentialCache = Mutex<HashMap<String, (Credential, Instant)>>;
+
+fn cache() -> &'static CredentialCache {
+    static CACHE: LazyLock<CredentialCache> = LazyLock::new(Default::default);
+    &CACHE
+}
+
+fn cached(api_key: &str) -> Option<Credential> {
+    let cache = cache()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache
+        .get(api_key)
+        .filter(|(_, at)| at.elapsed() < CREDENTIAL_TTL)
+        .map(|(credential, _)| credential.clone())
+}
+
+fn remember(api_key: &str, credential: &Credential) {
+    let mut cache = cache()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if cache.len() >= CREDENTIAL_CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(api_key.to_string(), (credential.clone(), Instant::now()));
+}
+
+fn forget_all() {
+    cache()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clear();
+}
+
 async fn credential(pool: &PgPool, api_key: &str) -> Result<Option<Credential>, ApiError> {
     if api_key.len() > 200 {
         return Ok(None);
+    }
+    if let Some(credential) = cached(api_key) {
+        return Ok(Some(credential));
     }
     let row = sqlx::query(
         "select merchant_id, api_secret_hash, active from merchant_credentials where api_key = $1",
@@ -77,15 +127,20 @@ async fn credential(pool: &PgPool, api_key: &str) -> Result<Option<Credential>, 
     .bind(api_key)
     .fetch_optional(pool)
     .await?;
-    row.map(|row| {
-        Ok(Credential {
-            merchant_id: MerchantId::from(row.try_get::<uuid::Uuid, _>("merchant_id")?),
-            secret_hash: row.try_get("api_secret_hash")?,
-            active: row.try_get("active")?,
+    let credential = row
+        .map(|row| {
+            Ok(Credential {
+                merchant_id: MerchantId::from(row.try_get::<uuid::Uuid, _>("merchant_id")?),
+                secret_hash: row.try_get("api_secret_hash")?,
+                active: row.try_get("active")?,
+            })
         })
-    })
-    .transpose()
-    .map_err(|error: sqlx::Error| ApiError::from(error))
+        .transpose()
+        .map_err(|error: sqlx::Error| ApiError::from(error))?;
+    if let Some(credential) = &credential {
+        remember(api_key, credential);
+    }
+    Ok(credential)
 }
 
 fn suspended() -> ApiError {
@@ -154,5 +209,6 @@ pub async fn sync_credentials(pool: &PgPool, merchant: &Merchant) -> Result<(), 
     .bind(merchant.is_active())
     .execute(pool)
     .await?;
+    forget_all();
     Ok(())
 }

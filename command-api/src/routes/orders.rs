@@ -78,7 +78,7 @@ pub async fn create(
         at: Utc::now(),
     };
     let executed =
-        aggregates::execute::<OrderAggregate, _>(&state.store, &order_id, &metadata, |_| {
+        aggregates::create::<OrderAggregate, _>(&state.store, &order_id, &metadata, |_| {
             Ok(command.clone().into())
         })
         .await?;

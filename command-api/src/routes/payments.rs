@@ -16,7 +16,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{actor_metadata, merchant_metadata};
-use crate::aggregates;
+use crate::aggregates::{self, Loaded};
 use crate::http::auth::{AuthenticatedMerchant, PublishableKey};
 use crate::http::error::ApiError;
 use crate::http::idempotency;
@@ -153,18 +153,20 @@ fn payment_not_found() -> ApiError {
     ApiError::not_found("Payment not found")
 }
 
-/// The merchant's own order; another merchant's is "not found".
+/// The merchant's own order, as loaded; another merchant's is "not found".
 async fn own_order(
     state: &AppState,
     merchant: MerchantId,
     order_id: &str,
-) -> Result<Order, ApiError> {
+) -> Result<(Order, Loaded<OrderAggregate>), ApiError> {
     let order_id: OrderId = order_id.parse().map_err(|_| order_not_found())?;
-    aggregates::load::<OrderAggregate>(&state.store, &order_id)
-        .await?
+    let loaded = aggregates::load::<OrderAggregate>(&state.store, &order_id).await?;
+    let order = loaded
         .state
+        .clone()
         .filter(|order| order.merchant_id == merchant)
-        .ok_or_else(order_not_found)
+        .ok_or_else(order_not_found)?;
+    Ok((order, loaded))
 }
 
 async fn own_payment(
@@ -197,7 +199,7 @@ async fn create_payment(
             ApiError::bad_request("card is required for card payments").with_field("card")
         })?),
     };
-    let order = own_order(state, merchant, &body.order_id).await?;
+    let (order, loaded_order) = own_order(state, merchant, &body.order_id).await?;
     let payment_id = PaymentId::from_random_bytes(rand::random());
     let now = Utc::now();
     let command = CreatePayment {
@@ -212,21 +214,25 @@ async fn create_payment(
         at: now,
     };
     let created =
-        aggregates::execute::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
+        aggregates::create::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
             Ok(command.clone().into())
         })
         .await?;
     let mut position = created.position;
     // The order follows its payments: created → attempted. A no-op once attempted.
-    let attempted =
-        aggregates::execute::<OrderAggregate, _>(&state.store, &order.order_id, &metadata, |_| {
+    let attempted = aggregates::execute_loaded::<OrderAggregate, _>(
+        &state.store,
+        loaded_order,
+        &metadata,
+        |_| {
             Ok(MarkOrderAttempted {
                 payment_id: payment_id.clone(),
                 at: now,
             }
             .into())
-        })
-        .await;
+        },
+    )
+    .await;
     match attempted {
         Ok(executed) => position = position.max(executed.position),
         Err(error) => {
