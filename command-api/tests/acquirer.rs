@@ -29,7 +29,7 @@ use paystream_domain::payment::{
 };
 use paystream_domain::validation::CardInput;
 use paystream_domain::{Aggregate, Currency, MerchantId, Money, OrderId, PaymentId, RefundId};
-use support::{unique_name, wait_until, NatsServer, TestDatabase};
+use support::{jetstream_at, unique_name, wait_until, NatsServer, TestDatabase};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -57,17 +57,6 @@ fn test_mode(delay_ms: u64, payment_success: bool) -> AcquirerConfig {
     }
 }
 
-async fn jetstream_context(url: &str) -> jetstream::Context {
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(url)
-        .await
-        .expect("connect to NATS");
-    let mut context = jetstream::new(client);
-    context.set_timeout(Duration::from_secs(5));
-    context
-}
-
 /// A database, a JetStream stream of this test's own, and the tasks running
 /// on them (stopped when the test ends, even when it fails).
 struct Harness {
@@ -86,7 +75,7 @@ impl Harness {
     async fn at(nats_url: &str) -> Self {
         Self {
             database: TestDatabase::create().await,
-            jetstream: jetstream_context(nats_url).await,
+            jetstream: jetstream_at(nats_url).await,
             relay: relay_config(),
             tasks: Vec::new(),
             acquirer: None,

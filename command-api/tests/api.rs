@@ -7,15 +7,12 @@
 mod support;
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use chrono::Utc;
 use paystream_command_api::aggregates;
-use paystream_command_api::config::{Config, Profile, Secret};
 use paystream_command_api::http::auth::{secret_hash, sync_credentials};
 use paystream_command_api::seed;
-use paystream_command_api::startup::Application;
-use paystream_command_api::store::{EventMetadata, PgEventStore};
+use paystream_command_api::store::EventMetadata;
 use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant, SuspendMerchant};
 use paystream_domain::order::OrderAggregate;
 use paystream_domain::payment::{
@@ -24,61 +21,8 @@ use paystream_domain::payment::{
 use paystream_domain::{MerchantId, OrderId, PaymentId};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{unique_name, TestDatabase};
+use support::app::{dev_merchant, spawn_app, Merchant, TestApp};
 use uuid::Uuid;
-
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    store: PgEventStore,
-    _database: TestDatabase,
-}
-
-/// Credentials of one merchant.
-#[derive(Clone)]
-struct Merchant {
-    id: Uuid,
-    key: String,
-    secret: String,
-}
-
-fn dev_merchant() -> Merchant {
-    Merchant {
-        id: seed::DEV_MERCHANT_ID,
-        key: seed::DEV_API_KEY.into(),
-        secret: seed::DEV_API_SECRET.into(),
-    }
-}
-
-async fn spawn_app() -> TestApp {
-    let database = TestDatabase::create().await;
-    let name = unique_name("t");
-    let config = Config {
-        profile: Profile::Dev,
-        database_url: Secret::new(database.url.clone()),
-        database_max_connections: 16,
-        nats_url: support::nats_url(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        events_stream: name.to_uppercase(),
-        events_subject_prefix: format!("{name}.events"),
-        relay: false,
-        acquirer: false,
-        relay_batch_size: 500,
-    };
-    let app = Application::build(config).await.expect("build the app");
-    let base = format!("http://{}", app.local_addr().unwrap());
-    let store = app.state().store.clone();
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        base,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
-        store,
-        _database: database,
-    }
-}
 
 impl TestApp {
     async fn send(

@@ -11,7 +11,7 @@ use paystream_command_api::store::{
     EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, StreamId,
 };
 use serde_json::json;
-use support::{unique_name, wait_until, NatsServer, TestDatabase};
+use support::{jetstream_at, unique_name, wait_until, NatsServer, TestDatabase};
 use uuid::Uuid;
 
 /// A message as the relay left it in JetStream.
@@ -30,17 +30,6 @@ fn config() -> RelayConfig {
         batch_size: 7, // small, so every test crosses batch boundaries
         ..RelayConfig::default()
     }
-}
-
-async fn jetstream_at(url: &str) -> jetstream::Context {
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(url)
-        .await
-        .expect("connect to NATS");
-    let mut context = jetstream::new(client);
-    context.set_timeout(Duration::from_secs(2));
-    context
 }
 
 /// Appends `count` events spread over `streams`, returning their ids in order.

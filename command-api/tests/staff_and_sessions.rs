@@ -3,56 +3,14 @@
 
 mod support;
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use paystream_command_api::config::{Config, Profile, Secret};
 use paystream_command_api::http::session::token_hash;
 use paystream_command_api::seed;
-use paystream_command_api::startup::Application;
-use paystream_command_api::store::PgEventStore;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{unique_name, TestDatabase};
+use support::app::{spawn_app, TestApp};
 use uuid::Uuid;
-
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    store: PgEventStore,
-    _database: TestDatabase,
-}
-
-async fn spawn_app() -> TestApp {
-    let database = TestDatabase::create().await;
-    let name = unique_name("t");
-    let config = Config {
-        profile: Profile::Dev,
-        database_url: Secret::new(database.url.clone()),
-        database_max_connections: 16,
-        nats_url: support::nats_url(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        events_stream: name.to_uppercase(),
-        events_subject_prefix: format!("{name}.events"),
-        relay: false,
-        acquirer: false,
-        relay_batch_size: 500,
-    };
-    let app = Application::build(config).await.expect("build the app");
-    let base = format!("http://{}", app.local_addr().unwrap());
-    let store = app.state().store.clone();
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        base,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
-        store,
-        _database: database,
-    }
-}
 
 /// How a request proves who sends it.
 #[derive(Clone, Copy)]

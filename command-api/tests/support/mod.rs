@@ -2,6 +2,8 @@
 //! when the test must stop it, and bounded waits.
 #![allow(dead_code)]
 
+pub mod app;
+
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -58,6 +60,18 @@ impl TestDatabase {
     pub async fn connection(&self) -> PgConnection {
         PgConnection::connect(&self.url).await.expect("connect")
     }
+}
+
+/// A JetStream context on `url` that keeps reconnecting by itself.
+pub async fn jetstream_at(url: &str) -> async_nats::jetstream::Context {
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .expect("connect to NATS");
+    let mut context = async_nats::jetstream::new(client);
+    context.set_timeout(Duration::from_secs(5));
+    context
 }
 
 /// Polls `check` until it returns `Some`, at most `timeout`.

@@ -1,0 +1,67 @@
+//! The real command API on port 0, over a database of its own.
+
+use std::time::Duration;
+
+use paystream_command_api::config::{Config, Profile, Secret};
+use paystream_command_api::seed;
+use paystream_command_api::startup::Application;
+use paystream_command_api::store::PgEventStore;
+use uuid::Uuid;
+
+use super::{nats_url, unique_name, TestDatabase};
+
+#[derive(Debug)]
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: PgEventStore,
+    pub database: TestDatabase,
+}
+
+/// Credentials of one merchant.
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    pub id: Uuid,
+    pub key: String,
+    pub secret: String,
+}
+
+/// The dev profile's seeded merchant.
+pub fn dev_merchant() -> Merchant {
+    Merchant {
+        id: seed::DEV_MERCHANT_ID,
+        key: seed::DEV_API_KEY.into(),
+        secret: seed::DEV_API_SECRET.into(),
+    }
+}
+
+/// Dev profile, no relay and no acquirer: the API alone.
+pub async fn spawn_app() -> TestApp {
+    let database = TestDatabase::create().await;
+    let name = unique_name("t");
+    let config = Config {
+        profile: Profile::Dev,
+        database_url: Secret::new(database.url.clone()),
+        database_max_connections: 16,
+        nats_url: nats_url(),
+        http_addr: "127.0.0.1:0".parse().expect("address"),
+        events_stream: name.to_uppercase(),
+        events_subject_prefix: format!("{name}.events"),
+        relay: false,
+        acquirer: false,
+        relay_batch_size: 500,
+    };
+    let app = Application::build(config).await.expect("build the app");
+    let base = format!("http://{}", app.local_addr().expect("bound"));
+    let store = app.state().store.clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        store,
+        database,
+    }
+}
