@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::StatusCode;
 use axum::Router;
 use tokio::net::TcpListener;
@@ -24,6 +24,14 @@ pub struct AppState {
     pub store: PgEventStore,
     pub nats: async_nats::Client,
     pub relay_signal: RelaySignal,
+}
+
+/// Extractors that only need the database (authentication) take it from here,
+/// so that any service's state can provide it.
+impl FromRef<AppState> for sqlx::PgPool {
+    fn from_ref(state: &AppState) -> Self {
+        state.store.pool().clone()
+    }
 }
 
 pub fn router(state: AppState) -> Router {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
@@ -18,7 +18,6 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 
 use super::error::ApiError;
-use crate::startup::AppState;
 
 /// A merchant that proved it holds its key and secret.
 #[derive(Debug, Clone, Copy)]
@@ -147,17 +146,20 @@ fn suspended() -> ApiError {
     ApiError::unauthorized("Merchant account is suspended")
 }
 
-impl FromRequestParts<AppState> for AuthenticatedMerchant {
+impl<S: Send + Sync> FromRequestParts<S> for AuthenticatedMerchant
+where
+    PgPool: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Some((key, Some(secret))) = credentials(parts) else {
             return Err(ApiError::unauthorized(
                 "Missing API credentials: send X-Api-Key and X-Api-Secret, or HTTP Basic key:secret",
             ));
         };
         let invalid = || ApiError::unauthorized("Invalid API credentials");
-        let credential = credential(state.store.pool(), &key)
+        let credential = credential(&PgPool::from_ref(state), &key)
             .await?
             .ok_or_else(invalid)?;
         if !constant_time_eq(
@@ -175,14 +177,17 @@ impl FromRequestParts<AppState> for AuthenticatedMerchant {
     }
 }
 
-impl FromRequestParts<AppState> for PublishableKey {
+impl<S: Send + Sync> FromRequestParts<S> for PublishableKey
+where
+    PgPool: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Some((key, _)) = credentials(parts) else {
             return Err(ApiError::unauthorized("Missing API key: send X-Api-Key"));
         };
-        let credential = credential(state.store.pool(), &key)
+        let credential = credential(&PgPool::from_ref(state), &key)
             .await?
             .ok_or_else(|| ApiError::unauthorized("Invalid API key"))?;
         if !credential.active {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
@@ -35,7 +35,6 @@ use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use crate::startup::AppState;
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "paystream_session";
@@ -324,19 +323,25 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Session, ApiErro
     })
 }
 
-impl FromRequestParts<AppState> for Session {
+impl<S: Send + Sync> FromRequestParts<S> for Session
+where
+    PgPool: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let token = token_from(&parts.headers).ok_or_else(missing_session)?;
-        authenticate(state.store.pool(), &token).await
+        authenticate(&PgPool::from_ref(state), &token).await
     }
 }
 
-impl FromRequestParts<AppState> for StaffSession {
+impl<S: Send + Sync> FromRequestParts<S> for StaffSession
+where
+    PgPool: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let session = Session::from_request_parts(parts, state).await?;
         if session.role != Role::Staff {
             return Err(ApiError::unauthorized("Staff access required"));
