@@ -1,4 +1,19 @@
-//! Paystream query API: every `GET` of the contract, served from the read
-//! models, with `as_of` reads and read-your-writes folded from the event store.
+//! Paystream's read side: the `GET` half of `/api/v1`.
 //!
-//! Not built yet: it arrives with the read-side issue.
+//! This first slice folds every object from the event store, so a read by id
+//! always reflects every command acknowledged before it (read your writes),
+//! and `?as_of=` rebuilds the state at any moment with the domain's own
+//! `evolve`. Read models (projector) come later, for lists and totals.
+//!
+//! * [`fold`]: reading a stream and folding it, up to a moment or not.
+//! * [`routes`]: one module per resource, plus health, job status and the
+//!   OpenAPI document of the whole API.
+//! * [`views`]: the query side's own shapes (public views, histories); the
+//!   objects themselves use the command API's views, so a read answers
+//!   exactly like the write before it.
+
+pub mod config;
+pub mod fold;
+pub mod routes;
+pub mod startup;
+pub mod views;

@@ -1,0 +1,91 @@
+//! `GET /api/v1/openapi.json`: ONE document for the whole API, the query
+//! side's paths merged with the command API's (the edge sends this GET here).
+
+use std::sync::LazyLock;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use paystream_command_api::http::views::{
+    ErrorBody, ErrorDetail, OrderView, PaymentView, RefundView,
+};
+use paystream_command_api::routes::openapi::CommandApiDoc;
+use utoipa::OpenApi;
+
+use super::{health, jobs, orders, payments, refunds};
+use crate::startup::QueryState;
+use crate::views::{Health, History, HistoryEvent, JobsStatus, PublicOrderView, PublicPaymentView};
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Paystream API",
+        description = "Paystream's /api/v1: commands (POST, PUT) and queries (GET). Amounts are integer minor units. Errors: {\"error\": {\"code\", \"description\", \"field\"?}}. Reads by id reflect every command acknowledged before them; `as_of` rebuilds an object from its events."
+    ),
+    paths(
+        health::health,
+        orders::get_order,
+        orders::get_public,
+        orders::history,
+        payments::get_payment,
+        payments::get_public,
+        payments::history,
+        refunds::get_refund,
+        refunds::history,
+        jobs::status,
+    ),
+    components(schemas(
+        OrderView,
+        PaymentView,
+        RefundView,
+        PublicOrderView,
+        PublicPaymentView,
+        History,
+        HistoryEvent,
+        Health,
+        JobsStatus,
+        ErrorBody,
+        ErrorDetail
+    ))
+)]
+pub struct QueryApiDoc;
+
+/// The whole API: query paths, then the command API's (which also brings
+/// the security schemes both sides name).
+pub fn document() -> utoipa::openapi::OpenApi {
+    QueryApiDoc::openapi().merge_from(CommandApiDoc::openapi())
+}
+
+pub fn router() -> Router<QueryState> {
+    static DOCUMENT: LazyLock<String> =
+        LazyLock::new(|| serde_json::to_string(&document()).unwrap_or_else(|_| "{}".to_string()));
+    Router::new().route(
+        "/api/v1/openapi.json",
+        get(|| async { ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str()).into_response() }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_document_has_both_sides() {
+        let document = document();
+        let paths = &document.paths.paths;
+        for path in [
+            "/api/v1/orders",
+            "/api/v1/payments",
+            "/api/v1/payments/{id}/capture",
+            "/api/v1/orders/{id}",
+            "/api/v1/payments/{id}/public",
+            "/api/v1/refunds/{id}/events",
+            "/api/v1/test/jobs/status",
+        ] {
+            assert!(paths.contains_key(path), "{path} missing");
+        }
+        let schemes = &document.components.as_ref().unwrap().security_schemes;
+        assert!(schemes.contains_key("api_key") && schemes.contains_key("basic"));
+    }
+}

@@ -1,0 +1,135 @@
+//! Builds and runs the query API from one [`Config`]: the event store (read
+//! only; connecting applies the migrations), a NATS client for the job
+//! status, and the HTTP server.
+
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use axum::http::StatusCode;
+use axum::Router;
+use paystream_command_api::config::Profile;
+use paystream_command_api::http::error::ApiError;
+use paystream_command_api::store::PgEventStore;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::routes;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct QueryState {
+    pub profile: Profile,
+    pub store: PgEventStore,
+    pub nats: async_nats::Client,
+    pub jetstream: async_nats::jetstream::Context,
+    /// JetStream stream whose consumers the job status reports.
+    pub events_stream: String,
+    /// The simulated acquirer's durable consumer on `events_stream`.
+    pub acquirer_consumer: String,
+}
+
+/// Authentication takes the pool from here (see `http::auth`).
+impl FromRef<QueryState> for sqlx::PgPool {
+    fn from_ref(state: &QueryState) -> Self {
+        state.store.pool().clone()
+    }
+}
+
+pub fn router(state: QueryState) -> Router {
+    Router::new()
+        .merge(routes::health::router())
+        .merge(routes::orders::router())
+        .merge(routes::payments::router())
+        .merge(routes::refunds::router())
+        .merge(routes::jobs::router())
+        .merge(routes::openapi::router())
+        .fallback(|| async { ApiError::not_found("No such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "BAD_REQUEST_ERROR",
+                "This endpoint does not accept that method",
+            )
+        })
+        .with_state(state)
+}
+
+/// The query API, built and bound, not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: QueryState,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (applying the migrations, so the query API can
+    /// start first) and NATS (which may be down: the client keeps trying),
+    /// and binds the HTTP listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = PgEventStore::connect(
+            config.database_url.expose(),
+            config.database_max_connections,
+        )
+        .await?;
+        let nats = async_nats::ConnectOptions::new()
+            .name("paystream-query-api")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(&config.nats_url)
+            .await?;
+        let mut jetstream = async_nats::jetstream::new(nats.clone());
+        jetstream.set_timeout(Config::NATS_REQUEST_TIMEOUT);
+        let listener = TcpListener::bind(config.http_addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, profile = ?config.profile, "query-api listening");
+        Ok(Self {
+            listener,
+            state: QueryState {
+                profile: config.profile,
+                store,
+                nats,
+                jetstream,
+                events_stream: config.events_stream,
+                acquirer_consumer: config.acquirer_consumer,
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &QueryState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        Ok(())
+    }
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    Application::build(config).await?.run_until_stopped().await
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("query-api shutting down");
+}
