@@ -1,0 +1,154 @@
+//! The dispatcher's configuration: defaults, overridden by `PAYSTREAM_*`
+//! environment variables or flags.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use paystream_command_api::config::{Profile, Secret};
+use paystream_command_api::relay::RelayConfig;
+use paystream_domain::webhook::{RETRY_INTERVALS_SECONDS, TEST_RETRY_INTERVALS_SECONDS};
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    #[arg(long, env = "PAYSTREAM_PROFILE", value_enum, default_value = "dev")]
+    pub profile: Profile,
+
+    #[arg(
+        long,
+        env = "PAYSTREAM_DATABASE_URL",
+        default_value = "postgres://paystream:paystream@127.0.0.1:5432/paystream"
+    )]
+    pub database_url: Secret,
+
+    #[arg(long, env = "PAYSTREAM_DATABASE_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(2..=256))]
+    pub database_max_connections: u32,
+
+    #[arg(
+        long,
+        env = "PAYSTREAM_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
+
+    #[arg(
+        long,
+        env = "PAYSTREAM_WEBHOOK_DISPATCHER_ADDR",
+        default_value = "127.0.0.1:8084"
+    )]
+    pub http_addr: SocketAddr,
+
+    #[arg(
+        long,
+        env = "PAYSTREAM_EVENTS_STREAM",
+        default_value = "PAYSTREAM_EVENTS"
+    )]
+    pub events_stream: String,
+
+    #[arg(
+        long,
+        env = "PAYSTREAM_EVENTS_SUBJECT_PREFIX",
+        default_value = "paystream.events"
+    )]
+    pub events_subject_prefix: String,
+
+    /// Durable JetStream consumer name.
+    #[arg(
+        long,
+        env = "PAYSTREAM_WEBHOOK_CONSUMER",
+        default_value = "webhook-dispatcher"
+    )]
+    pub consumer_name: String,
+
+    /// Allow targets on private, loopback, link-local, CGNAT and ULA
+    /// addresses. Default: true in the dev profile, false in production.
+    #[arg(long, env = "PAYSTREAM_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::Set)]
+    pub allow_private: Option<bool>,
+
+    /// The short retry schedule (0, 5, 10, 15, 20 s).
+    #[arg(long, env = "WEBHOOK_RETRY_INTERVALS_TEST", default_value_t = false, action = clap::ArgAction::Set)]
+    pub retry_intervals_test: bool,
+
+    /// Deliveries sent at once, over all endpoints.
+    #[arg(long, env = "PAYSTREAM_WEBHOOK_MAX_IN_FLIGHT", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_in_flight: u32,
+
+    /// Deliveries sent at once to one endpoint (URL origin).
+    #[arg(long, env = "PAYSTREAM_WEBHOOK_MAX_PER_ENDPOINT", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub max_per_endpoint: u32,
+}
+
+impl Config {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            relay: RelayConfig {
+                stream_name: self.events_stream.clone(),
+                subject_prefix: self.events_subject_prefix.clone(),
+                ..RelayConfig::default()
+            },
+            consumer_name: self.consumer_name.clone(),
+            allow_private: self.allow_private.unwrap_or(self.profile == Profile::Dev),
+            retry_intervals: if self.retry_intervals_test {
+                TEST_RETRY_INTERVALS_SECONDS.to_vec()
+            } else {
+                RETRY_INTERVALS_SECONDS.to_vec()
+            },
+            max_in_flight: self.max_in_flight as usize,
+            max_per_endpoint: self.max_per_endpoint as usize,
+            ..Settings::default()
+        }
+    }
+}
+
+/// What the dispatcher's tasks need, independent of how it was configured.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Stream and subject prefix of the relay's JetStream stream.
+    pub relay: RelayConfig,
+    pub consumer_name: String,
+    /// SSRF guard off (dev and tests) when true.
+    pub allow_private: bool,
+    /// Retry schedule of new deliveries.
+    pub retry_intervals: Vec<u32>,
+    /// Global bound on deliveries in flight.
+    pub max_in_flight: usize,
+    /// Bound per endpoint (URL origin).
+    pub max_per_endpoint: usize,
+    /// Most rows claimed per round.
+    pub claim_batch: usize,
+    /// Idle wait between claims.
+    pub poll_interval: Duration,
+    /// How long a claimed row is held before another dispatcher may take it.
+    pub lease: Duration,
+    /// Timeout of one HTTP attempt (contract: 5 s).
+    pub request_timeout: Duration,
+    /// Events handled at once by the consumer, and its `max_ack_pending`.
+    pub intake_in_flight: usize,
+    /// JetStream ack wait of the consumer.
+    pub ack_wait: Duration,
+    /// Longest back-off after NATS or PostgreSQL errors.
+    pub backoff_max: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            relay: RelayConfig::default(),
+            consumer_name: "webhook-dispatcher".into(),
+            allow_private: false,
+            retry_intervals: RETRY_INTERVALS_SECONDS.to_vec(),
+            max_in_flight: 256,
+            max_per_endpoint: 8,
+            claim_batch: 128,
+            poll_interval: Duration::from_millis(50),
+            lease: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(5),
+            intake_in_flight: 256,
+            ack_wait: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Wiring: the intake consumer, the worker loop and the HTTP endpoints
+//! (`GET /health`, `GET /metrics`).
+
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use paystream_command_api::startup;
+use paystream_command_api::store::PgEventStore;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, Settings};
+use crate::metrics::Metrics;
+use crate::send::Sender;
+use crate::ssrf::Guard;
+use crate::{intake, schedule, worker};
+
+/// A running dispatcher (its tasks stop when this is dropped or aborted).
+#[derive(Debug)]
+pub struct Dispatcher {
+    pub metrics: Arc<Metrics>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Dispatcher {
+    pub fn abort(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// Starts the intake consumer and the worker loop on tasks of their own.
+pub fn spawn(
+    store: PgEventStore,
+    jetstream: jetstream::Context,
+    settings: Settings,
+) -> anyhow::Result<Dispatcher> {
+    let settings = Arc::new(settings);
+    let metrics = Arc::new(Metrics::default());
+    let sender = Sender::new(
+        Guard {
+            allow_private: settings.allow_private,
+        },
+        settings.request_timeout,
+    )?;
+    tracing::info!(
+        consumer = %settings.consumer_name,
+        stream = %settings.relay.stream_name,
+        allow_private = settings.allow_private,
+        retry_intervals = ?settings.retry_intervals,
+        "webhook dispatcher starting"
+    );
+    let tasks = vec![
+        tokio::spawn(intake::run(
+            store.clone(),
+            jetstream,
+            settings.clone(),
+            metrics.clone(),
+        )),
+        tokio::spawn(worker::run(store, sender, settings, metrics.clone())),
+    ];
+    Ok(Dispatcher { metrics, tasks })
+}
+
+#[derive(Debug, Clone)]
+struct HttpState {
+    store: PgEventStore,
+    metrics: Arc<Metrics>,
+}
+
+pub fn router(store: PgEventStore, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .with_state(HttpState { store, metrics })
+}
+
+async fn health(State(state): State<HttpState>) -> impl IntoResponse {
+    let database = sqlx::query("select 1")
+        .execute(state.store.pool())
+        .await
+        .is_ok();
+    let status = if database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "status": if database { "healthy" } else { "unhealthy" },
+            "database": if database { "connected" } else { "disconnected" },
+        })),
+    )
+}
+
+async fn metrics_text(State(state): State<HttpState>) -> impl IntoResponse {
+    let (depth, lag) = match tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        schedule::depth_and_lag(state.store.pool()),
+    )
+    .await
+    {
+        Ok(Ok((depth, lag))) => (Some(depth), Some(lag)),
+        _ => (None, None),
+    };
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(depth, lag),
+    )
+}
+
+/// The binary: connects (migrating the database), starts the dispatcher
+/// and serves HTTP until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = PgEventStore::connect(
+        config.database_url.expose(),
+        config.database_max_connections,
+    )
+    .await?;
+    let nats =
+        startup::connect_nats(&command_api_config(&config), "paystream-webhook-dispatcher").await?;
+    let dispatcher = spawn(store.clone(), startup::jetstream(&nats), config.settings())?;
+    let listener = TcpListener::bind(config.http_addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, profile = ?config.profile, "webhook-dispatcher listening");
+    axum::serve(listener, router(store, dispatcher.metrics.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// `connect_nats` takes the command API's configuration; only the URL matters.
+fn command_api_config(config: &Config) -> paystream_command_api::config::Config {
+    paystream_command_api::config::Config {
+        profile: config.profile,
+        database_url: config.database_url.clone(),
+        database_max_connections: config.database_max_connections,
+        nats_url: config.nats_url.clone(),
+        http_addr: config.http_addr,
+        events_stream: config.events_stream.clone(),
+        events_subject_prefix: config.events_subject_prefix.clone(),
+        relay: false,
+        acquirer: false,
+        relay_batch_size: 500,
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}

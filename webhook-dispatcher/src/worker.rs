@@ -1,0 +1,352 @@
+//! The sending side: claims due rows of `webhook_schedule` with a lease,
+//! sends each delivery, records the attempt on the delivery aggregate, and
+//! sets the row from the new state.
+//!
+//! * Bounded: at most `max_in_flight` attempts at once, at most
+//!   `max_per_endpoint` per URL origin. A saturated endpoint's rows are not
+//!   claimed (or are given back at once), so a slow endpoint never holds
+//!   up another merchant's deliveries.
+//! * Every wait is bounded: the claim (10 s), each attempt (request timeout
+//!   plus recording, within the lease).
+//! * A killed dispatcher's leases expire and its deliveries are sent again
+//!   (at least once). The domain refuses a second record of the same
+//!   attempt number, so a duplicate send is recorded once.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use paystream_command_api::aggregates::{self, CommandError, Loaded};
+use paystream_command_api::store::{EventMetadata, PgEventStore};
+use paystream_domain::merchant::{DisableWebhookEndpoint, MerchantAggregate};
+use paystream_domain::webhook::{
+    RecordWebhookAttempt, WebhookDeliveryAggregate, WebhookDeliveryStatus, FAILURE_REASON_GONE,
+};
+use paystream_domain::{DomainError, WebhookDeliveryId};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::Settings;
+use crate::intake::{backoff, ACTOR};
+use crate::metrics::Metrics;
+use crate::schedule::{self, Claimed};
+use crate::send::{self, Sender};
+
+/// Per-endpoint slots, created on demand and dropped when idle.
+#[derive(Debug, Default)]
+struct Endpoints {
+    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Holds one slot of an endpoint; frees the entry when it was the last.
+struct EndpointSlot {
+    endpoints: Arc<Endpoints>,
+    endpoint: String,
+    permit: Option<OwnedSemaphorePermit>,
+    limit: usize,
+}
+
+impl Drop for EndpointSlot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let mut slots = self
+            .endpoints
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if slots
+            .get(&self.endpoint)
+            .is_some_and(|semaphore| semaphore.available_permits() == self.limit)
+        {
+            slots.remove(&self.endpoint);
+        }
+    }
+}
+
+impl Endpoints {
+    fn try_acquire(self: &Arc<Self>, endpoint: &str, limit: usize) -> Option<EndpointSlot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let semaphore = slots
+            .entry(endpoint.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+            .clone();
+        let permit = semaphore.try_acquire_owned().ok()?;
+        Some(EndpointSlot {
+            endpoints: self.clone(),
+            endpoint: endpoint.to_owned(),
+            permit: Some(permit),
+            limit,
+        })
+    }
+
+    fn saturated(&self) -> Vec<String> {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots
+            .iter()
+            .filter(|(_, semaphore)| semaphore.available_permits() == 0)
+            .map(|(endpoint, _)| endpoint.clone())
+            .collect()
+    }
+}
+
+/// Runs the claim loop for ever.
+pub async fn run(
+    store: PgEventStore,
+    sender: Sender,
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+) {
+    let global = Arc::new(Semaphore::new(settings.max_in_flight.max(1)));
+    let endpoints = Arc::new(Endpoints::default());
+    let mut failures: u32 = 0;
+    loop {
+        let free = global.available_permits();
+        if free == 0 {
+            // Wait (bounded) for one attempt to finish.
+            let _ = tokio::time::timeout(settings.poll_interval, global.acquire()).await;
+            continue;
+        }
+        let skip = endpoints.saturated();
+        let limit = free.min(settings.claim_batch);
+        let claimed = tokio::time::timeout(
+            Duration::from_secs(10),
+            schedule::claim(store.pool(), limit, &skip, settings.lease),
+        )
+        .await;
+        let claimed = match claimed {
+            Ok(Ok(claimed)) => {
+                failures = 0;
+                claimed
+            }
+            Ok(Err(error)) => {
+                failures = failures.saturating_add(1);
+                metrics.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, failures, "claiming due webhooks failed");
+                tokio::time::sleep(backoff(failures, settings.backoff_max)).await;
+                continue;
+            }
+            Err(_) => {
+                failures = failures.saturating_add(1);
+                metrics.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(failures, "claiming due webhooks timed out");
+                continue;
+            }
+        };
+        let full = claimed.len() == limit;
+        let mut given_back = Vec::new();
+        for row in claimed {
+            let Some(endpoint_slot) =
+                endpoints.try_acquire(&row.endpoint, settings.max_per_endpoint)
+            else {
+                metrics.endpoint_saturated.fetch_add(1, Ordering::Relaxed);
+                given_back.push(row.delivery_id);
+                continue;
+            };
+            let Ok(global_slot) = global.clone().try_acquire_owned() else {
+                given_back.push(row.delivery_id);
+                continue;
+            };
+            metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(attempt_task(
+                store.clone(),
+                sender.clone(),
+                settings.clone(),
+                metrics.clone(),
+                row,
+                (global_slot, endpoint_slot),
+            ));
+        }
+        if !given_back.is_empty() {
+            if let Err(error) = schedule::release(store.pool(), &given_back).await {
+                // Their leases expire by themselves.
+                tracing::debug!(%error, "could not give back saturated rows");
+            }
+        }
+        if !full || !given_back.is_empty() {
+            tokio::time::sleep(settings.poll_interval).await;
+        }
+    }
+}
+
+async fn attempt_task(
+    store: PgEventStore,
+    sender: Sender,
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+    row: Claimed,
+    slots: (OwnedSemaphorePermit, EndpointSlot),
+) {
+    // Finish well inside the lease, so no other dispatcher takes it over meanwhile.
+    let limit = settings.lease.mul_f32(0.9);
+    let result = tokio::time::timeout(limit, attempt(&store, &sender, &metrics, &row)).await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            metrics.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(delivery_id = %row.delivery_id, %error, "webhook attempt could not be completed; retried when its lease expires");
+        }
+        Err(_) => {
+            metrics.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(delivery_id = %row.delivery_id, "webhook attempt timed out; retried when its lease expires");
+        }
+    }
+    metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    drop(slots);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One attempt of one claimed delivery.
+pub async fn attempt(
+    store: &PgEventStore,
+    sender: &Sender,
+    metrics: &Metrics,
+    row: &Claimed,
+) -> Result<(), AttemptError> {
+    let delivery_id: WebhookDeliveryId = match row.delivery_id.parse() {
+        Ok(id) => id,
+        Err(_) => {
+            sqlx::query("delete from webhook_schedule where delivery_id = $1")
+                .bind(&row.delivery_id)
+                .execute(store.pool())
+                .await?;
+            return Err(AttemptError::Other(format!(
+                "schedule row with a bad delivery id {:?} dropped",
+                row.delivery_id
+            )));
+        }
+    };
+    let loaded = aggregates::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?;
+    let Some(delivery) = loaded.state.clone() else {
+        sqlx::query("delete from webhook_schedule where delivery_id = $1")
+            .bind(&row.delivery_id)
+            .execute(store.pool())
+            .await?;
+        return Ok(());
+    };
+    let now = Utc::now();
+    if !delivery.is_due(now) {
+        // Delivered, failed or moved meanwhile: the row follows the state.
+        schedule::sync(store.pool(), &loaded).await?;
+        return Ok(());
+    }
+    let merchant = aggregates::load::<MerchantAggregate>(store, delivery.merchant_id)
+        .await?
+        .state
+        .ok_or_else(|| AttemptError::Other(format!("merchant of {delivery_id} not found")))?;
+    let secrets = merchant.webhook.signing_secrets(now);
+    let message_id = send::message_id(&delivery.body, delivery.delivery_id.as_str());
+    let signed = send::sign(&secrets, &message_id, now.timestamp(), &delivery.body);
+    let outcome = sender
+        .send(&delivery.url, signed, delivery.body.clone())
+        .await;
+
+    metrics.attempts.fetch_add(1, Ordering::Relaxed);
+    metrics.observe_latency_ms(outcome.latency_ms);
+    if outcome.succeeded() {
+        metrics.successes.fetch_add(1, Ordering::Relaxed);
+    } else {
+        metrics.failures.fetch_add(1, Ordering::Relaxed);
+    }
+    let attempt_number = delivery.attempts + 1;
+    let metadata = EventMetadata {
+        merchant_id: Some(delivery.merchant_id.into()),
+        causation_id: Some(delivery.source_event_id),
+        correlation_id: None,
+        actor: ACTOR.to_owned(),
+    };
+    let command = RecordWebhookAttempt {
+        attempt: attempt_number,
+        at: outcome.at,
+        status_code: outcome.status_code,
+        response_body_excerpt: outcome.response_body_excerpt.clone(),
+        latency_ms: outcome.latency_ms,
+        error: outcome.error.clone(),
+        retry_after_seconds: outcome.retry_after_seconds,
+    };
+    let recorded =
+        aggregates::execute_loaded::<WebhookDeliveryAggregate, _>(store, loaded, &metadata, |_| {
+            Ok(command.clone().into())
+        })
+        .await;
+    let after = match recorded {
+        Ok(executed) => Loaded {
+            stream: executed.stream,
+            state: executed.state,
+            version: executed.version,
+        },
+        Err(CommandError::Rejected(
+            DomainError::UnexpectedWebhookAttempt { .. } | DomainError::WebhookDeliveryNotPending,
+        )) => {
+            // Another dispatcher (or a manual retry) got there first.
+            tracing::info!(%delivery_id, attempt = attempt_number, "attempt already recorded elsewhere; dropped");
+            let fresh = aggregates::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?;
+            schedule::sync(store.pool(), &fresh).await?;
+            return Ok(());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    schedule::sync(store.pool(), &after).await?;
+    let Some(state) = &after.state else {
+        return Ok(());
+    };
+    tracing::info!(
+        %delivery_id,
+        attempt = attempt_number,
+        status = ?outcome.status_code,
+        latency_ms = outcome.latency_ms,
+        delivery_status = ?state.status,
+        "webhook attempt recorded"
+    );
+    if state.status == WebhookDeliveryStatus::Failed {
+        metrics.deliveries_failed.fetch_add(1, Ordering::Relaxed);
+        if state.failure_reason.as_deref() == Some(FAILURE_REASON_GONE) {
+            disable_endpoint(store, metrics, &metadata, state.merchant_id, &state.url).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `410 Gone`: disables the merchant's endpoint, if it is still this URL.
+async fn disable_endpoint(
+    store: &PgEventStore,
+    metrics: &Metrics,
+    metadata: &EventMetadata,
+    merchant_id: paystream_domain::MerchantId,
+    url: &str,
+) -> Result<(), AttemptError> {
+    let executed =
+        aggregates::execute::<MerchantAggregate, _>(store, merchant_id, metadata, |current| {
+            match current {
+                Some(merchant) if merchant.webhook.url.as_deref() == Some(url) => {
+                    Ok(DisableWebhookEndpoint {
+                        reason: "Endpoint answered 410 Gone".to_owned(),
+                    }
+                    .into())
+                }
+                // Re-configured meanwhile: leave the new endpoint alone.
+                _ => Err(DomainError::WebhookDeliveryNotPending),
+            }
+        })
+        .await;
+    match executed {
+        Ok(executed) => {
+            if !executed.events.is_empty() {
+                metrics.endpoints_disabled.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%merchant_id, "webhook endpoint disabled after 410 Gone");
+            }
+            Ok(())
+        }
+        Err(CommandError::Rejected(_)) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
