@@ -87,6 +87,40 @@ http_ok() {
     curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null
 }
 
+# http_status URL : print the HTTP status URL answers with (000 when nothing
+# answers within 2 s).
+http_status() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" 2>/dev/null || true
+}
+
+# http_answers URL : true when an HTTP server answers at URL, whatever the status.
+http_answers() {
+    [[ $(http_status "$1") != 000 ]]
+}
+
+# loopback_has_ipv6 : true when ::1 is configured (so a server can listen there).
+loopback_has_ipv6() {
+    [[ -r /proc/net/if_inet6 ]] && grep -qE '^0{31}1 .* lo$' /proc/net/if_inet6
+}
+
+# ---------------------------------------------------------------- templates
+
+# render_template TEXT KEY=VALUE... : print TEXT with every @KEY@ replaced by
+# VALUE; fail when a @PLACEHOLDER@ is left over (template and caller disagree).
+render_template() {
+    local text=$1 pair key
+    shift
+    for pair in "$@"; do
+        key=${pair%%=*}
+        text=${text//"@$key@"/"${pair#*=}"}
+    done
+    if [[ $text =~ @[A-Z0-9_]+@ ]]; then
+        warn "template placeholder ${BASH_REMATCH[0]} has no value"
+        return 1
+    fi
+    printf '%s\n' "$text"
+}
+
 # ---------------------------------------------------------------- processes
 
 # pid_file_read FILE : print the pid stored in FILE (empty if none).
@@ -96,12 +130,15 @@ pid_file_read() {
 }
 
 # pid_is NAME PID : true when PID is alive and its program is called NAME
-# (guards against a recycled pid belonging to something else).
+# (guards against a recycled pid belonging to something else). A program that
+# rewrites its argv (nginx: "nginx: master process ...") is known by its comm.
 pid_is() {
-    local name=$1 pid=$2 argv0
+    local name=$1 pid=$2 argv0 comm
     [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
     argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n 1) || return 1
-    [[ ${argv0##*/} == "$name" ]]
+    [[ ${argv0##*/} == "$name" ]] && return 0
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+    [[ $comm == "$name" ]]
 }
 
 # stop_pid NAME PID TIMEOUT_SECS : SIGTERM the process group led by PID
