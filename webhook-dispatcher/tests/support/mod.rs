@@ -1,9 +1,13 @@
 //! Test support: a database of its own, the real relay on a stream of its
 //! own, merchants and payments made through the real aggregates, and a
 //! webhook receiver the test controls.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod receiver;
+
+pub use paystream_command_api::testing::{
+    admin_database_url, jetstream_at, nats_url, unique_name, wait_until, TestDatabase,
+};
 
 use std::future::Future;
 use std::time::Duration;
@@ -22,22 +26,8 @@ use paystream_domain::webhook::{
 };
 use paystream_domain::{Currency, MerchantId, Money, OrderId, PaymentId, WebhookDeliveryId};
 use paystream_webhook_dispatcher::Settings;
-use sqlx::{Connection, Executor, PgConnection};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
-
-pub fn admin_database_url() -> String {
-    std::env::var("PAYSTREAM_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-pub fn nats_url() -> String {
-    std::env::var("PAYSTREAM_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-pub fn unique_name(prefix: &str) -> String {
-    format!("{prefix}_{}", Uuid::now_v7().simple())
-}
 
 /// A migrated database of its own (`ps_test_…`), the relay publishing to a
 /// JetStream stream of its own.
@@ -58,22 +48,8 @@ impl Drop for TestEnv {
 
 impl TestEnv {
     pub async fn start() -> Self {
-        let admin = admin_database_url();
-        let name = unique_name("ps_test");
-        let mut connection = PgConnection::connect(&admin)
-            .await
-            .expect("connect to the test PostgreSQL server (PAYSTREAM_TEST_DATABASE_URL)");
-        connection
-            .execute(format!("create database {name}").as_str())
-            .await
-            .expect("create test database");
-        let database_url = match admin.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
-            None => panic!("PAYSTREAM_TEST_DATABASE_URL must end in /<database>"),
-        };
-        let store = PgEventStore::connect(&database_url, 8)
-            .await
-            .expect("connect and migrate test database");
+        let database = TestDatabase::create().await;
+        let (database_url, store) = (database.url, database.store);
         let jetstream = jetstream_at(&nats_url()).await;
         let stream = unique_name("t");
         let relay = RelayConfig {
@@ -281,34 +257,4 @@ pub fn metadata(merchant_id: MerchantId) -> EventMetadata {
 
 fn rand_bytes() -> [u8; 16] {
     rand::random()
-}
-
-pub async fn jetstream_at(url: &str) -> async_nats::jetstream::Context {
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(url)
-        .await
-        .expect("connect to NATS");
-    let mut context = async_nats::jetstream::new(client);
-    context.set_timeout(Duration::from_secs(5));
-    context
-}
-
-/// Polls `check` until it returns `Some`, at most `timeout`.
-pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
