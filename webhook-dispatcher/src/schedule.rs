@@ -43,8 +43,10 @@ pub async fn sync(pool: &PgPool, loaded: &Loaded<WebhookDeliveryAggregate>) -> s
     }
 }
 
-/// Inserts or moves a row, unless the row already reflects a later version.
-/// Any lease is released.
+/// Inserts or moves a row, only for a version later than the row's: an event
+/// handled again (or the intake seeing its own `WebhookDeliveryScheduled`)
+/// must not release the lease of a worker that is sending it right now, or
+/// a second worker would send it again. A later version releases the lease.
 pub async fn upsert(
     pool: &PgPool,
     delivery_id: &str,
@@ -60,7 +62,7 @@ pub async fn upsert(
          on conflict (delivery_id) do update \
              set next_attempt_at = excluded.next_attempt_at, leased_until = null, \
                  endpoint = excluded.endpoint, version = excluded.version \
-             where webhook_schedule.version <= excluded.version",
+             where webhook_schedule.version < excluded.version",
     )
     .bind(delivery_id)
     .bind(merchant_id)
