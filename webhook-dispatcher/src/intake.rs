@@ -21,7 +21,6 @@ use paystream_command_api::http::views::{PaymentView, RefundView};
 use paystream_command_api::store::{
     EventMetadata, EventStore, PgEventStore, RecordedEvent, StoreError, StreamId,
 };
-use paystream_domain::merchant::MerchantAggregate;
 use paystream_domain::payment::{Payment, PaymentAggregate, PaymentEvent};
 use paystream_domain::webhook::{ScheduleWebhookDelivery, WebhookDeliveryAggregate};
 use paystream_domain::{Aggregate, DomainError, DomainEvent, RefundId, WebhookDeliveryId};
@@ -33,7 +32,7 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::schedule;
+use crate::{merchants, schedule};
 
 /// Who the dispatcher's events are recorded as.
 pub const ACTOR: &str = "system:webhook-dispatcher";
@@ -227,6 +226,15 @@ pub async fn handle_event(
 ) -> Result<Handled, HandleError> {
     match event.stream_id.category() {
         "payment" => schedule_for_payment_event(store, settings, metrics, event).await,
+        // The dispatcher writes the row itself right after each of its own
+        // appends (and a worker re-checks the state before sending), so only
+        // deliveries changed by others (test events, retries, recovers) need
+        // their row brought up to date here.
+        category
+            if category == WebhookDeliveryAggregate::CATEGORY && event.metadata.actor == ACTOR =>
+        {
+            Ok(Handled::Ignored)
+        }
         category if category == WebhookDeliveryAggregate::CATEGORY => {
             let id = event
                 .stream_id
@@ -267,8 +275,7 @@ async fn schedule_for_payment_event(
             event.stream_id, event.version
         )));
     };
-    let merchant = aggregates::load::<MerchantAggregate>(store, payment.merchant_id).await?;
-    let Some(merchant) = merchant.state else {
+    let Some(merchant) = merchants::merchant(store, payment.merchant_id).await? else {
         return Ok(Handled::Ignored);
     };
     let metadata = EventMetadata {
@@ -324,7 +331,13 @@ async fn schedule_for_payment_event(
                 metrics.scheduled.fetch_add(1, Ordering::Relaxed);
                 scheduled += 1;
             }
-            Err(CommandError::Rejected(DomainError::WebhookDeliveryAlreadyScheduled)) => {}
+            Err(CommandError::Rejected(DomainError::WebhookDeliveryAlreadyScheduled)) => {
+                // Scheduled by an earlier delivery of this event, which may
+                // have stopped before its row was written: make sure it is.
+                let loaded =
+                    aggregates::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?;
+                schedule::sync(store.pool(), &loaded).await?;
+            }
             Err(CommandError::Rejected(error)) => {
                 // E.g. a URL the domain refuses: nothing can ever be sent.
                 tracing::warn!(%delivery_id, %error, "delivery not scheduled");

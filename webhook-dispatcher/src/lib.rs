@@ -6,6 +6,7 @@
 //!   (`WebhookDeliveryScheduled`, id derived from source event, webhook event
 //!   and URL) and keeps the durable schedule table in step with every
 //!   delivery stream.
+//! * [`merchants`]: merchants' webhook settings, cached for a second.
 //! * [`schedule`]: the `webhook_schedule` table (migration 0005), the only
 //!   record of what is due; no timer lives in memory.
 //! * [`worker`]: claims due rows with a lease, sends, records the attempt.
@@ -15,6 +16,7 @@
 
 pub mod config;
 pub mod intake;
+pub mod merchants;
 pub mod metrics;
 pub mod schedule;
 pub mod send;

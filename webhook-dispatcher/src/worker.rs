@@ -25,10 +25,11 @@ use paystream_domain::webhook::{
     RecordWebhookAttempt, WebhookDeliveryAggregate, WebhookDeliveryStatus, FAILURE_REASON_GONE,
 };
 use paystream_domain::{DomainError, WebhookDeliveryId};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Settings;
 use crate::intake::{backoff, ACTOR};
+use crate::merchants;
 use crate::metrics::Metrics;
 use crate::schedule::{self, Claimed};
 use crate::send::{self, Sender};
@@ -99,6 +100,8 @@ pub async fn run(
 ) {
     let global = Arc::new(Semaphore::new(settings.max_in_flight.max(1)));
     let endpoints = Arc::new(Endpoints::default());
+    // Signalled whenever an attempt finishes and frees its slots.
+    let finished = Arc::new(Notify::new());
     let mut failures: u32 = 0;
     loop {
         let free = global.available_permits();
@@ -155,6 +158,7 @@ pub async fn run(
                 metrics.clone(),
                 row,
                 (global_slot, endpoint_slot),
+                finished.clone(),
             ));
         }
         if !given_back.is_empty() {
@@ -163,7 +167,11 @@ pub async fn run(
                 tracing::debug!(%error, "could not give back saturated rows");
             }
         }
-        if !full || !given_back.is_empty() {
+        if !given_back.is_empty() {
+            // Rows wait for a busy endpoint: claim again as soon as an
+            // attempt frees a slot (bounded by the poll interval).
+            let _ = tokio::time::timeout(settings.poll_interval, finished.notified()).await;
+        } else if !full {
             tokio::time::sleep(settings.poll_interval).await;
         }
     }
@@ -176,6 +184,7 @@ async fn attempt_task(
     metrics: Arc<Metrics>,
     row: Claimed,
     slots: (OwnedSemaphorePermit, EndpointSlot),
+    finished: Arc<Notify>,
 ) {
     // Finish well inside the lease, so no other dispatcher takes it over meanwhile.
     let limit = settings.lease.mul_f32(0.9);
@@ -193,6 +202,7 @@ async fn attempt_task(
     }
     metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     drop(slots);
+    finished.notify_one();
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,9 +249,8 @@ pub async fn attempt(
         schedule::sync(store.pool(), &loaded).await?;
         return Ok(());
     }
-    let merchant = aggregates::load::<MerchantAggregate>(store, delivery.merchant_id)
+    let merchant = merchants::merchant(store, delivery.merchant_id)
         .await?
-        .state
         .ok_or_else(|| AttemptError::Other(format!("merchant of {delivery_id} not found")))?;
     let secrets = merchant.webhook.signing_secrets(now);
     let message_id = send::message_id(&delivery.body, delivery.delivery_id.as_str());
@@ -341,6 +350,7 @@ async fn disable_endpoint(
     match executed {
         Ok(executed) => {
             if !executed.events.is_empty() {
+                merchants::forget(merchant_id);
                 metrics.endpoints_disabled.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(%merchant_id, "webhook endpoint disabled after 410 Gone");
             }
