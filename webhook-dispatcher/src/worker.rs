@@ -13,9 +13,10 @@
 //!   attempt number, so a duplicate send is recorded once.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use paystream_command_api::aggregates::{self, CommandError, Loaded};
@@ -102,15 +103,41 @@ pub async fn run(
     let endpoints = Arc::new(Endpoints::default());
     // Signalled whenever an attempt finishes and frees its slots.
     let finished = Arc::new(Notify::new());
+    // Claimed rows whose endpoint was busy: kept (still leased) and sent as
+    // soon as the endpoint frees a slot, instead of being given back and
+    // claimed again. Bounded by `max_in_flight`; a row held longer than half
+    // its lease is given back so that its lease never runs out here.
+    let mut held: VecDeque<(Claimed, Instant)> = VecDeque::new();
+    let hold_limit = settings.lease / 2;
     let mut failures: u32 = 0;
     loop {
-        let free = global.available_permits();
+        // 1. Rows already held go first, to endpoints that have a free slot.
+        let mut expired = Vec::new();
+        let mut still_held = VecDeque::with_capacity(held.len());
+        while let Some((row, since)) = held.pop_front() {
+            if since.elapsed() > hold_limit {
+                expired.push(row.delivery_id);
+                continue;
+            }
+            match start_attempt(&row, &global, &endpoints, &settings) {
+                Some(slots) => {
+                    spawn_attempt(&store, &sender, &settings, &metrics, &finished, row, slots)
+                }
+                None => still_held.push_back((row, since)),
+            }
+        }
+        held = still_held;
+        give_back(&store, &expired).await;
+
+        // 2. Claim more, for endpoints with room, within the global bound.
+        let free = global.available_permits().saturating_sub(held.len());
         if free == 0 {
-            // Wait (bounded) for one attempt to finish.
-            let _ = tokio::time::timeout(settings.poll_interval, global.acquire()).await;
+            // Wait (bounded) for an attempt to finish.
+            let _ = tokio::time::timeout(settings.poll_interval, finished.notified()).await;
             continue;
         }
-        let skip = endpoints.saturated();
+        let mut skip = endpoints.saturated();
+        skip.extend(held.iter().map(|(row, _)| row.endpoint.clone()));
         let limit = free.min(settings.claim_batch);
         let claimed = tokio::time::timeout(
             Duration::from_secs(10),
@@ -137,43 +164,66 @@ pub async fn run(
             }
         };
         let full = claimed.len() == limit;
-        let mut given_back = Vec::new();
         for row in claimed {
-            let Some(endpoint_slot) =
-                endpoints.try_acquire(&row.endpoint, settings.max_per_endpoint)
-            else {
-                metrics.endpoint_saturated.fetch_add(1, Ordering::Relaxed);
-                given_back.push(row.delivery_id);
-                continue;
-            };
-            let Ok(global_slot) = global.clone().try_acquire_owned() else {
-                given_back.push(row.delivery_id);
-                continue;
-            };
-            metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(attempt_task(
-                store.clone(),
-                sender.clone(),
-                settings.clone(),
-                metrics.clone(),
-                row,
-                (global_slot, endpoint_slot),
-                finished.clone(),
-            ));
-        }
-        if !given_back.is_empty() {
-            if let Err(error) = schedule::release(store.pool(), &given_back).await {
-                // Their leases expire by themselves.
-                tracing::debug!(%error, "could not give back saturated rows");
+            match start_attempt(&row, &global, &endpoints, &settings) {
+                Some(slots) => {
+                    spawn_attempt(&store, &sender, &settings, &metrics, &finished, row, slots)
+                }
+                None => {
+                    metrics.endpoint_saturated.fetch_add(1, Ordering::Relaxed);
+                    held.push_back((row, Instant::now()));
+                }
             }
         }
-        if !given_back.is_empty() {
-            // Rows wait for a busy endpoint: claim again as soon as an
-            // attempt frees a slot (bounded by the poll interval).
+
+        // 3. Wait: for a freed slot when rows are held, for new work otherwise.
+        if !held.is_empty() {
             let _ = tokio::time::timeout(settings.poll_interval, finished.notified()).await;
         } else if !full {
             tokio::time::sleep(settings.poll_interval).await;
         }
+    }
+}
+
+/// Both slots for `row`, or `None` when its endpoint (or the whole
+/// dispatcher) is at its bound.
+fn start_attempt(
+    row: &Claimed,
+    global: &Arc<Semaphore>,
+    endpoints: &Arc<Endpoints>,
+    settings: &Settings,
+) -> Option<(OwnedSemaphorePermit, EndpointSlot)> {
+    let endpoint_slot = endpoints.try_acquire(&row.endpoint, settings.max_per_endpoint)?;
+    let global_slot = global.clone().try_acquire_owned().ok()?;
+    Some((global_slot, endpoint_slot))
+}
+
+fn spawn_attempt(
+    store: &PgEventStore,
+    sender: &Sender,
+    settings: &Arc<Settings>,
+    metrics: &Arc<Metrics>,
+    finished: &Arc<Notify>,
+    row: Claimed,
+    slots: (OwnedSemaphorePermit, EndpointSlot),
+) {
+    metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    tokio::spawn(attempt_task(
+        store.clone(),
+        sender.clone(),
+        settings.clone(),
+        metrics.clone(),
+        row,
+        slots,
+        finished.clone(),
+    ));
+}
+
+/// Releases rows this dispatcher will not send now; if that fails, their
+/// leases expire by themselves.
+async fn give_back(store: &PgEventStore, delivery_ids: &[String]) {
+    if let Err(error) = schedule::release(store.pool(), delivery_ids).await {
+        tracing::debug!(%error, "could not give back held rows");
     }
 }
 
