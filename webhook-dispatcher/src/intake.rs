@@ -226,15 +226,6 @@ pub async fn handle_event(
 ) -> Result<Handled, HandleError> {
     match event.stream_id.category() {
         "payment" => schedule_for_payment_event(store, settings, metrics, event).await,
-        // The dispatcher writes the row itself right after each of its own
-        // appends (and a worker re-checks the state before sending), so only
-        // deliveries changed by others (test events, retries, recovers) need
-        // their row brought up to date here.
-        category
-            if category == WebhookDeliveryAggregate::CATEGORY && event.metadata.actor == ACTOR =>
-        {
-            Ok(Handled::Ignored)
-        }
         category if category == WebhookDeliveryAggregate::CATEGORY => {
             let id = event
                 .stream_id
@@ -245,6 +236,16 @@ pub async fn handle_event(
             let delivery_id: WebhookDeliveryId = id
                 .parse()
                 .map_err(|_| HandleError::Unreadable(format!("stream {}", event.stream_id)))?;
+            // The dispatcher writes the row itself right after each of its
+            // own appends, so for its own events one primary-key read
+            // usually shows the row is already there; only a dispatcher that
+            // stopped between its append and that write leaves a row behind
+            // (still leased), and this brings it up to date at once.
+            if event.metadata.actor == ACTOR
+                && !schedule::behind(store.pool(), delivery_id.as_str(), event.version).await?
+            {
+                return Ok(Handled::Ignored);
+            }
             let loaded = aggregates::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?;
             schedule::sync(store.pool(), &loaded).await?;
             Ok(Handled::Synced)

@@ -74,6 +74,17 @@ pub async fn upsert(
     Ok(())
 }
 
+/// Whether the delivery's row reflects a version before `version` (no row:
+/// not behind; a delivered or failed delivery has none).
+pub async fn behind(pool: &PgPool, delivery_id: &str, version: u64) -> sqlx::Result<bool> {
+    let row_version: Option<i64> =
+        sqlx::query_scalar("select version from webhook_schedule where delivery_id = $1")
+            .bind(delivery_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row_version.is_some_and(|row| row < i64::try_from(version).unwrap_or(i64::MAX)))
+}
+
 /// Deletes the row unless it reflects a version after `version`.
 pub async fn remove(pool: &PgPool, delivery_id: &str, version: i64) -> sqlx::Result<()> {
     sqlx::query("delete from webhook_schedule where delivery_id = $1 and version <= $2")
