@@ -10,19 +10,17 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 use paystream_command_api::aggregates;
-use paystream_command_api::http::auth::{secret_hash, sync_credentials};
 use paystream_command_api::seed;
 use paystream_command_api::store::EventMetadata;
-use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant, SuspendMerchant};
 use paystream_domain::order::OrderAggregate;
 use paystream_domain::payment::{
     PaymentAggregate, PaymentStatus, RecordPaymentFailure, RecordPaymentSuccess,
 };
-use paystream_domain::{MerchantId, OrderId, PaymentId};
+use paystream_domain::{OrderId, PaymentId};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::app::{dev_merchant, spawn_app, Merchant, TestApp};
-use uuid::Uuid;
+use support::register_merchant;
 
 impl TestApp {
     async fn send(
@@ -124,55 +122,12 @@ impl TestApp {
 
     /// Registers another merchant straight through the domain.
     async fn merchant(&self, suspended: bool) -> Merchant {
-        let id = Uuid::now_v7();
-        let merchant = Merchant {
-            id,
-            key: format!("key_{}", Uuid::now_v7().simple()),
-            secret: format!("secret_{}", Uuid::now_v7().simple()),
-        };
-        let metadata = EventMetadata {
-            actor: "test".into(),
-            ..EventMetadata::default()
-        };
-        let merchant_id = MerchantId::from(id);
-        let register = RegisterMerchant {
-            merchant_id,
-            name: "Other".into(),
-            email: format!("{}@example.com", id.simple()),
-            password_hash: None,
-            api_key: merchant.key.clone(),
-            api_secret_hash: secret_hash(&merchant.secret),
-            webhook_secret: "whsec_other".into(),
-            fee_bps: 100,
-            at: Utc::now(),
-        };
-        let mut executed = aggregates::execute::<MerchantAggregate, _>(
-            &self.store,
-            merchant_id,
-            &metadata,
-            |_| Ok(register.clone().into()),
-        )
-        .await
-        .unwrap();
-        if suspended {
-            executed = aggregates::execute::<MerchantAggregate, _>(
-                &self.store,
-                merchant_id,
-                &metadata,
-                |_| {
-                    Ok(SuspendMerchant {
-                        reason: "test".into(),
-                    }
-                    .into())
-                },
-            )
-            .await
-            .unwrap();
+        let registered = register_merchant(&self.store, suspended).await;
+        Merchant {
+            id: registered.id,
+            key: registered.key,
+            secret: registered.secret,
         }
-        sync_credentials(self.store.pool(), executed.state.as_ref().unwrap())
-            .await
-            .unwrap();
-        merchant
     }
 }
 

@@ -287,57 +287,12 @@ impl Apps {
 
     /// Registers another merchant straight through the domain (as staff would).
     pub async fn merchant(&self, suspended: bool) -> Merchant {
-        let id = Uuid::now_v7();
-        let merchant = Merchant {
-            id,
-            key: format!("key_{}", Uuid::now_v7().simple()),
-            secret: format!("secret_{}", Uuid::now_v7().simple()),
-        };
-        let metadata = EventMetadata {
-            actor: "test".into(),
-            ..EventMetadata::default()
-        };
-        let merchant_id = MerchantId::from(id);
-        let register = RegisterMerchant {
-            merchant_id,
-            name: "Other".into(),
-            email: format!("{}@example.com", id.simple()),
-            password_hash: None,
-            api_key: merchant.key.clone(),
-            api_secret_hash: secret_hash(&merchant.secret),
-            webhook_secret: "whsec_other".into(),
-            fee_bps: 100,
-            at: Utc::now(),
-        };
-        let mut executed = aggregates::execute::<MerchantAggregate, _>(
-            &self.store,
-            merchant_id,
-            &metadata,
-            |_| Ok(register.clone().into()),
-        )
-        .await
-        .expect("register");
-        if suspended {
-            executed = aggregates::execute::<MerchantAggregate, _>(
-                &self.store,
-                merchant_id,
-                &metadata,
-                |_| {
-                    Ok(SuspendMerchant {
-                        reason: "test".into(),
-                    }
-                    .into())
-                },
-            )
-            .await
-            .expect("suspend");
+        let registered =
+            paystream_command_api::testing::register_merchant(&self.store, suspended).await;
+        Merchant {
+            id: registered.id,
+            key: registered.key,
+            secret: registered.secret,
         }
-        sync_credentials(
-            self.store.pool(),
-            executed.state.as_ref().expect("merchant"),
-        )
-        .await
-        .expect("credentials");
-        merchant
     }
 }
