@@ -4,13 +4,12 @@
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::http::StatusCode;
 use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::acquirer::{self, AcquirerConfig};
 use crate::config::{Config, Profile};
-use crate::http::error::ApiError;
+use crate::http::error::with_fallbacks;
 use crate::http::json::MAX_BODY_BYTES;
 use crate::relay::{self, RelaySignal};
 use crate::routes;
@@ -35,24 +34,18 @@ impl FromRef<AppState> for sqlx::PgPool {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(routes::health::router())
-        .merge(routes::orders::router())
-        .merge(routes::payments::router())
-        .merge(routes::merchants::router())
-        .merge(routes::sessions::router())
-        .merge(routes::webhooks::router())
-        .merge(routes::openapi::router())
-        .fallback(|| async { ApiError::not_found("No such endpoint") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "BAD_REQUEST_ERROR",
-                "This endpoint does not accept that method",
-            )
-        })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+    with_fallbacks(
+        Router::new()
+            .merge(routes::health::router())
+            .merge(routes::orders::router())
+            .merge(routes::payments::router())
+            .merge(routes::merchants::router())
+            .merge(routes::sessions::router())
+            .merge(routes::webhooks::router())
+            .merge(routes::openapi::router()),
+    )
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .with_state(state)
 }
 
 /// The command API, built and bound, not yet serving.
@@ -144,7 +137,8 @@ pub fn jetstream(nats: &async_nats::Client) -> async_nats::jetstream::Context {
     context
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM: every service's graceful-shutdown trigger.
+pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {

@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use axum::extract::FromRef;
-use axum::http::StatusCode;
 use axum::Router;
 use paystream_command_api::config::Profile;
-use paystream_command_api::http::error::ApiError;
+use paystream_command_api::http::error::with_fallbacks;
 use paystream_command_api::store::PgEventStore;
 use tokio::net::TcpListener;
 
@@ -36,22 +35,16 @@ impl FromRef<QueryState> for sqlx::PgPool {
 }
 
 pub fn router(state: QueryState) -> Router {
-    Router::new()
-        .merge(routes::health::router())
-        .merge(routes::orders::router())
-        .merge(routes::payments::router())
-        .merge(routes::refunds::router())
-        .merge(routes::jobs::router())
-        .merge(routes::openapi::router())
-        .fallback(|| async { ApiError::not_found("No such endpoint") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "BAD_REQUEST_ERROR",
-                "This endpoint does not accept that method",
-            )
-        })
-        .with_state(state)
+    with_fallbacks(
+        Router::new()
+            .merge(routes::health::router())
+            .merge(routes::orders::router())
+            .merge(routes::payments::router())
+            .merge(routes::refunds::router())
+            .merge(routes::jobs::router())
+            .merge(routes::openapi::router()),
+    )
+    .with_state(state)
 }
 
 /// The query API, built and bound, not yet serving.
@@ -105,7 +98,7 @@ impl Application {
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(paystream_command_api::startup::shutdown_signal())
             .await?;
         Ok(())
     }
@@ -113,23 +106,4 @@ impl Application {
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     Application::build(config).await?.run_until_stopped().await
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            signal.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
-    tracing::info!("query-api shutting down");
 }

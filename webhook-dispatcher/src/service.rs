@@ -136,7 +136,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, profile = ?config.profile, "webhook-dispatcher listening");
     axum::serve(listener, router(store, dispatcher.metrics.clone()))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(paystream_command_api::startup::shutdown_signal())
         .await?;
     Ok(())
 }
@@ -154,23 +154,5 @@ fn command_api_config(config: &Config) -> paystream_command_api::config::Config 
         relay: false,
         acquirer: false,
         relay_batch_size: 500,
-    }
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            signal.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
     }
 }

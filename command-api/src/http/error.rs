@@ -148,3 +148,20 @@ impl From<sqlx::Error> for ApiError {
         StoreError::from(error).into()
     }
 }
+
+/// Our JSON answers for an unknown path (404) and a known path with another
+/// method (405), instead of axum's empty bodies. Every service ends its
+/// router with this.
+pub fn with_fallbacks<S: Clone + Send + Sync + 'static>(
+    router: axum::Router<S>,
+) -> axum::Router<S> {
+    router
+        .fallback(|| async { ApiError::not_found("No such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "BAD_REQUEST_ERROR",
+                "This endpoint does not accept that method",
+            )
+        })
+}
