@@ -14,6 +14,7 @@
 //! * [`id`], [`currency`], [`money`]: value types.
 //! * [`validation`]: the contract's input rules (VPA, card, email, URL, text).
 //! * [`signature`]: webhook signatures (hex HMAC and Standard Webhooks).
+//! * [`ledger`]: double-entry postings for captures, fees and refunds.
 //!
 //! Money is always integer minor units (`i64`); floating point arithmetic is
 //! denied crate-wide.
@@ -24,6 +25,7 @@ pub mod currency;
 pub mod error;
 pub mod event;
 pub mod id;
+pub mod ledger;
 pub mod merchant;
 pub mod money;
 pub mod order;
