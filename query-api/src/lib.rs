@@ -12,8 +12,10 @@
 //!   objects themselves use the command API's views, so a read answers
 //!   exactly like the write before it.
 
+pub mod auth;
 pub mod config;
 pub mod fold;
+pub mod freshness;
 pub mod routes;
 pub mod startup;
 pub mod views;
