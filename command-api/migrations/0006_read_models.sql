@@ -17,9 +17,13 @@
 -- in one transaction.
 
 create table projection_checkpoints (
-    projection  text        primary key,
-    position    bigint      not null,
-    updated_at  timestamptz not null default now()
+    projection       text        primary key,
+    position         bigint      not null,
+    -- The JetStream stream sequence of the message that carried `position`
+    -- (0: unknown, e.g. right after a rebuild from the store). The live
+    -- projector resumes its consumer after it and refuses any gap.
+    stream_sequence  bigint      not null default 0,
+    updated_at       timestamptz not null default now()
 );
 
 -- Events a projection could not apply ("poison"): parked with the error, so

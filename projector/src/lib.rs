@@ -1,6 +1,24 @@
-//! Paystream projector: JetStream consumers that fold committed events into
-//! PostgreSQL read models (orders, payments, refunds, webhook deliveries,
-//! stats, the merchant feed and the double-entry ledger).
+//! Paystream's projector: folds committed events into PostgreSQL read
+//! models, and rebuilds them from the event store.
 //!
-//! Not built yet: it arrives with the read-side issue. Nothing here pretends
-//! to project anything.
+//! * [`projection`]: the projections (`payments`, `webhooks`, `merchants`,
+//!   `ledger`), the tables each owns, and the generic fold of a stream into
+//!   a row with the domain's own `evolve`.
+//! * [`projections`]: one module per projection.
+//! * [`apply`]: a batch's rows and checkpoint in one transaction; poison
+//!   events parked.
+//! * [`live`]: one durable JetStream consumer per projection.
+//! * [`rebuild`]: `projector rebuild`, from the store, with an atomic swap.
+//! * [`metrics`], [`startup`], [`config`].
+
+pub mod apply;
+pub mod config;
+pub mod live;
+pub mod metrics;
+pub mod projection;
+pub mod projections;
+pub mod rebuild;
+pub mod startup;
+
+pub use config::Config;
+pub use projection::Projection;

@@ -1,0 +1,188 @@
+//! Live tailing: one durable JetStream pull consumer per projection.
+//!
+//! The checkpoint in PostgreSQL, not the consumer's ack state, decides what
+//! is applied: at every (re)start the consumer is re-created to deliver from
+//! the message after the checkpoint's stream sequence, each batch must
+//! continue that sequence (see [`apply_live`]), and positions at or below the
+//! checkpoint are skipped. Acks only release JetStream's window. So a
+//! redelivery has no second effect, nothing is skipped, and the projector
+//! recovers by itself from NATS or PostgreSQL restarts: any error drops the
+//! consumer session and starts over from the checkpoint, with back-off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, AckKind};
+use futures::{FutureExt, StreamExt};
+use paystream_command_api::store::RecordedEvent;
+use rand::Rng;
+use sqlx::PgPool;
+
+use crate::apply::{apply_live, checkpoint, Delivered, StepError};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::projection::Projection;
+
+/// Runs one projection's consumer for ever.
+pub async fn run(
+    pool: PgPool,
+    jetstream: jetstream::Context,
+    config: Arc<Config>,
+    projection: Projection,
+    metrics: Arc<Metrics>,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        let result = consume(
+            &pool,
+            &jetstream,
+            &config,
+            projection,
+            &metrics,
+            &mut failures,
+        )
+        .await;
+        failures = failures.saturating_add(1);
+        metrics.of(projection).restarts.inc();
+        match result {
+            Ok(()) => {
+                tracing::warn!(%projection, "message stream ended; restarting from the checkpoint")
+            }
+            Err(error) => {
+                tracing::warn!(%projection, %error, failures, "projection consumer error; restarting from the checkpoint")
+            }
+        }
+        tokio::time::sleep(backoff(failures, Config::BACKOFF_MAX)).await;
+    }
+}
+
+async fn consume(
+    pool: &PgPool,
+    jetstream: &jetstream::Context,
+    config: &Config,
+    projection: Projection,
+    metrics: &Metrics,
+    failures: &mut u32,
+) -> Result<(), String> {
+    let (_, sequence) = checkpoint(pool, projection)
+        .await
+        .map_err(|error| format!("checkpoint: {error}"))?;
+    let stream = jetstream
+        .get_stream(&config.events_stream)
+        .await
+        .map_err(|error| format!("stream {}: {error}", config.events_stream))?;
+    let name = config.consumer_name(projection.name());
+    // Re-created at each start so it resumes exactly after the checkpoint.
+    match stream.delete_consumer(&name).await {
+        Ok(_) => {}
+        Err(error) if error.to_string().contains("not found") => {}
+        Err(error) => tracing::debug!(%projection, %error, "deleting the old consumer"),
+    }
+    let batch_size = usize::try_from(config.batch_size).unwrap_or(500).max(1);
+    let wanted = consumer::pull::Config {
+        durable_name: Some(name.clone()),
+        description: Some(format!("Paystream projection {projection}")),
+        filter_subject: format!("{}.>", config.events_subject_prefix),
+        deliver_policy: if sequence == 0 {
+            consumer::DeliverPolicy::All
+        } else {
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: sequence + 1,
+            }
+        },
+        ack_policy: consumer::AckPolicy::All,
+        ack_wait: Config::ACK_WAIT,
+        max_ack_pending: i64::try_from(batch_size * 4).unwrap_or(i64::MAX),
+        ..Default::default()
+    };
+    let consumer: consumer::PullConsumer = stream
+        .create_consumer(wanted)
+        .await
+        .map_err(|error| format!("consumer {name}: {error}"))?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(batch_size)
+        .expires(Duration::from_secs(30))
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|error| format!("messages: {error}"))?;
+    tracing::info!(%projection, consumer = %name, after_sequence = sequence, "projection consuming");
+
+    loop {
+        let mut batch = Vec::with_capacity(batch_size);
+        match messages.next().await {
+            None => return Ok(()),
+            Some(Err(error)) => return Err(format!("pull: {error}")),
+            Some(Ok(message)) => batch.push(message),
+        }
+        // Take whatever else has already arrived, without waiting.
+        while batch.len() < batch_size {
+            match messages.next().now_or_never() {
+                Some(Some(Ok(message))) => batch.push(message),
+                Some(Some(Err(error))) => return Err(format!("pull: {error}")),
+                Some(None) | None => break,
+            }
+        }
+        let delivered = decode(projection, &batch, metrics)?;
+        let step = apply_live(pool, projection, &delivered);
+        let outcome = match tokio::time::timeout(Config::ACK_WAIT.mul_f32(0.8), step).await {
+            Err(_) => return Err("applying a batch timed out".into()),
+            Ok(Err(StepError::Gap { first, checkpoint })) => {
+                return Err(format!(
+                    "messages skip from sequence {checkpoint} to {first}"
+                ))
+            }
+            Ok(Err(error)) => return Err(error.to_string()),
+            Ok(Ok(outcome)) => outcome,
+        };
+        *failures = 0;
+        metrics
+            .of(projection)
+            .record(&outcome, delivered.last().map(|m| &m.event));
+        if let Some(last) = batch.last() {
+            // AckPolicy::All: acknowledges every message up to this one.
+            if let Err(error) = last.ack_with(AckKind::Ack).await {
+                tracing::debug!(%projection, %error, "ack failed; redelivered messages are skipped");
+            }
+        }
+    }
+}
+
+/// Reads each message's event; a message that does not hold one is a relay
+/// bug, not something to retry: the consumer stops (the checkpoint keeps the
+/// place) and the error is counted and logged.
+fn decode(
+    projection: Projection,
+    batch: &[jetstream::Message],
+    metrics: &Metrics,
+) -> Result<Vec<Delivered>, String> {
+    batch
+        .iter()
+        .map(|message| {
+            let info = message
+                .info()
+                .map_err(|error| format!("message info: {error}"))?;
+            let event: RecordedEvent =
+                serde_json::from_slice(&message.payload).map_err(|error| {
+                    metrics.of(projection).unreadable.inc();
+                    format!(
+                        "stream sequence {} ({}) holds no readable event: {error}",
+                        info.stream_sequence, message.subject
+                    )
+                })?;
+            Ok(Delivered {
+                stream_sequence: info.stream_sequence,
+                event,
+            })
+        })
+        .collect()
+}
+
+/// 100 ms doubling per failure up to `max`, with ±50 % jitter.
+fn backoff(failures: u32, max: Duration) -> Duration {
+    Duration::from_millis(100)
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(max)
+        .mul_f64(rand::thread_rng().gen_range(0.5..1.5))
+}

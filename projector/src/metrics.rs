@@ -1,0 +1,192 @@
+//! Per-projection counters, exported at `GET /metrics` (Prometheus text),
+//! with the lag measured at scrape time (see [`lag`]).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use chrono::Utc;
+use paystream_command_api::store::RecordedEvent;
+use sqlx::PgPool;
+
+use crate::apply::Outcome;
+use crate::projection::Projection;
+
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ProjectionMetrics {
+    pub batches: Counter,
+    pub applied: Counter,
+    /// Redelivered events at or below the checkpoint.
+    pub skipped: Counter,
+    pub parked: Counter,
+    /// Messages that held no readable event.
+    pub unreadable: Counter,
+    /// Consumer sessions restarted after an error.
+    pub restarts: Counter,
+    pub position: AtomicI64,
+    /// Milliseconds from the last applied event's commit to its application.
+    pub last_delay_ms: AtomicI64,
+}
+
+impl ProjectionMetrics {
+    pub fn record(&self, outcome: &Outcome, last: Option<&RecordedEvent>) {
+        self.batches.inc();
+        self.applied.add(outcome.applied as u64);
+        self.skipped.add(outcome.skipped as u64);
+        self.parked.add(outcome.parked as u64);
+        self.position.store(outcome.position, Ordering::Relaxed);
+        if let Some(event) = last {
+            let delay = (Utc::now() - event.recorded_at).num_milliseconds();
+            self.last_delay_ms.store(delay, Ordering::Relaxed);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    projections: [ProjectionMetrics; Projection::ALL.len()],
+}
+
+impl Metrics {
+    pub fn of(&self, projection: Projection) -> &ProjectionMetrics {
+        let index = Projection::ALL
+            .iter()
+            .position(|p| *p == projection)
+            .unwrap_or(0);
+        &self.projections[index]
+    }
+
+    /// The Prometheus exposition; `lags` from [`lag`].
+    pub fn render(&self, lags: &[(Projection, Option<Lag>)]) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut family =
+            |name: &str, kind: &str, help: &str, value: &dyn Fn(Projection) -> Option<String>| {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+                for projection in Projection::ALL {
+                    if let Some(value) = value(projection) {
+                        let _ = writeln!(out, "{name}{{projection=\"{projection}\"}} {value}");
+                    }
+                }
+            };
+        let counter = |get: fn(&ProjectionMetrics) -> &Counter| {
+            move |p: Projection| Some(get(self.of(p)).get().to_string())
+        };
+        family(
+            "projector_batches_total",
+            "counter",
+            "Transactions committed.",
+            &counter(|m| &m.batches),
+        );
+        family(
+            "projector_events_applied_total",
+            "counter",
+            "Events applied.",
+            &counter(|m| &m.applied),
+        );
+        family(
+            "projector_events_skipped_total",
+            "counter",
+            "Redelivered events skipped (already applied).",
+            &counter(|m| &m.skipped),
+        );
+        family(
+            "projector_events_parked_total",
+            "counter",
+            "Poison events parked in projection_parked.",
+            &counter(|m| &m.parked),
+        );
+        family(
+            "projector_unreadable_messages_total",
+            "counter",
+            "JetStream messages that held no readable event.",
+            &counter(|m| &m.unreadable),
+        );
+        family(
+            "projector_consumer_restarts_total",
+            "counter",
+            "Consumer sessions restarted after an error.",
+            &counter(|m| &m.restarts),
+        );
+        family(
+            "projector_apply_delay_milliseconds",
+            "gauge",
+            "Commit-to-applied delay of the last applied event.",
+            &|p| Some(self.of(p).last_delay_ms.load(Ordering::Relaxed).to_string()),
+        );
+        let lag_of = |p: Projection| lags.iter().find(|(q, _)| *q == p).and_then(|(_, lag)| *lag);
+        family(
+            "projector_checkpoint_position",
+            "gauge",
+            "Global position of the last applied event.",
+            &|p| lag_of(p).map(|lag| lag.position.to_string()),
+        );
+        family(
+            "projector_lag_events",
+            "gauge",
+            "Events published by the relay and not yet applied (capped at 100000).",
+            &|p| lag_of(p).map(|lag| lag.events.to_string()),
+        );
+        family(
+            "projector_parked_events",
+            "gauge",
+            "Events parked now.",
+            &|p| lag_of(p).map(|lag| lag.parked.to_string()),
+        );
+        out
+    }
+}
+
+/// How far one projection is behind the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag {
+    pub position: i64,
+    /// Events the relay has published after the checkpoint (capped).
+    pub events: i64,
+    pub parked: i64,
+}
+
+/// Most events counted for a lag.
+pub const LAG_CAP: i64 = 100_000;
+
+/// Every projection's lag, in one query.
+pub async fn lag(pool: &PgPool) -> Result<Vec<(Projection, Option<Lag>)>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "with relay as (select coalesce(max(position), 0) as position from relay_checkpoints) \
+         select p.projection, p.position, \
+           (select count(*) from (select 1 from events e \
+              where e.position > p.position and e.position <= relay.position \
+              limit $1) behind), \
+           (select count(*) from projection_parked k where k.projection = p.projection) \
+         from projection_checkpoints p, relay",
+    )
+    .bind(LAG_CAP)
+    .fetch_all(pool)
+    .await?;
+    Ok(Projection::ALL
+        .into_iter()
+        .map(|projection| {
+            let lag = rows.iter().find(|row| row.0 == projection.name()).map(
+                |(_, position, events, parked)| Lag {
+                    position: *position,
+                    events: *events,
+                    parked: *parked,
+                },
+            );
+            (projection, lag)
+        })
+        .collect())
+}

@@ -1,0 +1,295 @@
+//! Projection `payments`: `rm_orders`, `rm_payments`, `rm_refunds` and
+//! `rm_merchant_stats_daily`.
+//!
+//! Orders and payments are folded with the domain's `evolve` (see
+//! [`fold_rows`]); refunds are copied out of their payment's state. Stats are
+//! counted from the events applied, on the payment's creation day (UTC):
+//! every payment created, succeeded and failed, and the succeeded volume.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use paystream_command_api::store::RecordedEvent;
+use paystream_domain::order::OrderAggregate;
+use paystream_domain::payment::{Payment, PaymentAggregate, PaymentEvent};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::projection::{fold_rows, state_json, text, ApplyError, Folded};
+
+pub async fn apply(conn: &mut PgConnection, events: &[&RecordedEvent]) -> Result<(), ApplyError> {
+    let orders =
+        fold_rows::<OrderAggregate>(&mut *conn, "rm_orders", "order_id", "text", events).await?;
+    write_orders(&mut *conn, &orders).await?;
+    let payments =
+        fold_rows::<PaymentAggregate>(&mut *conn, "rm_payments", "payment_id", "text", events)
+            .await?;
+    write_payments(&mut *conn, &payments).await?;
+    write_refunds(&mut *conn, &payments).await?;
+    write_stats(&mut *conn, &payments).await?;
+    Ok(())
+}
+
+async fn write_orders(
+    conn: &mut PgConnection,
+    rows: &[Folded<'_, OrderAggregate>],
+) -> Result<(), ApplyError> {
+    let rows: Vec<_> = rows
+        .iter()
+        .filter_map(|row| row.state.as_ref().map(|order| (row, order)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut merchants = Vec::with_capacity(rows.len());
+    let mut statuses = Vec::with_capacity(rows.len());
+    let mut amounts = Vec::with_capacity(rows.len());
+    let mut currencies = Vec::with_capacity(rows.len());
+    let mut created = Vec::with_capacity(rows.len());
+    let mut updated = Vec::with_capacity(rows.len());
+    let mut versions = Vec::with_capacity(rows.len());
+    let mut states = Vec::with_capacity(rows.len());
+    for (row, order) in rows {
+        ids.push(row.key.clone());
+        merchants.push(Uuid::from(order.merchant_id));
+        statuses.push(text(&order.status));
+        amounts.push(order.amount.amount_minor);
+        currencies.push(order.amount.currency.code().to_owned());
+        created.push(order.created_at);
+        updated.push(order.updated_at);
+        versions.push(row.version);
+        states.push(state_json(order)?);
+    }
+    sqlx::query(
+        "insert into rm_orders \
+           (order_id, merchant_id, status, amount, currency, created_at, updated_at, version, state) \
+         select * from unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::text[], \
+                              $6::timestamptz[], $7::timestamptz[], $8::int8[], $9::jsonb[]) \
+         on conflict (order_id) do update set \
+           status = excluded.status, updated_at = excluded.updated_at, \
+           version = excluded.version, state = excluded.state",
+    )
+    .bind(ids)
+    .bind(merchants)
+    .bind(statuses)
+    .bind(amounts)
+    .bind(currencies)
+    .bind(created)
+    .bind(updated)
+    .bind(versions)
+    .bind(states)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn payments_of<'a>(
+    rows: &'a [Folded<'_, PaymentAggregate>],
+) -> impl Iterator<Item = (&'a Folded<'a, PaymentAggregate>, &'a Payment)> {
+    rows.iter()
+        .filter_map(|row| row.state.as_ref().map(|payment| (row, payment)))
+}
+
+async fn write_payments(
+    conn: &mut PgConnection,
+    rows: &[Folded<'_, PaymentAggregate>],
+) -> Result<(), ApplyError> {
+    let mut ids = Vec::new();
+    let mut merchants = Vec::new();
+    let mut orders = Vec::new();
+    let mut statuses = Vec::new();
+    let mut methods = Vec::new();
+    let mut amounts = Vec::new();
+    let mut currencies = Vec::new();
+    let mut captured = Vec::new();
+    let mut captured_amounts = Vec::new();
+    let mut refunded = Vec::new();
+    let mut created = Vec::new();
+    let mut updated = Vec::new();
+    let mut versions = Vec::new();
+    let mut states = Vec::new();
+    for (row, payment) in payments_of(rows) {
+        ids.push(row.key.clone());
+        merchants.push(Uuid::from(payment.merchant_id));
+        orders.push(payment.order_id.to_string());
+        statuses.push(text(&payment.status));
+        methods.push(payment.method.as_str().to_owned());
+        amounts.push(payment.amount.amount_minor);
+        currencies.push(payment.amount.currency.code().to_owned());
+        captured.push(payment.captured);
+        captured_amounts.push(payment.captured_amount);
+        refunded.push(payment.amount_refunded);
+        created.push(payment.created_at);
+        updated.push(payment.updated_at);
+        versions.push(row.version);
+        states.push(state_json(payment)?);
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into rm_payments \
+           (payment_id, merchant_id, order_id, status, method, amount, currency, captured, \
+            captured_amount, amount_refunded, created_at, updated_at, version, state) \
+         select * from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+                              $6::int8[], $7::text[], $8::bool[], $9::int8[], $10::int8[], \
+                              $11::timestamptz[], $12::timestamptz[], $13::int8[], $14::jsonb[]) \
+         on conflict (payment_id) do update set \
+           status = excluded.status, captured = excluded.captured, \
+           captured_amount = excluded.captured_amount, amount_refunded = excluded.amount_refunded, \
+           updated_at = excluded.updated_at, version = excluded.version, state = excluded.state",
+    )
+    .bind(ids)
+    .bind(merchants)
+    .bind(orders)
+    .bind(statuses)
+    .bind(methods)
+    .bind(amounts)
+    .bind(currencies)
+    .bind(captured)
+    .bind(captured_amounts)
+    .bind(refunded)
+    .bind(created)
+    .bind(updated)
+    .bind(versions)
+    .bind(states)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Every refund of a payment this batch touched through a refund event.
+async fn write_refunds(
+    conn: &mut PgConnection,
+    rows: &[Folded<'_, PaymentAggregate>],
+) -> Result<(), ApplyError> {
+    let mut ids = Vec::new();
+    let mut payment_ids = Vec::new();
+    let mut merchants = Vec::new();
+    let mut statuses = Vec::new();
+    let mut amounts = Vec::new();
+    let mut currencies = Vec::new();
+    let mut created = Vec::new();
+    let mut processed: Vec<Option<DateTime<Utc>>> = Vec::new();
+    let mut states = Vec::new();
+    for (row, payment) in payments_of(rows) {
+        let touched = row.applied.iter().any(|(event, _)| {
+            matches!(
+                event,
+                PaymentEvent::RefundCreated(_) | PaymentEvent::RefundProcessed(_)
+            )
+        });
+        if !touched {
+            continue;
+        }
+        for refund in payment.refunds.values() {
+            ids.push(refund.refund_id.to_string());
+            payment_ids.push(row.key.clone());
+            merchants.push(Uuid::from(payment.merchant_id));
+            statuses.push(text(&refund.status));
+            amounts.push(refund.amount);
+            currencies.push(payment.amount.currency.code().to_owned());
+            created.push(refund.created_at);
+            processed.push(refund.processed_at);
+            states.push(state_json(refund)?);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into rm_refunds \
+           (refund_id, payment_id, merchant_id, status, amount, currency, created_at, \
+            processed_at, state) \
+         select * from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::int8[], \
+                              $6::text[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[]) \
+         on conflict (refund_id) do update set \
+           status = excluded.status, processed_at = excluded.processed_at, state = excluded.state",
+    )
+    .bind(ids)
+    .bind(payment_ids)
+    .bind(merchants)
+    .bind(statuses)
+    .bind(amounts)
+    .bind(currencies)
+    .bind(created)
+    .bind(processed)
+    .bind(states)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    payments: i64,
+    succeeded: i64,
+    failed: i64,
+    volume: i64,
+}
+
+async fn write_stats(
+    conn: &mut PgConnection,
+    rows: &[Folded<'_, PaymentAggregate>],
+) -> Result<(), ApplyError> {
+    let mut deltas: BTreeMap<(Uuid, NaiveDate, &'static str), Counts> = BTreeMap::new();
+    for (row, payment) in payments_of(rows) {
+        let key = (
+            Uuid::from(payment.merchant_id),
+            payment.created_at.date_naive(),
+            payment.amount.currency.code(),
+        );
+        for (event, _) in &row.applied {
+            let counts = deltas.entry(key).or_default();
+            match event {
+                PaymentEvent::PaymentCreated(_) => counts.payments += 1,
+                PaymentEvent::PaymentSucceeded(_) => {
+                    counts.succeeded += 1;
+                    counts.volume += payment.amount.amount_minor;
+                }
+                PaymentEvent::PaymentFailed(_) => counts.failed += 1,
+                _ => {}
+            }
+        }
+    }
+    deltas.retain(|_, c| c.payments != 0 || c.succeeded != 0 || c.failed != 0);
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let mut merchants = Vec::new();
+    let mut days = Vec::new();
+    let mut currencies = Vec::new();
+    let (mut payments, mut succeeded, mut failed, mut volume) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((merchant, day, currency), counts) in deltas {
+        merchants.push(merchant);
+        days.push(day);
+        currencies.push(currency.to_owned());
+        payments.push(counts.payments);
+        succeeded.push(counts.succeeded);
+        failed.push(counts.failed);
+        volume.push(counts.volume);
+    }
+    sqlx::query(
+        "insert into rm_merchant_stats_daily \
+           (merchant_id, day, currency, payments, succeeded, failed, volume) \
+         select * from unnest($1::uuid[], $2::date[], $3::text[], $4::int8[], $5::int8[], \
+                              $6::int8[], $7::int8[]) \
+         on conflict (merchant_id, day, currency) do update set \
+           payments = rm_merchant_stats_daily.payments + excluded.payments, \
+           succeeded = rm_merchant_stats_daily.succeeded + excluded.succeeded, \
+           failed = rm_merchant_stats_daily.failed + excluded.failed, \
+           volume = rm_merchant_stats_daily.volume + excluded.volume",
+    )
+    .bind(merchants)
+    .bind(days)
+    .bind(currencies)
+    .bind(payments)
+    .bind(succeeded)
+    .bind(failed)
+    .bind(volume)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
