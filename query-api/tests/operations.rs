@@ -20,7 +20,7 @@ async fn jobs(apps: &Apps) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_status_follows_the_real_acquirer() {
-    let apps = spawn_apps_with(Options { relay: true }).await;
+    let apps = spawn_apps_with(Options { relay: true, ..Options::default() }).await;
     let merchant = dev_merchant();
 
     // No acquirer consumer yet: stopped, nothing done.

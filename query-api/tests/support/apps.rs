@@ -17,6 +17,8 @@ use paystream_domain::payment::{
     PaymentAggregate, ProcessRefund, RecordPaymentFailure, RecordPaymentSuccess,
 };
 use paystream_domain::{MerchantId, PaymentId, RefundId};
+use paystream_projector::startup::Application as ProjectorApplication;
+use paystream_projector::Config as ProjectorConfig;
 use paystream_query_api::config::Config as QueryConfig;
 use paystream_query_api::startup::Application as QueryApplication;
 use reqwest::{Method, StatusCode};
@@ -62,6 +64,8 @@ pub struct Apps {
 pub struct Options {
     /// Run the command API's relay (on a JetStream stream of this test's own).
     pub relay: bool,
+    /// Run the projector too (it needs the relay: turns it on).
+    pub projector: bool,
 }
 
 /// Both APIs, dev profile, no relay and no acquirer.
@@ -80,7 +84,7 @@ pub async fn spawn_apps_with(options: Options) -> Apps {
         http_addr: "127.0.0.1:0".parse().expect("address"),
         events_stream: name.to_uppercase(),
         events_subject_prefix: format!("{name}.events"),
-        relay: options.relay,
+        relay: options.relay || options.projector,
         acquirer: false,
         relay_batch_size: 500,
     };
@@ -104,6 +108,21 @@ pub async fn spawn_apps_with(options: Options) -> Apps {
     let store = command_app.state().store.clone();
     tokio::spawn(command_app.run_until_stopped());
     tokio::spawn(query_app.run_until_stopped());
+    if options.projector {
+        let projector = ProjectorApplication::build(ProjectorConfig {
+            database_url: Secret::new(database.url.clone()),
+            database_max_connections: 4,
+            nats_url: nats_url(),
+            http_addr: "127.0.0.1:0".parse().expect("address"),
+            events_stream: command_config.events_stream.clone(),
+            events_subject_prefix: command_config.events_subject_prefix.clone(),
+            consumer_prefix: format!("projector_{}", Uuid::now_v7().simple()),
+            batch_size: 500,
+        })
+        .await
+        .expect("build the projector");
+        tokio::spawn(projector.run_until_stopped());
+    }
     Apps {
         command,
         query,
