@@ -16,6 +16,7 @@ pub mod auth;
 pub mod config;
 pub mod fold;
 pub mod freshness;
+pub mod listing;
 pub mod routes;
 pub mod startup;
 pub mod views;

@@ -41,6 +41,9 @@ pub fn router(state: QueryState) -> Router {
             .merge(routes::orders::router())
             .merge(routes::payments::router())
             .merge(routes::refunds::router())
+            .merge(routes::webhooks::router())
+            .merge(routes::events::router())
+            .merge(routes::stats::router())
             .merge(routes::jobs::router())
             .merge(routes::openapi::router()),
     )

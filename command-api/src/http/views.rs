@@ -133,12 +133,23 @@ pub struct RefundView {
 
 impl RefundView {
     pub fn new(payment: &Payment, refund: &Refund) -> Self {
+        Self::of(
+            payment.payment_id.as_str(),
+            payment.merchant_id.into(),
+            &text(&payment.amount.currency),
+            refund,
+        )
+    }
+
+    /// From what a refund's read-model row holds: the refund and its
+    /// payment's id, merchant and currency.
+    pub fn of(payment_id: &str, merchant_id: uuid::Uuid, currency: &str, refund: &Refund) -> Self {
         Self {
             id: refund.refund_id.to_string(),
-            payment_id: payment.payment_id.to_string(),
-            merchant_id: payment.merchant_id.into(),
+            payment_id: payment_id.to_owned(),
+            merchant_id,
             amount: refund.amount,
-            currency: text(&payment.amount.currency),
+            currency: currency.to_owned(),
             reason: refund.reason.clone(),
             status: text(&refund.status),
             created_at: timestamp(refund.created_at),

@@ -1,11 +1,14 @@
 //! HTTP handlers, one module per resource.
 
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod openapi;
 pub mod orders;
 pub mod payments;
 pub mod refunds;
+pub mod stats;
+pub mod webhooks;
 
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
@@ -70,6 +73,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ObjectId {
             .await
             .map(|Path(id)| Self(id))
             .map_err(|_| ApiError::not_found("No such object"))
+    }
+}
+
+/// Who may read one object by id: a merchant its own objects (with or
+/// without `as_of`); staff and auditors any object, but only as a
+/// reconstruction (`as_of`) or a history, never as a plain read.
+pub(crate) fn plain_or_as_of(
+    reader: crate::auth::HistoryReader,
+    as_of: AsOf,
+) -> Result<crate::auth::HistoryReader, ApiError> {
+    match (reader, as_of.0) {
+        (crate::auth::HistoryReader::Overseer, None) => Err(ApiError::unauthorized(
+            "Staff and auditors read an object with ?as_of= or its /events history",
+        )),
+        (reader, _) => Ok(reader),
     }
 }
 

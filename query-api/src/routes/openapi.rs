@@ -13,7 +13,8 @@ use paystream_command_api::http::views::{
 use paystream_command_api::routes::openapi::CommandApiDoc;
 use utoipa::OpenApi;
 
-use super::{health, jobs, orders, payments, refunds};
+use super::{events, health, jobs, orders, payments, refunds, stats, webhooks};
+use crate::listing::Page;
 use crate::startup::QueryState;
 use crate::views::{Health, History, HistoryEvent, JobsStatus, PublicOrderView, PublicPaymentView};
 
@@ -33,6 +34,15 @@ use crate::views::{Health, History, HistoryEvent, JobsStatus, PublicOrderView, P
         payments::history,
         refunds::get_refund,
         refunds::history,
+        orders::list_orders,
+        payments::list_payments,
+        payments::payment_refunds,
+        refunds::list_refunds,
+        webhooks::list_deliveries,
+        webhooks::get_delivery,
+        webhooks::get_config,
+        events::feed,
+        stats::stats,
         jobs::status,
     ),
     components(schemas(
@@ -45,6 +55,20 @@ use crate::views::{Health, History, HistoryEvent, JobsStatus, PublicOrderView, P
         HistoryEvent,
         Health,
         JobsStatus,
+        Page<OrderView>,
+        Page<PaymentView>,
+        Page<RefundView>,
+        payments::PaymentRefunds,
+        webhooks::WebhookLog,
+        webhooks::WebhookLogItem,
+        webhooks::WebhookDeliveryView,
+        webhooks::WebhookAttemptView,
+        webhooks::WebhookSettingsView,
+        events::Feed,
+        events::FeedEvent,
+        stats::Stats,
+        stats::CurrencyStats,
+        stats::DayStats,
         ErrorBody,
         ErrorDetail
     ))

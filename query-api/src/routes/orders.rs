@@ -1,22 +1,29 @@
-//! `GET /api/v1/orders/{id}` (also `?as_of=`), `/public` and `/events`.
+//! `GET /api/v1/orders` (the merchant's orders, from the `payments`
+//! projection's `rm_orders`), `GET /api/v1/orders/{id}` (also `?as_of=`),
+//! `/public` and `/events` (folded from the store).
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use paystream_command_api::http::auth::AuthenticatedMerchant;
 use paystream_command_api::http::error::ApiError;
 use paystream_command_api::http::views::{ErrorBody, OrderView};
 use paystream_domain::order::{Order, OrderAggregate};
-use paystream_domain::{MerchantId, OrderId};
+use paystream_domain::OrderId;
+use sqlx::types::Json as Jsonb;
+use sqlx::Row;
 
 use super::{order_not_found, AsOf, ObjectId};
+use crate::auth::{HistoryReader, MerchantReader};
 use crate::fold::{self, Folded};
+use crate::freshness::MinPosition;
+use crate::listing::{corrupt_row, ListQuery, Page, Params, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::startup::QueryState;
 use crate::views::{History, PublicOrderView};
 
 pub fn router() -> Router<QueryState> {
     Router::new()
+        .route("/api/v1/orders", get(list_orders))
         .route("/api/v1/orders/{id}", get(get_order))
         .route("/api/v1/orders/{id}/public", get(get_public))
         .route("/api/v1/orders/{id}/events", get(history))
@@ -36,10 +43,10 @@ async fn order(
     Ok(folded.state.is_some().then_some(folded))
 }
 
-/// The merchant's own order; another merchant's is "not found".
+/// An order `reader` may see; another merchant's is "not found".
 async fn own_order(
     state: &QueryState,
-    merchant: MerchantId,
+    reader: HistoryReader,
     id: &str,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<(Order, Folded<OrderAggregate>), ApiError> {
@@ -47,7 +54,7 @@ async fn own_order(
     let order = folded
         .state
         .clone()
-        .filter(|order| order.merchant_id == merchant)
+        .filter(|order| reader.may_read(order.merchant_id))
         .ok_or_else(order_not_found)?;
     Ok((order, folded))
 }
@@ -59,9 +66,9 @@ async fn own_order(
     tag = "orders",
     params(
         ("id" = String, Path, description = "order_…"),
-        ("as_of" = Option<String>, Query, description = "RFC 3339: the order as it was then, rebuilt from its events"),
+        ("as_of" = Option<String>, Query, description = "RFC 3339: the order as it was then, rebuilt from its events (staff and auditor sessions may read any merchant's order this way)"),
     ),
-    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
     responses(
         (status = 200, description = "The order", body = OrderView),
         (status = 400, description = "Bad `as_of`", body = ErrorBody),
@@ -71,11 +78,12 @@ async fn own_order(
 )]
 pub async fn get_order(
     State(state): State<QueryState>,
-    merchant: AuthenticatedMerchant,
+    reader: HistoryReader,
     ObjectId(id): ObjectId,
     as_of: AsOf,
 ) -> Result<Json<OrderView>, ApiError> {
-    let (order, _) = own_order(&state, merchant.merchant_id, &id, as_of.0).await?;
+    let reader = super::plain_or_as_of(reader, as_of)?;
+    let (order, _) = own_order(&state, reader, &id, as_of.0).await?;
     Ok(Json(OrderView::from(&order)))
 }
 
@@ -107,23 +115,90 @@ pub async fn get_public(
     path = "/api/v1/orders/{id}/events",
     tag = "orders",
     params(("id" = String, Path, description = "order_…")),
-    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
     responses(
-        (status = 200, description = "The order's events", body = History),
+        (status = 200, description = "The order's events (merchants: their own orders; staff and auditors: any)", body = History),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
         (status = 404, description = "Unknown order, or another merchant's", body = ErrorBody),
     )
 )]
 pub async fn history(
     State(state): State<QueryState>,
-    merchant: AuthenticatedMerchant,
+    reader: HistoryReader,
     ObjectId(id): ObjectId,
 ) -> Result<Json<History>, ApiError> {
-    let (order, folded) = own_order(&state, merchant.merchant_id, &id, None).await?;
+    let (order, folded) = own_order(&state, reader, &id, None).await?;
     Ok(Json(History::new(
         order.order_id.as_str(),
         "order",
         &folded.events,
         |_| true,
     )))
+}
+
+/// `status` values of an order.
+const ORDER_STATUSES: [&str; 3] = ["created", "attempted", "paid"];
+
+/// The merchant's orders, newest first, from the read model.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders",
+    tag = "orders",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("status" = Option<String>, Query, description = "`created`, `attempted` or `paid`"),
+        ("created_from" = Option<String>, Query, description = "RFC 3339; orders created at or after it"),
+        ("created_to" = Option<String>, Query, description = "RFC 3339; orders created before it"),
+        ("X-Min-Position" = Option<i64>, Header, description = "An `X-Event-Position`: wait (at most 5 s) until the list reflects it"),
+    ),
+    security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of orders, newest first", body = Page<OrderView>),
+        (status = 400, description = "A bad parameter (`field` names it)", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+        (status = 503, description = "`PROJECTION_BEHIND`: the read model did not reach `X-Min-Position` in time", body = ErrorBody),
+    )
+)]
+pub async fn list_orders(
+    State(state): State<QueryState>,
+    merchant: MerchantReader,
+    min_position: MinPosition,
+    params: Params,
+) -> Result<Json<Page<OrderView>>, ApiError> {
+    let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let cursor = params.cursor("orders")?;
+    let status = params.one_of("status", &ORDER_STATUSES)?;
+    let created = params.created_range()?;
+    let pool = state.store.pool();
+    min_position.wait(pool, "payments").await?;
+    let rows = ListQuery::new(
+        "order_id, created_at, state",
+        "rm_orders",
+        "order_id",
+        merchant.merchant_id.into(),
+    )
+    .equals("status", status)
+    .created(created)
+    .after(cursor)
+    .fetch(pool, limit)
+    .await?;
+    let rows = rows
+        .iter()
+        .map(|row| {
+            let id: String = row.try_get("order_id")?;
+            let created_at: DateTime<Utc> = row.try_get("created_at")?;
+            let Jsonb(order) = row.try_get::<Jsonb<Order>, _>("state")?;
+            Ok((id, created_at, order))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(|error| corrupt_row("rm_orders", error))?;
+    let page = Page::from_rows(
+        "orders",
+        rows,
+        limit,
+        |(id, created_at, _)| (*created_at, id.as_str()),
+        |(_, _, order)| Ok(OrderView::from(&order)),
+    )?;
+    Ok(Json(page))
 }

@@ -1,33 +1,40 @@
-//! `GET /api/v1/refunds/{id}` (also `?as_of=`) and `/events`. A refund lives
-//! in its payment's stream; the stream is found by the refund id's index.
+//! `GET /api/v1/refunds` (the merchant's refunds, from the `payments`
+//! projection's `rm_refunds`), `GET /api/v1/refunds/{id}` (also `?as_of=`)
+//! and `/events`. A refund lives in its payment's stream; the stream is
+//! found by the refund id's index.
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use paystream_command_api::http::auth::AuthenticatedMerchant;
 use paystream_command_api::http::error::ApiError;
 use paystream_command_api::http::views::{ErrorBody, RefundView};
 use paystream_domain::payment::{Payment, PaymentAggregate, Refund};
-use paystream_domain::{MerchantId, RefundId};
+use paystream_domain::{PaymentId, RefundId};
+use sqlx::types::Json as Jsonb;
+use sqlx::Row;
 
 use super::{refund_not_found, AsOf, ObjectId};
+use crate::auth::{HistoryReader, MerchantReader};
 use crate::fold::{self, Folded};
+use crate::freshness::MinPosition;
+use crate::listing::{corrupt_row, ListQuery, Page, Params, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::startup::QueryState;
 use crate::views::History;
 
 pub fn router() -> Router<QueryState> {
     Router::new()
+        .route("/api/v1/refunds", get(list_refunds))
         .route("/api/v1/refunds/{id}", get(get_refund))
         .route("/api/v1/refunds/{id}/events", get(history))
 }
 
-/// The merchant's own refund and its payment (folded up to `as_of`); a
+/// A refund `reader` may see and its payment (folded up to `as_of`); a
 /// malformed id, an unknown refund, another merchant's, or one not requested
 /// yet at `as_of` is "not found".
 async fn own_refund(
     state: &QueryState,
-    merchant: MerchantId,
+    reader: HistoryReader,
     id: &str,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<(Payment, Refund, Folded<PaymentAggregate>), ApiError> {
@@ -39,7 +46,7 @@ async fn own_refund(
     let payment = folded
         .state
         .clone()
-        .filter(|payment| payment.merchant_id == merchant)
+        .filter(|payment| reader.may_read(payment.merchant_id))
         .ok_or_else(refund_not_found)?;
     let refund = payment
         .refunds
@@ -56,9 +63,9 @@ async fn own_refund(
     tag = "refunds",
     params(
         ("id" = String, Path, description = "rfnd_…"),
-        ("as_of" = Option<String>, Query, description = "RFC 3339: the refund as it was then, rebuilt from its payment's events"),
+        ("as_of" = Option<String>, Query, description = "RFC 3339: the refund as it was then, rebuilt from its payment's events (staff and auditor sessions may read any merchant's refund this way)"),
     ),
-    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
     responses(
         (status = 200, description = "The refund; `processed_at` once `processed`", body = RefundView),
         (status = 400, description = "Bad `as_of`", body = ErrorBody),
@@ -68,11 +75,12 @@ async fn own_refund(
 )]
 pub async fn get_refund(
     State(state): State<QueryState>,
-    merchant: AuthenticatedMerchant,
+    reader: HistoryReader,
     ObjectId(id): ObjectId,
     as_of: AsOf,
 ) -> Result<Json<RefundView>, ApiError> {
-    let (payment, refund, _) = own_refund(&state, merchant.merchant_id, &id, as_of.0).await?;
+    let reader = super::plain_or_as_of(reader, as_of)?;
+    let (payment, refund, _) = own_refund(&state, reader, &id, as_of.0).await?;
     Ok(Json(RefundView::new(&payment, &refund)))
 }
 
@@ -84,19 +92,19 @@ pub async fn get_refund(
     path = "/api/v1/refunds/{id}/events",
     tag = "refunds",
     params(("id" = String, Path, description = "rfnd_…")),
-    security(("api_key" = [], "api_secret" = []), ("basic" = [])),
+    security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
     responses(
-        (status = 200, description = "The refund's events", body = History),
+        (status = 200, description = "The refund's events (merchants: their own refunds; staff and auditors: any)", body = History),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
         (status = 404, description = "Unknown refund, or another merchant's", body = ErrorBody),
     )
 )]
 pub async fn history(
     State(state): State<QueryState>,
-    merchant: AuthenticatedMerchant,
+    reader: HistoryReader,
     ObjectId(id): ObjectId,
 ) -> Result<Json<History>, ApiError> {
-    let (_, refund, folded) = own_refund(&state, merchant.merchant_id, &id, None).await?;
+    let (_, refund, folded) = own_refund(&state, reader, &id, None).await?;
     let refund_id = refund.refund_id.as_str();
     Ok(Json(History::new(
         refund_id,
@@ -104,4 +112,88 @@ pub async fn history(
         &folded.events,
         |event| event.payload.get("refund_id").and_then(|id| id.as_str()) == Some(refund_id),
     )))
+}
+
+/// `status` values of a refund.
+const REFUND_STATUSES: [&str; 2] = ["pending", "processed"];
+
+/// The merchant's refunds, newest first, from the read model.
+#[utoipa::path(
+    get,
+    path = "/api/v1/refunds",
+    tag = "refunds",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("status" = Option<String>, Query, description = "`pending` or `processed`"),
+        ("payment_id" = Option<String>, Query, description = "Only this payment's refunds"),
+        ("created_from" = Option<String>, Query, description = "RFC 3339; refunds requested at or after it"),
+        ("created_to" = Option<String>, Query, description = "RFC 3339; refunds requested before it"),
+        ("X-Min-Position" = Option<i64>, Header, description = "An `X-Event-Position`: wait (at most 5 s) until the list reflects it"),
+    ),
+    security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of refunds, newest first", body = Page<RefundView>),
+        (status = 400, description = "A bad parameter (`field` names it)", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+        (status = 503, description = "`PROJECTION_BEHIND`: the read model did not reach `X-Min-Position` in time", body = ErrorBody),
+    )
+)]
+pub async fn list_refunds(
+    State(state): State<QueryState>,
+    merchant: MerchantReader,
+    min_position: MinPosition,
+    params: Params,
+) -> Result<Json<Page<RefundView>>, ApiError> {
+    let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let cursor = params.cursor("refunds")?;
+    let status = params.one_of("status", &REFUND_STATUSES)?;
+    let payment_id = params
+        .get("payment_id")
+        .map(|id| {
+            id.parse::<PaymentId>().map_err(|_| {
+                ApiError::bad_request("payment_id must be a payment id (pay_ + 16 alphanumerics)")
+                    .with_field("payment_id")
+            })
+        })
+        .transpose()?;
+    let created = params.created_range()?;
+    let pool = state.store.pool();
+    min_position.wait(pool, "payments").await?;
+    let rows = ListQuery::new(
+        "refund_id, payment_id, merchant_id, currency, created_at, state",
+        "rm_refunds",
+        "refund_id",
+        merchant.merchant_id.into(),
+    )
+    .equals("status", status)
+    .equals("payment_id", payment_id.as_ref().map(PaymentId::as_str))
+    .created(created)
+    .after(cursor)
+    .fetch(pool, limit)
+    .await?;
+    let rows = rows
+        .iter()
+        .map(|row| {
+            let id: String = row.try_get("refund_id")?;
+            let created_at: DateTime<Utc> = row.try_get("created_at")?;
+            let Jsonb(refund) = row.try_get::<Jsonb<Refund>, _>("state")?;
+            let view = RefundView::of(
+                &row.try_get::<String, _>("payment_id")?,
+                row.try_get("merchant_id")?,
+                &row.try_get::<String, _>("currency")?,
+                &refund,
+            );
+            Ok((id, created_at, view))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(|error| corrupt_row("rm_refunds", error))?;
+    let page = Page::from_rows(
+        "refunds",
+        rows,
+        limit,
+        |(id, created_at, _)| (*created_at, id.as_str()),
+        |(_, _, view)| Ok(view),
+    )?;
+    Ok(Json(page))
 }

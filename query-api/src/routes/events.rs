@@ -1,0 +1,219 @@
+//! `GET /api/v1/events?after=<position>&limit=`: the merchant's own event
+//! feed, in global order.
+//!
+//! It reads the event store's `events` table (index `events_merchant_position`),
+//! not a read model and not JetStream:
+//!
+//! * **complete**: every event tagged with the merchant, whatever its
+//!   category (orders, payments, refunds, webhook deliveries, the merchant
+//!   itself), with nothing a projection could have dropped or parked;
+//! * **no lag**: an event is in the feed as soon as the log below the horizon
+//!   includes it, with no projection in between;
+//! * **no retention limit**: the store keeps everything (JetStream keeps 7
+//!   days), so a merchant can catch up from position 0 at any time.
+//!
+//! Only positions below `events_horizon()` are returned: a transaction that
+//! commits late holds the horizon back, so no event can ever appear behind a
+//! position a client already read (the same rule the relay follows). A
+//! client stores `next_after` and asks again with it; it never misses an
+//! event and never sees one twice.
+//!
+//! Merchant events carry secrets (password and API secret hashes, webhook
+//! signing secrets); in the feed those members are replaced by
+//! [`REDACTED`].
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use paystream_command_api::http::error::ApiError;
+use paystream_command_api::http::views::ErrorBody;
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::MerchantReader;
+use crate::listing::{corrupt_row, Params};
+use crate::startup::QueryState;
+use crate::views::recorded_at;
+
+/// Default and largest `limit` of a feed page.
+pub const DEFAULT_LIMIT: u32 = 100;
+pub const MAX_LIMIT: u32 = 1000;
+
+/// Payload members never shown in the feed.
+pub const SECRET_MEMBERS: [&str; 5] = [
+    "password_hash",
+    "api_secret_hash",
+    "webhook_secret",
+    "secret",
+    "previous_secret",
+];
+
+/// What a secret member shows instead of its value.
+pub const REDACTED: &str = "<redacted>";
+
+pub fn router() -> Router<QueryState> {
+    Router::new().route("/api/v1/events", get(feed))
+}
+
+/// One event of the feed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FeedEvent {
+    /// Place in the global log; grows, not dense.
+    pub position: i64,
+    /// The event's id (UUID v7): de-duplicates.
+    pub event_id: Uuid,
+    /// `order-order_…`, `payment-pay_…`, `webhook-whd_…`, `merchant-<uuid>`.
+    #[schema(example = "payment-pay_H8sK3jD9s2L1pQr5")]
+    pub stream_id: String,
+    /// Place in its stream, from 1, gapless.
+    pub version: i64,
+    #[serde(rename = "type")]
+    #[schema(example = "PaymentSucceeded")]
+    pub event_type: String,
+    pub schema_version: i16,
+    /// RFC 3339 with microseconds.
+    pub recorded_at: String,
+    /// The stored payload (secrets of merchant events redacted).
+    #[schema(value_type = Object)]
+    pub payload: Value,
+}
+
+/// One page of the feed, oldest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Feed {
+    pub data: Vec<FeedEvent>,
+    /// True when more events are already there: ask again at once.
+    pub has_more: bool,
+    /// Send as `after` next time: the last event's position, or `after`
+    /// itself when the page is empty.
+    pub next_after: i64,
+}
+
+/// Replaces every secret member, at any depth, by [`REDACTED`].
+pub fn redact(value: &mut Value) {
+    match value {
+        Value::Object(members) => {
+            for (name, member) in members.iter_mut() {
+                if SECRET_MEMBERS.contains(&name.as_str()) {
+                    if !member.is_null() {
+                        *member = Value::String(REDACTED.to_owned());
+                    }
+                } else {
+                    redact(member);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+/// The merchant's events after a position, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    params(
+        ("after" = Option<i64>, Query, description = "A position (`next_after` of the previous page); default 0: from the beginning"),
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+    ),
+    security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Events after `after`, in global order", body = Feed),
+        (status = 400, description = "Bad `after` or `limit` (`field` names it)", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+    )
+)]
+pub async fn feed(
+    State(state): State<QueryState>,
+    merchant: MerchantReader,
+    params: Params,
+) -> Result<Json<Feed>, ApiError> {
+    let after = params.integer("after", 0, i64::MAX, 0)?;
+    let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let rows = sqlx::query(
+        "select position, event_id, stream_id, category, version, event_type, schema_version, \
+                recorded_at, payload \
+         from events \
+         where merchant_id = $1 and position > $2 and position < events_horizon() \
+         order by position limit $3",
+    )
+    .bind(Uuid::from(merchant.merchant_id))
+    .bind(after)
+    .bind(limit + 1)
+    .fetch_all(state.store.pool())
+    .await?;
+    let mut data = rows
+        .iter()
+        .map(|row| {
+            let category: String = row.try_get("category")?;
+            let mut payload: Value = row.try_get("payload")?;
+            if category == "merchant" {
+                redact(&mut payload);
+            }
+            Ok(FeedEvent {
+                position: row.try_get("position")?,
+                event_id: row.try_get("event_id")?,
+                stream_id: row.try_get("stream_id")?,
+                version: row.try_get("version")?,
+                event_type: row.try_get("event_type")?,
+                schema_version: row.try_get("schema_version")?,
+                recorded_at: recorded_at(row.try_get::<DateTime<Utc>, _>("recorded_at")?),
+                payload,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(|error| corrupt_row("events", error))?;
+    let has_more = data.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    data.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_after = data.last().map_or(after, |event| event.position);
+    Ok(Json(Feed {
+        data,
+        has_more,
+        next_after,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_at_any_depth() {
+        let mut payload = json!({
+            "merchant_id": "m",
+            "password_hash": "$argon2id$…",
+            "api_secret_hash": "abc",
+            "webhook_secret": "whsec_1",
+            "nested": {"secret": "whsec_2", "previous_secret": "whsec_3", "keep": 1},
+            "list": [{"secret": "x"}],
+            "previous_valid_until": "2025-01-01T00:00:00Z",
+            "absent": null,
+            "password_hash_none": null,
+        });
+        redact(&mut payload);
+        assert_eq!(
+            payload,
+            json!({
+                "merchant_id": "m",
+                "password_hash": REDACTED,
+                "api_secret_hash": REDACTED,
+                "webhook_secret": REDACTED,
+                "nested": {"secret": REDACTED, "previous_secret": REDACTED, "keep": 1},
+                "list": [{"secret": REDACTED}],
+                "previous_valid_until": "2025-01-01T00:00:00Z",
+                "absent": null,
+                "password_hash_none": null,
+            })
+        );
+        let mut null_hash = json!({"password_hash": null});
+        redact(&mut null_hash);
+        assert_eq!(null_hash, json!({"password_hash": null}));
+    }
+}
