@@ -5,8 +5,8 @@
 //! * [`apply_parking`] applies events inside the caller's transaction, in a
 //!   savepoint; if one of them is poison, it rolls the savepoint back and
 //!   applies them one at a time, parking each poison event in
-//!   `projection_parked` (and every later event of its stream, which would
-//!   otherwise be folded over a hole).
+//!   `projection_parked` (every later event of its stream is then parked
+//!   too, as a gap: it would otherwise be folded over a hole).
 //! * [`apply_live`] is one live step: lock the checkpoint row, check the
 //!   messages continue the JetStream sequence it records, skip positions at
 //!   or below it (redeliveries), apply the rest, move the checkpoint.
@@ -71,35 +71,26 @@ pub async fn apply_parking(
         Err(error) if error.is_poison() => whole.rollback().await?,
         Err(error) => return Err(error),
     }
-    let mut parked_streams: Vec<&str> = Vec::new();
+    // One at a time. A later event of a stream whose earlier event is
+    // parked fails the version check and is parked as a gap, the same
+    // whether the two arrive in one batch or in two.
     let mut parked = 0;
     for event in events {
-        let error = if parked_streams.contains(&event.stream_id.as_str()) {
-            Some(format!(
-                "an earlier event of {} is parked; this one waits behind it",
-                event.stream_id
-            ))
-        } else {
-            let mut one = conn.begin().await?;
-            match projection.apply(&mut one, &[event]).await {
-                Ok(()) => {
-                    one.commit().await?;
-                    None
-                }
-                Err(error) if error.is_poison() => {
-                    one.rollback().await?;
-                    Some(error.to_string())
-                }
-                Err(error) => return Err(error),
+        let mut one = conn.begin().await?;
+        let error = match projection.apply(&mut one, &[event]).await {
+            Ok(()) => {
+                one.commit().await?;
+                continue;
             }
+            Err(error) if error.is_poison() => error,
+            Err(error) => return Err(error),
         };
-        if let Some(error) = error {
-            tracing::error!(%projection, position = event.position.0, stream = %event.stream_id,
-                event_type = %event.event_type, %error, "poison event parked");
-            park(&mut *conn, projection, event, &error).await?;
-            parked_streams.push(event.stream_id.as_str());
-            parked += 1;
-        }
+        one.rollback().await?;
+        let error = error.to_string();
+        tracing::error!(%projection, position = event.position.0, stream = %event.stream_id,
+            event_type = %event.event_type, %error, "poison event parked");
+        park(&mut *conn, projection, event, &error).await?;
+        parked += 1;
     }
     Ok(parked)
 }
