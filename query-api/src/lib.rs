@@ -17,6 +17,7 @@ pub mod config;
 pub mod fold;
 pub mod freshness;
 pub mod listing;
+pub mod metrics;
 pub mod routes;
 pub mod startup;
 pub mod views;

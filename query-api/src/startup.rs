@@ -25,6 +25,8 @@ pub struct QueryState {
     pub events_stream: String,
     /// The simulated acquirer's durable consumer on `events_stream`.
     pub acquirer_consumer: String,
+    /// Request counts and latencies for `GET /metrics`.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// Authentication takes the pool from here (see `http::auth`).
@@ -45,8 +47,16 @@ pub fn router(state: QueryState) -> Router {
             .merge(routes::events::router())
             .merge(routes::stats::router())
             .merge(routes::jobs::router())
+            .merge(routes::ledger::router())
+            .merge(routes::merchants::router())
+            .merge(routes::audit::router())
+            .merge(crate::metrics::router())
             .merge(routes::openapi::router()),
     )
+    .layer(axum::middleware::from_fn_with_state(
+        state.metrics.clone(),
+        crate::metrics::track,
+    ))
     .with_state(state)
 }
 
@@ -86,6 +96,7 @@ impl Application {
                 jetstream,
                 events_stream: config.events_stream,
                 acquirer_consumer: config.acquirer_consumer,
+                metrics: std::sync::Arc::default(),
             },
         })
     }

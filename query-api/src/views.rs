@@ -163,7 +163,8 @@ impl History {
 /// `GET /health`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
-    /// `healthy` or `unhealthy` (the database is down).
+    /// `healthy`; `degraded` (NATS down, a projection parked events or is
+    /// more than 10 000 events behind); `unhealthy` (the database is down).
     pub status: &'static str,
     /// `connected` or `disconnected`.
     pub database: &'static str,
@@ -172,6 +173,8 @@ pub struct Health {
     pub timestamp: String,
     /// `query-api`.
     pub service: &'static str,
+    /// Every projection's checkpoint, lag behind the relay and parked events.
+    pub projections: Vec<crate::routes::health::ProjectionHealth>,
 }
 
 /// `GET /api/v1/test/jobs/status`: the simulated acquirer's work, from its

@@ -1,8 +1,11 @@
 //! HTTP handlers, one module per resource.
 
+pub mod audit;
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod ledger;
+pub mod merchants;
 pub mod openapi;
 pub mod orders;
 pub mod payments;

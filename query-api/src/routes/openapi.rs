@@ -14,6 +14,7 @@ use paystream_command_api::routes::openapi::CommandApiDoc;
 use utoipa::OpenApi;
 
 use super::{events, health, jobs, orders, payments, refunds, stats, webhooks};
+use super::{audit, ledger, merchants};
 use crate::listing::Page;
 use crate::startup::QueryState;
 use crate::views::{Health, History, HistoryEvent, JobsStatus, PublicOrderView, PublicPaymentView};
@@ -44,6 +45,13 @@ use crate::views::{Health, History, HistoryEvent, JobsStatus, PublicOrderView, P
         events::feed,
         stats::stats,
         jobs::status,
+        ledger::balance,
+        ledger::entries,
+        ledger::trial_balance,
+        merchants::list,
+        merchants::get_merchant,
+        audit::verify,
+        audit::export,
     ),
     components(schemas(
         OrderView,
@@ -69,6 +77,19 @@ use crate::views::{Health, History, HistoryEvent, JobsStatus, PublicOrderView, P
         stats::Stats,
         stats::CurrencyStats,
         stats::DayStats,
+        health::ProjectionHealth,
+        ledger::BalanceView,
+        ledger::CurrencyBalance,
+        ledger::LedgerEntriesPage,
+        ledger::LedgerEntryView,
+        ledger::PostingView,
+        ledger::TrialBalance,
+        ledger::AccountBalance,
+        ledger::CurrencyTotal,
+        merchants::StaffMerchantView,
+        Page<merchants::StaffMerchantView>,
+        audit::VerifyReport,
+        audit::BreakView,
         ErrorBody,
         ErrorDetail
     ))

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod apps;
+pub mod oversight;
 
 pub use paystream_command_api::testing::{
     admin_database_url, jetstream_at, nats_url, unique_name, wait_until, TestDatabase,
