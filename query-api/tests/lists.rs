@@ -1202,11 +1202,11 @@ async fn the_feed_is_ordered_complete_redacted_and_never_behind_a_late_commit() 
     let registered = &events[0]["payload"];
     assert_eq!(registered["api_key"], "key_test_abc123");
     for member in ["api_secret_hash", "webhook_secret"] {
-        assert_eq!(registered[member], "<redacted>", "{registered}");
+        assert_eq!(registered[member], "[REDACTED]", "{registered}");
     }
     let rotated = &events[1]["payload"];
-    assert_eq!(rotated["secret"], "<redacted>");
-    assert_eq!(rotated["previous_secret"], "<redacted>");
+    assert_eq!(rotated["secret"], "[REDACTED]");
+    assert_eq!(rotated["previous_secret"], "[REDACTED]");
     assert!(rotated["previous_valid_until"].is_string());
     let text = serde_json::to_string(&events).unwrap();
     let secret_hash = paystream_command_api::http::auth::secret_hash("secret_test_xyz789");

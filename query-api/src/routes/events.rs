@@ -20,7 +20,8 @@
 //!
 //! Merchant events carry secrets (password and API secret hashes, webhook
 //! signing secrets); in the feed those members are replaced by
-//! [`REDACTED`].
+//! `"[REDACTED]"`, exactly as in the audit export (one implementation:
+//! [`super::audit::redact`]).
 
 use axum::extract::State;
 use axum::routing::get;
@@ -34,6 +35,7 @@ use sqlx::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::audit::redact;
 use crate::auth::MerchantReader;
 use crate::listing::{corrupt_row, Params};
 use crate::startup::QueryState;
@@ -42,18 +44,6 @@ use crate::views::recorded_at;
 /// Default and largest `limit` of a feed page.
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
-
-/// Payload members never shown in the feed.
-pub const SECRET_MEMBERS: [&str; 5] = [
-    "password_hash",
-    "api_secret_hash",
-    "webhook_secret",
-    "secret",
-    "previous_secret",
-];
-
-/// What a secret member shows instead of its value.
-pub const REDACTED: &str = "<redacted>";
 
 pub fn router() -> Router<QueryState> {
     Router::new().route("/api/v1/events", get(feed))
@@ -91,25 +81,6 @@ pub struct Feed {
     /// Send as `after` next time: the last event's position, or `after`
     /// itself when the page is empty.
     pub next_after: i64,
-}
-
-/// Replaces every secret member, at any depth, by [`REDACTED`].
-pub fn redact(value: &mut Value) {
-    match value {
-        Value::Object(members) => {
-            for (name, member) in members.iter_mut() {
-                if SECRET_MEMBERS.contains(&name.as_str()) {
-                    if !member.is_null() {
-                        *member = Value::String(REDACTED.to_owned());
-                    }
-                } else {
-                    redact(member);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(redact),
-        _ => {}
-    }
 }
 
 /// The merchant's events after a position, oldest first.
@@ -176,44 +147,4 @@ pub async fn feed(
         has_more,
         next_after,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn secrets_are_redacted_at_any_depth() {
-        let mut payload = json!({
-            "merchant_id": "m",
-            "password_hash": "$argon2id$…",
-            "api_secret_hash": "abc",
-            "webhook_secret": "whsec_1",
-            "nested": {"secret": "whsec_2", "previous_secret": "whsec_3", "keep": 1},
-            "list": [{"secret": "x"}],
-            "previous_valid_until": "2025-01-01T00:00:00Z",
-            "absent": null,
-            "password_hash_none": null,
-        });
-        redact(&mut payload);
-        assert_eq!(
-            payload,
-            json!({
-                "merchant_id": "m",
-                "password_hash": REDACTED,
-                "api_secret_hash": REDACTED,
-                "webhook_secret": REDACTED,
-                "nested": {"secret": REDACTED, "previous_secret": REDACTED, "keep": 1},
-                "list": [{"secret": REDACTED}],
-                "previous_valid_until": "2025-01-01T00:00:00Z",
-                "absent": null,
-                "password_hash_none": null,
-            })
-        );
-        let mut null_hash = json!({"password_hash": null});
-        redact(&mut null_hash);
-        assert_eq!(null_hash, json!({"password_hash": null}));
-    }
 }
