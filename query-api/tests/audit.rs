@@ -298,7 +298,7 @@ async fn export_streams_the_history_filtered_by_merchant_and_time_in_both_format
     // Everything, NDJSON, in global order (waiting for the horizon to pass
     // the last commit, should another transaction in the cluster hold it).
     let everything = wait_until(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         "the export to reach the last order",
         || async {
             let (headers, text) = export(&apps, &auditor, "").await;
@@ -490,4 +490,78 @@ async fn audit_is_for_staff_and_auditors_and_bad_parameters_name_their_field() {
     // An empty parameter counts as not sent.
     let (status, _, _) = get_raw(&apps, "/api/v1/audit/export?format=&from=", who).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_has_the_ledger_staff_and_audit_reads() {
+    let apps = spawn_apps().await;
+    let (status, document) = apps.get("/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = &document["paths"];
+    for path in [
+        "/api/v1/balance",
+        "/api/v1/ledger/entries",
+        "/api/v1/admin/ledger/trial-balance",
+        "/api/v1/merchants",
+        "/api/v1/merchants/{id}",
+        "/api/v1/audit/verify",
+        "/api/v1/audit/export",
+        "/health",
+    ] {
+        assert!(paths[path]["get"].is_object(), "GET {path} missing");
+    }
+    // The staff POST on /api/v1/merchants is still there beside the GET.
+    assert!(paths["/api/v1/merchants"]["post"].is_object());
+    let parameters = |path: &str| -> Vec<String> {
+        paths[path]["get"]["parameters"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|p| p["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (path, names) in [
+        ("/api/v1/balance", &["as_of", "X-Min-Position"][..]),
+        (
+            "/api/v1/ledger/entries",
+            &[
+                "limit",
+                "cursor",
+                "kind",
+                "payment_id",
+                "created_from",
+                "created_to",
+            ][..],
+        ),
+        (
+            "/api/v1/audit/export",
+            &["from", "to", "merchant_id", "format"][..],
+        ),
+        ("/api/v1/audit/verify", &["after", "limit"][..]),
+        ("/api/v1/merchants", &["limit", "cursor", "status"][..]),
+    ] {
+        let documented = parameters(path);
+        for name in names {
+            assert!(
+                documented.iter().any(|n| n == name),
+                "{path}: {name} undocumented"
+            );
+        }
+    }
+    let schemas = &document["components"]["schemas"];
+    for schema in [
+        "BalanceView",
+        "CurrencyBalance",
+        "LedgerEntriesPage",
+        "TrialBalance",
+        "StaffMerchantView",
+        "VerifyReport",
+        "BreakView",
+        "ProjectionHealth",
+    ] {
+        assert!(schemas[schema].is_object(), "{schema} missing");
+    }
+    assert!(schemas["Health"]["properties"]["projections"].is_object());
 }

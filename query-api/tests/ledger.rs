@@ -55,7 +55,7 @@ fn by_currency(balance: &Value) -> BTreeMap<String, Value> {
 
 /// Waits until the merchant's INR balance shows these totals.
 async fn wait_for_totals(apps: &Apps, merchant: &Merchant, captured: i64, refunded: i64) -> Value {
-    wait_until(Duration::from_secs(15), "the ledger to post", || async {
+    wait_until(Duration::from_secs(30), "the ledger to post", || async {
         let balance = apps.get_ok("/api/v1/balance", merchant).await;
         let inr = by_currency(&balance).get("INR").cloned()?;
         (inr["captured"] == captured && inr["refunded"] == refunded).then_some(balance)
@@ -408,7 +408,7 @@ async fn health_and_metrics_report_every_projection() {
     wait_for_totals(&apps, &a, 30_000, 5_000).await;
 
     let health = wait_until(
-        Duration::from_secs(15),
+        Duration::from_secs(30),
         "every projection to catch up",
         || async {
             let (status, health) = apps.get("/health", None).await;

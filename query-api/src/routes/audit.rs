@@ -81,19 +81,28 @@ pub fn router() -> Router<QueryState> {
         .route("/api/v1/audit/export", get(export))
 }
 
-/// The event columns, then the head's (`head_*`), for one range of streams.
-/// `$1`: streams after; `$2`: streams up to (null: to the end).
-const VERIFY_CHUNK: &str = "\
-    select coalesce(e.stream_id, s.stream_id) as key, \
-           e.position, e.event_id, e.stream_id, e.version, e.event_type, e.schema_version, \
-           e.payload, e.merchant_id, e.causation_id, e.correlation_id, e.actor, e.recorded_at, \
-           e.hash, s.version as head_version, s.last_hash as head_hash \
-    from (select * from events \
-          where ($1::text is null or stream_id > $1) and ($2::text is null or stream_id <= $2)) e \
-    full join (select stream_id, version, last_hash from event_streams \
-          where ($1::text is null or stream_id > $1) and ($2::text is null or stream_id <= $2)) s \
-      on s.stream_id = e.stream_id \
-    order by 1, e.version";
+/// The statement verifying one range of streams: the event columns, then
+/// the head's (`head_*`), in (stream, version) order. The bounds are in the
+/// text only when given (`$1`: streams after, `$2`: streams up to), so every
+/// plan can use the `(stream_id, version)` and head indexes.
+fn verify_chunk_sql(after: bool, upto: bool) -> String {
+    let range = match (after, upto) {
+        (true, true) => "where stream_id > $1 and stream_id <= $2",
+        (true, false) => "where stream_id > $1",
+        (false, true) => "where stream_id <= $1",
+        (false, false) => "",
+    };
+    format!(
+        "select coalesce(e.stream_id, s.stream_id) as key, \
+                e.position, e.event_id, e.stream_id, e.version, e.event_type, e.schema_version, \
+                e.payload, e.merchant_id, e.causation_id, e.correlation_id, e.actor, \
+                e.recorded_at, e.hash, s.version as head_version, s.last_hash as head_hash \
+         from (select * from events {range}) e \
+         full join (select stream_id, version, last_hash from event_streams {range}) s \
+           on s.stream_id = e.stream_id \
+         order by 1, e.version"
+    )
+}
 
 /// A broken link.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
@@ -266,14 +275,26 @@ async fn chunk_end(
     after: Option<&str>,
     size: i64,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select stream_id from event_streams where ($1::text is null or stream_id > $1) \
-         order by stream_id offset $2 limit 1",
-    )
-    .bind(after)
-    .bind(size - 1)
-    .fetch_optional(pool)
-    .await
+    match after {
+        Some(after) => {
+            sqlx::query_scalar(
+                "select stream_id from event_streams where stream_id > $1 \
+                 order by stream_id offset $2 limit 1",
+            )
+            .bind(after)
+            .bind(size - 1)
+            .fetch_optional(pool)
+            .await
+        }
+        None => {
+            sqlx::query_scalar(
+                "select stream_id from event_streams order by stream_id offset $1 limit 1",
+            )
+            .bind(size - 1)
+            .fetch_optional(pool)
+            .await
+        }
+    }
 }
 
 /// Whether any stream (a head or an event) sorts after `after`.
@@ -294,7 +315,12 @@ async fn verify_chunk(
     upto: Option<&str>,
     tally: &mut Tally,
 ) -> Result<(), StoreError> {
-    let mut rows = sqlx::query(VERIFY_CHUNK).bind(after).bind(upto).fetch(pool);
+    let sql = verify_chunk_sql(after.is_some(), upto.is_some());
+    let mut query = sqlx::query(&sql);
+    for bound in [after, upto].into_iter().flatten() {
+        query = query.bind(bound);
+    }
+    let mut rows = query.fetch(pool);
     let mut walk: Option<Walk> = None;
     while let Some(row) = rows.try_next().await? {
         let key: String = row.try_get("key")?;

@@ -340,33 +340,42 @@ pub async fn entries(
     let pool = state.store.pool();
     min.wait(pool, PROJECTION).await?;
 
-    let rows = sqlx::query(
+    // Only the filters given are in the text, so the plan can use the
+    // (merchant, position, entry) index for the cursor too.
+    let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(
         "select e.entry_id, e.position, e.kind, e.payment_id, e.refund_id, e.currency, e.amount, \
                 e.posted_at, \
                 coalesce((select json_agg(json_build_object( \
                               'line', p.line, 'account', p.account, \
                               'currency', p.currency, 'amount', p.amount) order by p.line) \
                           from ledger_postings p where p.entry_id = e.entry_id), '[]') as postings \
-         from ledger_entries e \
-         where e.merchant_id = $1 \
-           and ($2::text is null or e.kind = $2) \
-           and ($3::text is null or e.payment_id = $3) \
-           and ($4::timestamptz is null or e.posted_at >= $4) \
-           and ($5::timestamptz is null or e.posted_at < $5) \
-           and ($6::bigint is null or (e.position, e.entry_id) < ($6, $7)) \
-         order by e.position desc, e.entry_id desc \
-         limit $8",
-    )
-    .bind(Uuid::from(reader.merchant_id))
-    .bind(kind)
-    .bind(payment_id)
-    .bind(range.from)
-    .bind(range.to)
-    .bind(cursor.as_ref().map(|(position, _)| *position))
-    .bind(cursor.as_ref().map(|(_, id)| id.as_str()))
-    .bind(limit + 1)
-    .fetch_all(pool)
-    .await?;
+         from ledger_entries e where e.merchant_id = ",
+    );
+    query.push_bind(Uuid::from(reader.merchant_id));
+    if let Some(kind) = kind {
+        query.push(" and e.kind = ").push_bind(kind);
+    }
+    if let Some(payment_id) = payment_id {
+        query.push(" and e.payment_id = ").push_bind(payment_id);
+    }
+    if let Some(from) = range.from {
+        query.push(" and e.posted_at >= ").push_bind(from);
+    }
+    if let Some(to) = range.to {
+        query.push(" and e.posted_at < ").push_bind(to);
+    }
+    if let Some((position, id)) = cursor {
+        query
+            .push(" and (e.position, e.entry_id) < (")
+            .push_bind(position)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    query
+        .push(" order by e.position desc, e.entry_id desc limit ")
+        .push_bind(limit + 1);
+    let rows = query.build().fetch_all(pool).await?;
     let has_more = rows.len() as i64 > limit;
     let mut data = Vec::with_capacity(rows.len());
     for row in rows.iter().take(limit as usize) {

@@ -142,21 +142,27 @@ pub async fn list(
     let status = params.one_of("status", &["active", "suspended"])?;
     let pool = state.store.pool();
     min.wait(pool, PROJECTION).await?;
-    let rows = sqlx::query(
+    // Never `state` itself: it holds the secrets.
+    let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(
         "select merchant_id, name, email, status, api_key, fee_bps, webhook_url, created_at, \
                 updated_at, state ->> 'suspension_reason' as suspension_reason \
-         from rm_merchants \
-         where ($1::text is null or status = $1) \
-           and ($2::timestamptz is null or (created_at, merchant_id) < ($2, $3)) \
-         order by created_at desc, merchant_id desc \
-         limit $4",
-    )
-    .bind(status)
-    .bind(cursor.map(|(at, _)| at))
-    .bind(cursor.map(|(_, id)| id))
-    .bind(limit + 1)
-    .fetch_all(pool)
-    .await?;
+         from rm_merchants where true",
+    );
+    if let Some(status) = status {
+        query.push(" and status = ").push_bind(status);
+    }
+    if let Some((created_at, id)) = cursor {
+        query
+            .push(" and (created_at, merchant_id) < (")
+            .push_bind(created_at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    query
+        .push(" order by created_at desc, merchant_id desc limit ")
+        .push_bind(limit + 1);
+    let rows = query.build().fetch_all(pool).await?;
     let mut keyed = Vec::with_capacity(rows.len());
     for row in rows {
         let created_at: DateTime<Utc> = row.try_get("created_at")?;
