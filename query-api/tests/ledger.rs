@@ -397,6 +397,38 @@ async fn ledger_reads_check_who_asks_and_every_parameter() {
     assert_eq!(entries["data"], serde_json::json!([]));
     assert_eq!(entries["has_more"], false);
     assert_eq!(entries["next_cursor"], Value::Null);
+
+    // The trial balance is computed, not asserted: a running sum that does
+    // not add up (a broken projection, simulated) is reported as such.
+    let trial = get_ok(
+        &apps,
+        "/api/v1/admin/ledger/trial-balance",
+        As::Session(&auditor),
+    )
+    .await;
+    assert_eq!(trial["balanced"], true, "{trial}");
+    let mut connection = apps.database.connection().await;
+    sqlx::query(
+        "insert into ledger_balances (account, currency, balance) values ('fee_revenue', 'USD', 5)",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    let trial = get_ok(
+        &apps,
+        "/api/v1/admin/ledger/trial-balance",
+        As::Session(&auditor),
+    )
+    .await;
+    assert_eq!(trial["balanced"], false, "{trial}");
+    assert_eq!(
+        trial["totals"],
+        serde_json::json!([{"currency": "USD", "total": 5}])
+    );
+    assert_eq!(
+        trial["accounts"],
+        serde_json::json!([{"account": "fee_revenue", "currency": "USD", "balance": 5}])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
