@@ -565,3 +565,74 @@ async fn the_openapi_document_has_the_ledger_staff_and_audit_reads() {
     }
     assert!(schemas["Health"]["properties"]["projections"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_and_export_page_through_a_history_larger_than_their_chunks() {
+    use paystream_command_api::store::{
+        EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamId,
+    };
+
+    let apps = spawn_apps().await;
+    let auditor = login(&apps, AUDITOR).await;
+    let merchant = uuid::Uuid::now_v7();
+    let metadata = EventMetadata {
+        merchant_id: Some(merchant),
+        actor: "test".into(),
+        ..EventMetadata::default()
+    };
+    // 1,100 one-event streams (more than a verify chunk of 1,000 streams)
+    // and one stream of 700 events (more than an export page of 500).
+    let appends = (0..1100).map(|n| {
+        let store = apps.store.clone();
+        let metadata = metadata.clone();
+        async move {
+            let stream = StreamId::new("probe", format!("s{n:05}")).unwrap();
+            let event = NewEvent::new("ProbeRecorded", 1, json!({"n": n, "note": "a,\"b\""}));
+            store
+                .append(&stream, ExpectedVersion::NoStream, vec![event], &metadata)
+                .await
+                .unwrap();
+        }
+    });
+    futures::future::join_all(appends).await;
+    let long = StreamId::new("probe", "long").unwrap();
+    let events = (0..700)
+        .map(|n| NewEvent::new("ProbeRecorded", 1, json!({"n": n})))
+        .collect();
+    apps.store
+        .append(&long, ExpectedVersion::NoStream, events, &metadata)
+        .await
+        .unwrap();
+
+    let report = get_ok(&apps, "/api/v1/audit/verify", As::Session(&auditor)).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["streams_checked"], stream_count(&apps).await);
+    assert_eq!(report["events_checked"], event_count(&apps).await);
+    assert!(report["streams_checked"].as_u64().unwrap() > 1101);
+
+    let query = format!("?merchant_id={merchant}");
+    let rows = wait_until(Duration::from_secs(30), "the whole export", || async {
+        let (_, text) = export(&apps, &auditor, &query).await;
+        let rows = ndjson(&text);
+        (rows.len() == 1800).then_some(rows)
+    })
+    .await;
+    let positions: Vec<i64> = rows
+        .iter()
+        .map(|row| row["position"].as_i64().unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|pair| pair[0] < pair[1]),
+        "each once, in order"
+    );
+    let long_versions: Vec<u64> = rows
+        .iter()
+        .filter(|row| row["stream"] == long.as_str())
+        .map(|row| row["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(long_versions, (1..=700).collect::<Vec<_>>());
+    let (_, text) = export(&apps, &auditor, &format!("{query}&format=csv")).await;
+    let table = parse_csv(&text);
+    assert_eq!(table.len(), 1801, "a header and every event");
+    assert!(table[1..].iter().all(|row| row.len() == 14));
+}
