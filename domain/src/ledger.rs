@@ -293,7 +293,10 @@ mod tests {
         let mut book = book();
         let entries = book.post(&capture(50_000), 200);
         let kinds: Vec<_> = entries.iter().map(|e| (e.kind, e.amount)).collect();
-        assert_eq!(kinds, [(EntryKind::Capture, 50_000), (EntryKind::Fee, 1_000)]);
+        assert_eq!(
+            kinds,
+            [(EntryKind::Capture, 50_000), (EntryKind::Fee, 1_000)]
+        );
         let sums = balances(&entries);
         assert_eq!(sums[&Account::MerchantPayable(merchant())], -49_000);
         assert_eq!(sums[&Account::FeeRevenue], -1_000);
