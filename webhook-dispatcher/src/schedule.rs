@@ -155,3 +155,284 @@ pub async fn depth_and_lag(pool: &PgPool) -> sqlx::Result<(i64, f64)> {
     .await?;
     Ok((row.0, row.1.unwrap_or(0.0).max(0.0)))
 }
+
+/// One new row for [`insert_many`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRow {
+    pub delivery_id: String,
+    pub merchant_id: Uuid,
+    pub endpoint: String,
+    pub next_attempt_at: DateTime<Utc>,
+    pub version: i64,
+    /// Insert it already leased (for `lease`) by this dispatcher, which
+    /// hands the delivery straight to its worker instead of waiting for a
+    /// claim.
+    pub leased: bool,
+}
+
+impl NewRow {
+    /// The row `loaded` needs, or `None` when it needs none (not pending).
+    pub fn of(loaded: &Loaded<WebhookDeliveryAggregate>, leased: bool) -> Option<Self> {
+        let delivery = loaded.state.as_ref()?;
+        match (delivery.status, delivery.next_attempt_at) {
+            (WebhookDeliveryStatus::Pending, Some(next_attempt_at)) => Some(Self {
+                delivery_id: delivery.delivery_id.as_str().to_owned(),
+                merchant_id: delivery.merchant_id.into(),
+                endpoint: endpoint_of(&delivery.url),
+                next_attempt_at,
+                version: i64::try_from(loaded.version).unwrap_or(i64::MAX),
+                leased,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// [`upsert`] of many rows in one statement (the same version guard); a
+/// leased row's lease runs for `lease` from now. Returns the ids of the rows
+/// written: a row that already reflects the same or a later version is left
+/// alone, and so is its lease.
+pub async fn insert_many(
+    pool: &PgPool,
+    rows: &[NewRow],
+    lease: Duration,
+) -> sqlx::Result<Vec<String>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One row per delivery (the latest version), in id order, so that
+    // concurrent statements lock rows in the same order.
+    let mut latest: Vec<&NewRow> = Vec::with_capacity(rows.len());
+    let mut sorted: Vec<&NewRow> = rows.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.delivery_id
+            .cmp(&b.delivery_id)
+            .then(b.version.cmp(&a.version))
+    });
+    for row in sorted {
+        if latest
+            .last()
+            .is_none_or(|last| last.delivery_id != row.delivery_id)
+        {
+            latest.push(row);
+        }
+    }
+    let ids: Vec<&str> = latest.iter().map(|r| r.delivery_id.as_str()).collect();
+    let merchants: Vec<Uuid> = latest.iter().map(|r| r.merchant_id).collect();
+    let endpoints: Vec<&str> = latest.iter().map(|r| r.endpoint.as_str()).collect();
+    let due: Vec<DateTime<Utc>> = latest.iter().map(|r| r.next_attempt_at).collect();
+    let versions: Vec<i64> = latest.iter().map(|r| r.version).collect();
+    let leased: Vec<bool> = latest.iter().map(|r| r.leased).collect();
+    sqlx::query_scalar(
+        "insert into webhook_schedule \
+             (delivery_id, merchant_id, endpoint, next_attempt_at, leased_until, version) \
+         select r.id, r.merchant, r.endpoint, r.due, \
+                case when r.leased then now() + make_interval(secs => $7) end, r.version \
+           from unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::bigint[], \
+                       $6::bool[]) as r(id, merchant, endpoint, due, version, leased) \
+         on conflict (delivery_id) do update \
+             set next_attempt_at = excluded.next_attempt_at, \
+                 leased_until = excluded.leased_until, \
+                 endpoint = excluded.endpoint, version = excluded.version \
+             where webhook_schedule.version < excluded.version \
+         returning delivery_id",
+    )
+    .bind(&ids)
+    .bind(&merchants)
+    .bind(&endpoints)
+    .bind(&due)
+    .bind(&versions)
+    .bind(&leased)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await
+}
+
+/// A row change after an attempt: the row `loaded` needs (unleased), or its
+/// removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Upsert(NewRow),
+    Remove { delivery_id: String, version: i64 },
+}
+
+impl Change {
+    /// What the row of `loaded` must become; `None` for a stream that does
+    /// not exist.
+    pub fn of(loaded: &Loaded<WebhookDeliveryAggregate>) -> Option<Self> {
+        let delivery = loaded.state.as_ref()?;
+        Some(match NewRow::of(loaded, false) {
+            Some(row) => Self::Upsert(row),
+            None => Self::Remove {
+                delivery_id: delivery.delivery_id.as_str().to_owned(),
+                version: i64::try_from(loaded.version).unwrap_or(i64::MAX),
+            },
+        })
+    }
+
+    fn delivery_id(&self) -> &str {
+        match self {
+            Self::Upsert(row) => &row.delivery_id,
+            Self::Remove { delivery_id, .. } => delivery_id,
+        }
+    }
+
+    fn version(&self) -> i64 {
+        match self {
+            Self::Upsert(row) => row.version,
+            Self::Remove { version, .. } => *version,
+        }
+    }
+}
+
+/// Applies many [`Change`]s in one statement (one transaction), each with
+/// the version guard of [`upsert`] and [`remove`]. For a delivery changed
+/// more than once, only its latest version counts.
+pub async fn apply(pool: &PgPool, changes: &[Change]) -> sqlx::Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut sorted: Vec<&Change> = changes.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.delivery_id()
+            .cmp(b.delivery_id())
+            .then(b.version().cmp(&a.version()))
+    });
+    let mut latest: Vec<&Change> = Vec::with_capacity(sorted.len());
+    for change in sorted {
+        if latest
+            .last()
+            .is_none_or(|last| last.delivery_id() != change.delivery_id())
+        {
+            latest.push(change);
+        }
+    }
+    let (mut remove_ids, mut remove_versions) = (Vec::new(), Vec::new());
+    let mut upserts = Vec::new();
+    for change in latest {
+        match change {
+            Change::Remove {
+                delivery_id,
+                version,
+            } => {
+                remove_ids.push(delivery_id.as_str());
+                remove_versions.push(*version);
+            }
+            Change::Upsert(row) => upserts.push(row),
+        }
+    }
+    let ids: Vec<&str> = upserts.iter().map(|r| r.delivery_id.as_str()).collect();
+    let merchants: Vec<Uuid> = upserts.iter().map(|r| r.merchant_id).collect();
+    let endpoints: Vec<&str> = upserts.iter().map(|r| r.endpoint.as_str()).collect();
+    let due: Vec<DateTime<Utc>> = upserts.iter().map(|r| r.next_attempt_at).collect();
+    let versions: Vec<i64> = upserts.iter().map(|r| r.version).collect();
+    sqlx::query(
+        "with removed as ( \
+             delete from webhook_schedule s \
+              using unnest($1::text[], $2::bigint[]) as r(id, version) \
+              where s.delivery_id = r.id and s.version <= r.version \
+             returning 1 \
+         ), upserted as ( \
+             insert into webhook_schedule \
+                 (delivery_id, merchant_id, endpoint, next_attempt_at, leased_until, version) \
+             select r.id, r.merchant, r.endpoint, r.due, null, r.version \
+               from unnest($3::text[], $4::uuid[], $5::text[], $6::timestamptz[], \
+                           $7::bigint[]) as r(id, merchant, endpoint, due, version) \
+             on conflict (delivery_id) do update \
+                 set next_attempt_at = excluded.next_attempt_at, leased_until = null, \
+                     endpoint = excluded.endpoint, version = excluded.version \
+                 where webhook_schedule.version < excluded.version \
+             returning 1 \
+         ) \
+         select (select count(*) from removed), (select count(*) from upserted)",
+    )
+    .bind(&remove_ids)
+    .bind(&remove_versions)
+    .bind(&ids)
+    .bind(&merchants)
+    .bind(&endpoints)
+    .bind(&due)
+    .bind(&versions)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The versions the rows of `delivery_ids` reflect (deliveries without a
+/// row are absent).
+pub async fn versions(
+    pool: &PgPool,
+    delivery_ids: &[&str],
+) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+    if delivery_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "select delivery_id, version from webhook_schedule where delivery_id = any($1)",
+    )
+    .bind(delivery_ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Row changes queued for the [`Writer`], with where to report the outcome.
+type Queued = (Change, tokio::sync::oneshot::Sender<Result<(), String>>);
+
+/// Group commit for row changes after attempts: callers queue a [`Change`]
+/// (bounded queue) and wait for it; one task writes everything queued as
+/// one statement ([`apply`]), so one round trip and one commit serve many
+/// attempts. If a batch fails, its changes are written one by one, so one
+/// bad change cannot fail its neighbours.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    queue: tokio::sync::mpsc::Sender<Queued>,
+}
+
+/// Most changes written in one statement.
+const WRITER_BATCH: usize = 512;
+
+impl Writer {
+    /// Starts the writer task; it ends when every handle is dropped.
+    pub fn start(pool: PgPool, capacity: usize) -> Self {
+        let (queue, mut receiver) = tokio::sync::mpsc::channel::<Queued>(capacity.max(1));
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(WRITER_BATCH);
+            while receiver.recv_many(&mut batch, WRITER_BATCH).await > 0 {
+                let changes: Vec<Change> = batch.iter().map(|(change, _)| change.clone()).collect();
+                match apply(&pool, &changes).await {
+                    Ok(()) => {
+                        for (_, reply) in batch.drain(..) {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                    Err(_) => {
+                        for (change, reply) in batch.drain(..) {
+                            let result = apply(&pool, std::slice::from_ref(&change))
+                                .await
+                                .map_err(|error| error.to_string());
+                            let _ = reply.send(result);
+                        }
+                    }
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Brings the row of `loaded` in line with its state, like [`sync`],
+    /// batched with other attempts' changes.
+    pub async fn sync(&self, loaded: &Loaded<WebhookDeliveryAggregate>) -> Result<(), String> {
+        let Some(change) = Change::of(loaded) else {
+            return Ok(());
+        };
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.queue
+            .send((change, reply))
+            .await
+            .map_err(|_| "the schedule writer stopped".to_owned())?;
+        outcome
+            .await
+            .map_err(|_| "the schedule writer stopped".to_owned())?
+    }
+}
