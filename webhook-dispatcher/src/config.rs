@@ -146,7 +146,7 @@ impl Default for Settings {
             poll_interval: Duration::from_millis(50),
             lease: Duration::from_secs(30),
             request_timeout: Duration::from_secs(5),
-            intake_in_flight: 256,
+            intake_in_flight: 1024,
             ack_wait: Duration::from_secs(30),
             backoff_max: Duration::from_secs(5),
         }

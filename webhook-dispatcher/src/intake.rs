@@ -10,16 +10,17 @@
 //! Acks are explicit and sent only once the work is stored; a failed message
 //! is handed back with a jittered back-off and retried for ever.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, AckKind};
 use futures::StreamExt;
 use paystream_command_api::aggregates::{self, CommandError};
 use paystream_command_api::http::views::{PaymentView, RefundView};
 use paystream_command_api::store::{
-    EventMetadata, EventStore, PgEventStore, RecordedEvent, StoreError, StreamId,
+    EventMetadata, PgEventStore, RecordedEvent, StoreError, StreamId,
 };
 use paystream_domain::payment::{Payment, PaymentAggregate, PaymentEvent};
 use paystream_domain::webhook::{ScheduleWebhookDelivery, WebhookDeliveryAggregate};
@@ -27,11 +28,13 @@ use paystream_domain::{Aggregate, DomainError, DomainEvent, RefundId, WebhookDel
 use rand::Rng;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::schedule::Claimed;
+use crate::worker::Job;
 use crate::{merchants, schedule};
 
 /// Who the dispatcher's events are recorded as.
@@ -158,39 +161,71 @@ pub fn build_body(
     }
 }
 
-/// The payment as it was right after `version` of its stream.
-async fn payment_at(
+/// The payments as they were right after the given versions of their
+/// streams, folded from one read of all the streams (one statement per
+/// batch of events instead of one stream read per event).
+async fn payments_at(
     store: &PgEventStore,
-    stream: &StreamId,
-    version: u64,
-) -> Result<Option<Payment>, CommandError> {
-    let mut state = None;
-    let mut read = 0;
-    while read < version {
-        let page = store
-            .read_stream(stream, read, (version - read).min(1000) as usize)
-            .await?;
-        if page.is_empty() {
-            break;
+    wanted: &[(&StreamId, u64)],
+) -> Result<HashMap<(String, u64), Payment>, HandleError> {
+    let mut upto: HashMap<&str, u64> = HashMap::new();
+    for (stream, version) in wanted {
+        let entry = upto.entry(stream.as_str()).or_default();
+        *entry = (*entry).max(*version);
+    }
+    let streams: Vec<&str> = upto.keys().copied().collect();
+    let versions: Vec<i64> = streams
+        .iter()
+        .map(|stream| i64::try_from(upto[stream]).unwrap_or(i64::MAX))
+        .collect();
+    let rows: Vec<(String, i64, String, i16, serde_json::Value)> = sqlx::query_as(
+        "select e.stream_id, e.version, e.event_type, e.schema_version, e.payload \
+           from unnest($1::text[], $2::bigint[]) as w(stream_id, upto) \
+           join events e on e.stream_id = w.stream_id and e.version <= w.upto \
+          order by e.stream_id, e.version",
+    )
+    .bind(&streams)
+    .bind(&versions)
+    .fetch_all(store.pool())
+    .await?;
+    let mut needed: HashMap<&str, Vec<u64>> = HashMap::new();
+    for (stream, version) in wanted {
+        needed.entry(stream.as_str()).or_default().push(*version);
+    }
+    let mut states = HashMap::new();
+    // The stream being folded: its name, state and last version.
+    let mut folding: Option<String> = None;
+    let mut state: Option<Payment> = None;
+    let mut last = 0;
+    for (stream, version, event_type, schema_version, payload) in rows {
+        let version = u64::try_from(version).unwrap_or_default();
+        if folding.as_deref() != Some(stream.as_str()) {
+            folding = Some(stream.clone());
+            state = None;
+            last = 0;
         }
-        for recorded in page {
-            if recorded.version > version {
-                break;
+        if version != last + 1 {
+            // A gap: this stream's events find no payment and are retried.
+            continue;
+        }
+        let event = PaymentEvent::from_stored(
+            &event_type,
+            u16::try_from(schema_version).unwrap_or_default(),
+            payload,
+        )
+        .map_err(|error| HandleError::Unreadable(format!("{stream}: {error}")))?;
+        state = PaymentAggregate::evolve(state.take(), &event);
+        last = version;
+        if needed
+            .get(stream.as_str())
+            .is_some_and(|versions| versions.contains(&version))
+        {
+            if let Some(payment) = &state {
+                states.insert((stream, version), payment.clone());
             }
-            let event = PaymentEvent::from_stored(
-                &recorded.event_type,
-                recorded.schema_version,
-                recorded.payload,
-            )
-            .map_err(|error| CommandError::Corrupt {
-                stream: stream.clone(),
-                reason: error.to_string(),
-            })?;
-            state = PaymentAggregate::evolve(state, &event);
-            read = recorded.version;
         }
     }
-    Ok(state)
+    Ok(states)
 }
 
 /// What handling one event did.
@@ -214,139 +249,368 @@ pub enum HandleError {
     Store(#[from] StoreError),
     #[error("unreadable event: {0}")]
     Unreadable(String),
+    /// A step shared by a batch of events failed.
+    #[error("{0}")]
+    Batch(String),
 }
 
 /// Handles one stored event (idempotent: any number of deliveries of the
-/// same event end in the same state).
+/// same event end in the same state). The consumer uses [`handle_batch`].
 pub async fn handle_event(
     store: &PgEventStore,
     settings: &Settings,
     metrics: &Metrics,
     event: &RecordedEvent,
 ) -> Result<Handled, HandleError> {
-    match event.stream_id.category() {
-        "payment" => schedule_for_payment_event(store, settings, metrics, event).await,
-        category if category == WebhookDeliveryAggregate::CATEGORY => {
-            let id = event
-                .stream_id
-                .as_str()
-                .split_once('-')
-                .map(|(_, id)| id)
-                .unwrap_or_default();
-            let delivery_id: WebhookDeliveryId = id
-                .parse()
-                .map_err(|_| HandleError::Unreadable(format!("stream {}", event.stream_id)))?;
-            // The dispatcher writes the row itself right after each of its
-            // own appends, so for its own events one primary-key read
-            // usually shows the row is already there; only a dispatcher that
-            // stopped between its append and that write leaves a row behind
-            // (still leased), and this brings it up to date at once.
-            if event.metadata.actor == ACTOR
-                && !schedule::behind(store.pool(), delivery_id.as_str(), event.version).await?
-            {
-                return Ok(Handled::Ignored);
-            }
-            let loaded = aggregates::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?;
-            schedule::sync(store.pool(), &loaded).await?;
-            Ok(Handled::Synced)
-        }
-        _ => Ok(Handled::Ignored),
-    }
+    handle_batch(store, settings, metrics, std::slice::from_ref(event), None)
+        .await
+        .pop()
+        .unwrap_or(Ok(Handled::Ignored))
 }
 
-async fn schedule_for_payment_event(
+/// Handles a batch of stored events, with one outcome per event, in order.
+/// The batch shares its statements: one read folds every payment involved,
+/// the deliveries' appends go through group commit together, one statement
+/// writes all their rows, one reads the rows of the dispatcher's own
+/// delivery events.
+///
+/// With `handoff`, a newly scheduled delivery that is due now is inserted
+/// already leased and handed straight to the worker (no claim, no reload),
+/// as long as the worker's queue has room; otherwise its row is left for a
+/// claim.
+pub async fn handle_batch(
     store: &PgEventStore,
     settings: &Settings,
     metrics: &Metrics,
-    event: &RecordedEvent,
-) -> Result<Handled, HandleError> {
-    let parsed = PaymentEvent::from_stored(
-        &event.event_type,
-        event.schema_version,
-        event.payload.clone(),
-    )
-    .map_err(|error| HandleError::Unreadable(error.to_string()))?;
-    let wanted = announcements(&parsed);
-    if wanted.is_empty() {
-        return Ok(Handled::Ignored);
+    events: &[RecordedEvent],
+    handoff: Option<&mpsc::Sender<Job>>,
+) -> Vec<Result<Handled, HandleError>> {
+    let mut results: Vec<Option<Result<Handled, HandleError>>> =
+        events.iter().map(|_| None).collect();
+    let mut payments = Vec::new();
+    let mut own = Vec::new();
+    let mut others = Vec::new();
+    for (index, event) in events.iter().enumerate() {
+        match event.stream_id.category() {
+            "payment" => {
+                let parsed = PaymentEvent::from_stored(
+                    &event.event_type,
+                    event.schema_version,
+                    event.payload.clone(),
+                );
+                match parsed {
+                    Err(error) => {
+                        results[index] = Some(Err(HandleError::Unreadable(error.to_string())))
+                    }
+                    Ok(parsed) => {
+                        let wanted = announcements(&parsed);
+                        if wanted.is_empty() {
+                            results[index] = Some(Ok(Handled::Ignored));
+                        } else {
+                            payments.push((index, wanted));
+                        }
+                    }
+                }
+            }
+            category if category == WebhookDeliveryAggregate::CATEGORY => {
+                let id = event
+                    .stream_id
+                    .as_str()
+                    .split_once('-')
+                    .map(|(_, id)| id)
+                    .unwrap_or_default();
+                match id.parse::<WebhookDeliveryId>() {
+                    Err(_) => {
+                        results[index] = Some(Err(HandleError::Unreadable(format!(
+                            "stream {}",
+                            event.stream_id
+                        ))))
+                    }
+                    Ok(delivery_id) if event.metadata.actor == ACTOR => {
+                        own.push((index, delivery_id))
+                    }
+                    Ok(delivery_id) => others.push((index, delivery_id)),
+                }
+            }
+            _ => results[index] = Some(Ok(Handled::Ignored)),
+        }
     }
-    let Some(payment) = payment_at(store, &event.stream_id, event.version).await? else {
-        return Err(HandleError::Unreadable(format!(
-            "{} has no payment at version {}",
-            event.stream_id, event.version
-        )));
+
+    if !payments.is_empty() {
+        let outcomes =
+            schedule_for_payment_events(store, settings, metrics, events, &payments, handoff).await;
+        for ((index, _), outcome) in payments.iter().zip(outcomes) {
+            results[*index] = Some(outcome);
+        }
+    }
+
+    // The dispatcher writes the row itself right after each of its own
+    // appends, so for its own events one read of their rows usually shows
+    // them already there; only a dispatcher that stopped between its append
+    // and that write leaves a row behind (still leased), and this brings it
+    // up to date at once.
+    if !own.is_empty() {
+        let ids: Vec<&str> = own.iter().map(|(_, id)| id.as_str()).collect();
+        match schedule::versions(store.pool(), &ids).await {
+            Ok(rows) => {
+                for (index, delivery_id) in own {
+                    let behind = rows.get(delivery_id.as_str()).is_some_and(|row| {
+                        *row < i64::try_from(events[index].version).unwrap_or(i64::MAX)
+                    });
+                    if behind {
+                        others.push((index, delivery_id));
+                    } else {
+                        results[index] = Some(Ok(Handled::Ignored));
+                    }
+                }
+            }
+            Err(error) => {
+                let error = error.to_string();
+                for (index, _) in own {
+                    results[index] = Some(Err(HandleError::Batch(error.clone())));
+                }
+            }
+        }
+    }
+    // Deliveries scheduled or changed elsewhere (API: test event, retry,
+    // recover), and rows found behind: fold and sync each.
+    let synced = futures::future::join_all(others.iter().map(|(_, delivery_id)| async move {
+        let loaded = aggregates::load::<WebhookDeliveryAggregate>(store, delivery_id).await?;
+        schedule::sync(store.pool(), &loaded).await?;
+        Ok::<_, HandleError>(Handled::Synced)
+    }))
+    .await;
+    for ((index, _), outcome) in others.iter().zip(synced) {
+        results[*index] = Some(outcome);
+    }
+
+    results
+        .into_iter()
+        .map(|result| result.unwrap_or(Ok(Handled::Ignored)))
+        .collect()
+}
+
+/// One delivery to schedule, for the event at `work` in the batch.
+struct Planned {
+    work: usize,
+    delivery_id: WebhookDeliveryId,
+    command: ScheduleWebhookDelivery,
+    metadata: EventMetadata,
+}
+
+/// Schedules the deliveries of the payment events `work` (indexes into
+/// `events`, with their announcements); one outcome per item of `work`.
+async fn schedule_for_payment_events(
+    store: &PgEventStore,
+    settings: &Settings,
+    metrics: &Metrics,
+    events: &[RecordedEvent],
+    work: &[(usize, Vec<Announcement>)],
+    handoff: Option<&mpsc::Sender<Job>>,
+) -> Vec<Result<Handled, HandleError>> {
+    let wanted: Vec<(&StreamId, u64)> = work
+        .iter()
+        .map(|(index, _)| (&events[*index].stream_id, events[*index].version))
+        .collect();
+    let states = match payments_at(store, &wanted).await {
+        Ok(states) => states,
+        Err(error) => {
+            let error = error.to_string();
+            return work
+                .iter()
+                .map(|_| Err(HandleError::Batch(error.clone())))
+                .collect();
+        }
     };
-    let Some(merchant) = merchants::merchant(store, payment.merchant_id).await? else {
-        return Ok(Handled::Ignored);
-    };
-    let metadata = EventMetadata {
-        merchant_id: Some(payment.merchant_id.into()),
-        causation_id: Some(event.event_id),
-        correlation_id: event.metadata.correlation_id.or(Some(event.event_id)),
-        actor: ACTOR.to_owned(),
-    };
-    let mut scheduled = 0;
-    for (index, announcement) in wanted.iter().enumerate() {
-        let Some(url) = merchant.webhook.endpoint_for(announcement.event) else {
+    let mut outcomes: Vec<Result<usize, HandleError>> = work.iter().map(|_| Ok(0)).collect();
+
+    // 1. What to schedule.
+    let mut planned = Vec::new();
+    for (item, (index, wanted)) in work.iter().enumerate() {
+        let event = &events[*index];
+        let Some(payment) = states.get(&(event.stream_id.as_str().to_owned(), event.version))
+        else {
+            outcomes[item] = Err(HandleError::Unreadable(format!(
+                "{} has no payment at version {}",
+                event.stream_id, event.version
+            )));
             continue;
         };
-        let id = message_id(event.event_id, announcement.event, index);
-        let body = build_body(
-            id,
-            announcement,
-            event.recorded_at.timestamp(),
-            event.version,
-            &payment,
-        )
-        .map_err(|error| HandleError::Unreadable(error.to_string()))?;
-        let Some(body) = body else { continue };
-        let delivery_id = delivery_id(event.event_id, announcement.event, url);
-        let command = ScheduleWebhookDelivery {
-            delivery_id: delivery_id.clone(),
-            merchant_id: payment.merchant_id,
-            event: announcement.event.to_owned(),
-            source_event_id: event.event_id,
-            url: url.to_owned(),
-            body,
-            retry_intervals_seconds: settings.retry_intervals.clone(),
-            at: chrono::Utc::now(),
-        };
-        let executed = aggregates::create::<WebhookDeliveryAggregate, _>(
-            store,
-            &delivery_id,
-            &metadata,
-            |_| Ok(command.clone().into()),
-        )
-        .await;
-        match executed {
-            Ok(executed) => {
-                schedule::sync(
-                    store.pool(),
-                    &aggregates::Loaded {
-                        stream: executed.stream,
-                        state: executed.state,
-                        version: executed.version,
-                    },
-                )
-                .await?;
-                metrics.scheduled.fetch_add(1, Ordering::Relaxed);
-                scheduled += 1;
+        let merchant = match merchants::merchant(store, payment.merchant_id).await {
+            Ok(Some(merchant)) => merchant,
+            Ok(None) => continue,
+            Err(error) => {
+                outcomes[item] = Err(error.into());
+                continue;
             }
+        };
+        let metadata = EventMetadata {
+            merchant_id: Some(payment.merchant_id.into()),
+            causation_id: Some(event.event_id),
+            correlation_id: event.metadata.correlation_id.or(Some(event.event_id)),
+            actor: ACTOR.to_owned(),
+        };
+        for (position, announcement) in wanted.iter().enumerate() {
+            let Some(url) = merchant.webhook.endpoint_for(announcement.event) else {
+                continue;
+            };
+            let id = message_id(event.event_id, announcement.event, position);
+            let body = match build_body(
+                id,
+                announcement,
+                event.recorded_at.timestamp(),
+                event.version,
+                payment,
+            ) {
+                Ok(Some(body)) => body,
+                Ok(None) => continue,
+                Err(error) => {
+                    outcomes[item] = Err(HandleError::Unreadable(error.to_string()));
+                    break;
+                }
+            };
+            let delivery_id = delivery_id(event.event_id, announcement.event, url);
+            planned.push(Planned {
+                work: item,
+                command: ScheduleWebhookDelivery {
+                    delivery_id: delivery_id.clone(),
+                    merchant_id: payment.merchant_id,
+                    event: announcement.event.to_owned(),
+                    source_event_id: event.event_id,
+                    url: url.to_owned(),
+                    body,
+                    retry_intervals_seconds: settings.retry_intervals.clone(),
+                    at: chrono::Utc::now(),
+                },
+                delivery_id,
+                metadata: metadata.clone(),
+            });
+        }
+    }
+
+    // 2. Append them all at once: group commit writes them together.
+    let executed = futures::future::join_all(planned.iter().map(|plan| {
+        aggregates::create::<WebhookDeliveryAggregate, _>(
+            store,
+            &plan.delivery_id,
+            &plan.metadata,
+            |_| Ok(plan.command.clone().into()),
+        )
+    }))
+    .await;
+
+    // 3. One statement writes the new rows; those due now and with room in
+    // the worker's queue are written leased and handed over.
+    let now = chrono::Utc::now();
+    let mut created: Vec<(usize, aggregates::Loaded<WebhookDeliveryAggregate>)> = Vec::new();
+    let mut already = Vec::new();
+    for (plan, executed) in planned.iter().zip(executed) {
+        match executed {
+            Ok(executed) => created.push((
+                plan.work,
+                aggregates::Loaded {
+                    stream: executed.stream,
+                    state: executed.state,
+                    version: executed.version,
+                },
+            )),
             Err(CommandError::Rejected(DomainError::WebhookDeliveryAlreadyScheduled)) => {
-                // Scheduled by an earlier delivery of this event, which may
-                // have stopped before its row was written: make sure it is.
-                let loaded =
-                    aggregates::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?;
-                schedule::sync(store.pool(), &loaded).await?;
+                already.push((plan.work, &plan.delivery_id));
             }
             Err(CommandError::Rejected(error)) => {
                 // E.g. a URL the domain refuses: nothing can ever be sent.
-                tracing::warn!(%delivery_id, %error, "delivery not scheduled");
+                tracing::warn!(delivery_id = %plan.delivery_id, %error, "delivery not scheduled");
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => outcomes[plan.work] = Err(error.into()),
         }
     }
-    Ok(Handled::Scheduled(scheduled))
+    let mut permits = Vec::new();
+    let rows: Vec<schedule::NewRow> = created
+        .iter()
+        .filter_map(|(_, loaded)| {
+            let due = loaded
+                .state
+                .as_ref()
+                .is_some_and(|delivery| delivery.is_due(now));
+            let permit = if due {
+                handoff.and_then(|queue| queue.try_reserve().ok())
+            } else {
+                None
+            };
+            let row = schedule::NewRow::of(loaded, permit.is_some())?;
+            if let Some(permit) = permit {
+                permits.push((row.delivery_id.clone(), permit));
+            }
+            Some(row)
+        })
+        .collect();
+    match schedule::insert_many(store.pool(), &rows, settings.lease).await {
+        Ok(written) => {
+            let leased_at = Instant::now();
+            let written: std::collections::HashSet<String> = written.into_iter().collect();
+            let mut loaded_by_id: HashMap<&str, &aggregates::Loaded<WebhookDeliveryAggregate>> =
+                created
+                    .iter()
+                    .filter_map(|(_, loaded)| {
+                        Some((loaded.state.as_ref()?.delivery_id.as_str(), loaded))
+                    })
+                    .collect();
+            for (delivery_id, permit) in permits {
+                // A row already at this version or later is someone else's.
+                if !written.contains(&delivery_id) {
+                    continue;
+                }
+                let (Some(loaded), Some(row)) = (
+                    loaded_by_id.remove(delivery_id.as_str()),
+                    rows.iter().find(|row| row.delivery_id == delivery_id),
+                ) else {
+                    continue;
+                };
+                permit.send(Job {
+                    row: Claimed {
+                        delivery_id,
+                        endpoint: row.endpoint.clone(),
+                        next_attempt_at: row.next_attempt_at,
+                    },
+                    loaded: Some(loaded.clone()),
+                    leased_at,
+                });
+            }
+            for (work, _) in &created {
+                if let Ok(count) = &mut outcomes[*work] {
+                    *count += 1;
+                }
+                metrics.scheduled.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Err(error) => {
+            // The events are handled again, find their deliveries scheduled,
+            // and write the rows then.
+            let error = error.to_string();
+            for (work, _) in &created {
+                outcomes[*work] = Err(HandleError::Batch(error.clone()));
+            }
+        }
+    }
+
+    // 4. Scheduled by an earlier delivery of the same event, which may have
+    // stopped before its row was written: make sure it is.
+    let synced = futures::future::join_all(already.iter().map(|(_, delivery_id)| async move {
+        let loaded = aggregates::load::<WebhookDeliveryAggregate>(store, *delivery_id).await?;
+        schedule::sync(store.pool(), &loaded).await?;
+        Ok::<_, HandleError>(())
+    }))
+    .await;
+    for ((work, _), result) in already.iter().zip(synced) {
+        if let Err(error) = result {
+            outcomes[*work] = Err(error);
+        }
+    }
+
+    outcomes
+        .into_iter()
+        .map(|outcome| outcome.map(Handled::Scheduled))
+        .collect()
 }
 
 // ---- The consumer ---------------------------------------------------------------
@@ -357,14 +621,21 @@ pub fn filter_subject(settings: &Settings) -> String {
     format!("{}.>", settings.relay.subject_prefix)
 }
 
-/// Runs the consumer for ever, re-creating it after any error.
+/// Batches handled at once; while they run, the next batch gathers.
+const INTAKE_BATCHES: usize = 4;
+
+/// Runs the consumer for ever, re-creating it after any error. Newly
+/// scheduled deliveries are handed to the worker through `handoff` (when
+/// given).
 pub async fn run(
     store: PgEventStore,
     jetstream: jetstream::Context,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
+    handoff: Option<mpsc::Sender<Job>>,
 ) {
     let slots = Arc::new(Semaphore::new(settings.intake_in_flight.max(1)));
+    let batches = Arc::new(Semaphore::new(INTAKE_BATCHES));
     let mut failures: u32 = 0;
     loop {
         let result = consume(
@@ -372,7 +643,8 @@ pub async fn run(
             &jetstream,
             &settings,
             &metrics,
-            &slots,
+            &handoff,
+            (&slots, &batches),
             &mut failures,
         )
         .await;
@@ -396,7 +668,8 @@ async fn consume(
     jetstream: &jetstream::Context,
     settings: &Arc<Settings>,
     metrics: &Arc<Metrics>,
-    slots: &Arc<Semaphore>,
+    handoff: &Option<mpsc::Sender<Job>>,
+    (slots, batches): (&Arc<Semaphore>, &Arc<Semaphore>),
     failures: &mut u32,
 ) -> Result<(), String> {
     let stream = jetstream
@@ -417,74 +690,116 @@ async fn consume(
         .get_or_create_consumer(&settings.consumer_name, wanted)
         .await
         .map_err(|error| format!("consumer: {error}"))?;
+    let most = settings.intake_in_flight.clamp(1, 256);
     let mut messages = consumer
         .stream()
-        .max_messages_per_batch(settings.intake_in_flight.clamp(1, 256))
+        .max_messages_per_batch(most)
         .expires(Duration::from_secs(30))
         .heartbeat(Duration::from_secs(5))
         .messages()
         .await
-        .map_err(|error| format!("messages: {error}"))?;
+        .map_err(|error| format!("messages: {error}"))?
+        .ready_chunks(most);
     tracing::info!(consumer = %settings.consumer_name, "webhook intake consuming");
     loop {
-        let slot = slots
+        // While `INTAKE_BATCHES` batches run, arriving messages gather into
+        // the next one (as group commit gathers appends).
+        let batch_slot = batches
             .clone()
             .acquire_owned()
             .await
             .map_err(|error| error.to_string())?;
-        let message = match messages.next().await {
-            None => return Ok(()),
-            Some(Err(error)) => return Err(format!("pull: {error}")),
-            Some(Ok(message)) => message,
+        let Some(chunk) = messages.next().await else {
+            return Ok(());
         };
-        *failures = 0;
-        tokio::spawn(handle_message(
-            store.clone(),
-            settings.clone(),
-            metrics.clone(),
-            message,
-            slot,
-        ));
+        let mut batch = Vec::with_capacity(chunk.len());
+        let mut pull_error = None;
+        for item in chunk {
+            match item {
+                Ok(message) => batch.push(message),
+                Err(error) => pull_error = Some(format!("pull: {error}")),
+            }
+        }
+        if !batch.is_empty() {
+            *failures = 0;
+            // Never more than `intake_in_flight` (JetStream's max_ack_pending
+            // bounds it too).
+            let count = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+            let message_slots = slots
+                .clone()
+                .acquire_many_owned(count)
+                .await
+                .map_err(|error| error.to_string())?;
+            tokio::spawn(handle_messages(
+                store.clone(),
+                settings.clone(),
+                metrics.clone(),
+                handoff.clone(),
+                batch,
+                (batch_slot, message_slots),
+            ));
+        }
+        if let Some(error) = pull_error {
+            return Err(error);
+        }
     }
 }
 
-async fn handle_message(
+async fn handle_messages(
     store: PgEventStore,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
-    message: jetstream::Message,
-    _slot: OwnedSemaphorePermit,
+    handoff: Option<mpsc::Sender<Job>>,
+    messages: Vec<jetstream::Message>,
+    _slots: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 ) {
-    let delivered = message.info().map_or(1, |info| info.delivered);
-    let event: RecordedEvent = match serde_json::from_slice(&message.payload) {
-        Ok(event) => event,
-        Err(error) => {
-            tracing::error!(subject = %message.subject, %error, "unreadable event message; will retry");
+    let mut readable = Vec::with_capacity(messages.len());
+    let mut events = Vec::with_capacity(messages.len());
+    for message in messages {
+        let delivered = message.info().map_or(1, |info| info.delivered);
+        match serde_json::from_slice::<RecordedEvent>(&message.payload) {
+            Ok(event) => {
+                events.push(event);
+                readable.push((message, delivered));
+            }
+            Err(error) => {
+                tracing::error!(subject = %message.subject, %error, "unreadable event message; will retry");
+                metrics.errors.fetch_add(1, Ordering::Relaxed);
+                nak(&message, delivered).await;
+            }
+        }
+    }
+    let work = handle_batch(&store, &settings, &metrics, &events, handoff.as_ref());
+    // Bounded: a stuck database must not hold the messages past their ack wait.
+    let outcomes = match tokio::time::timeout(settings.ack_wait.mul_f32(0.8), work).await {
+        Ok(outcomes) => outcomes,
+        Err(_) => {
             metrics.errors.fetch_add(1, Ordering::Relaxed);
-            nak(&message, delivered).await;
+            tracing::warn!(
+                events = events.len(),
+                "webhook intake timed out; will retry"
+            );
+            for (message, delivered) in &readable {
+                nak(message, *delivered).await;
+            }
             return;
         }
     };
-    let work = handle_event(&store, &settings, &metrics, &event);
-    // Bounded: a stuck database must not hold the message past its ack wait.
-    match tokio::time::timeout(settings.ack_wait.mul_f32(0.8), work).await {
-        Ok(Ok(handled)) => {
-            if let Handled::Scheduled(count @ 1..) = handled {
-                tracing::info!(event_id = %event.event_id, stream = %event.stream_id, count, "webhook deliveries scheduled");
+    for (((message, delivered), event), outcome) in readable.iter().zip(&events).zip(outcomes) {
+        match outcome {
+            Ok(handled) => {
+                if let Handled::Scheduled(count @ 1..) = handled {
+                    tracing::info!(event_id = %event.event_id, stream = %event.stream_id, count, "webhook deliveries scheduled");
+                }
+                if let Err(error) = message.ack().await {
+                    tracing::warn!(event_id = %event.event_id, %error, "ack failed; the event comes back and is found done");
+                }
             }
-            if let Err(error) = message.ack().await {
-                tracing::warn!(event_id = %event.event_id, %error, "ack failed; the event comes back and is found done");
+            Err(error) => {
+                metrics.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(event_id = %event.event_id, stream = %event.stream_id, %error, delivered, "webhook intake failed; will retry");
+                nak(message, *delivered).await;
             }
-        }
-        Ok(Err(error)) => {
-            metrics.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(event_id = %event.event_id, stream = %event.stream_id, %error, delivered, "webhook intake failed; will retry");
-            nak(&message, delivered).await;
-        }
-        Err(_) => {
-            metrics.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(event_id = %event.event_id, delivered, "webhook intake timed out; will retry");
-            nak(&message, delivered).await;
         }
     }
 }

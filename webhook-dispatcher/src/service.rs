@@ -62,14 +62,25 @@ pub fn spawn(
         retry_intervals = ?settings.retry_intervals,
         "webhook dispatcher starting"
     );
+    // Deliveries the intake just scheduled (rows already leased), straight
+    // to the worker; bounded, and the intake leaves a row to be claimed when
+    // it is full.
+    let (handoff, handed) = tokio::sync::mpsc::channel(settings.max_in_flight.max(1));
     let tasks = vec![
         tokio::spawn(intake::run(
             store.clone(),
             jetstream,
             settings.clone(),
             metrics.clone(),
+            Some(handoff),
         )),
-        tokio::spawn(worker::run(store, sender, settings, metrics.clone())),
+        tokio::spawn(worker::run(
+            store,
+            sender,
+            settings,
+            metrics.clone(),
+            handed,
+        )),
     ];
     Ok(Dispatcher { metrics, tasks })
 }

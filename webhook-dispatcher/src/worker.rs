@@ -26,7 +26,7 @@ use paystream_domain::webhook::{
     RecordWebhookAttempt, WebhookDeliveryAggregate, WebhookDeliveryStatus, FAILURE_REASON_GONE,
 };
 use paystream_domain::{DomainError, WebhookDeliveryId};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Settings;
 use crate::intake::{backoff, ACTOR};
@@ -92,95 +92,153 @@ impl Endpoints {
     }
 }
 
-/// Runs the claim loop for ever.
+/// A delivery for the worker: a claimed row, or one the intake scheduled a
+/// moment ago and inserted already leased by this dispatcher.
+#[derive(Debug)]
+pub struct Job {
+    pub row: Claimed,
+    /// The delivery as the intake just wrote it, which spares the attempt
+    /// a load (if it is stale, recording the attempt conflicts and reloads).
+    pub loaded: Option<Loaded<WebhookDeliveryAggregate>>,
+    /// When its lease started.
+    pub leased_at: Instant,
+}
+
+/// Runs the claim loop for ever. Deliveries come from `handoff` (scheduled
+/// by this dispatcher's intake, already leased) and from claims of due rows
+/// (retries, deliveries scheduled elsewhere, rows whose lease expired, and
+/// those the intake could not hand over because this queue was full).
 pub async fn run(
     store: PgEventStore,
     sender: Sender,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
+    mut handoff: mpsc::Receiver<Job>,
 ) {
     let global = Arc::new(Semaphore::new(settings.max_in_flight.max(1)));
     let endpoints = Arc::new(Endpoints::default());
+    let rows = schedule::Writer::start(store.pool().clone(), settings.max_in_flight.max(1));
     // Signalled whenever an attempt finishes and frees its slots.
     let finished = Arc::new(Notify::new());
-    // Claimed rows whose endpoint was busy: kept (still leased) and sent as
-    // soon as the endpoint frees a slot, instead of being given back and
-    // claimed again. Bounded by `max_in_flight`; a row held longer than half
-    // its lease is given back so that its lease never runs out here.
-    let mut held: VecDeque<(Claimed, Instant)> = VecDeque::new();
+    // Jobs whose endpoint was busy: kept (still leased) and sent as soon as
+    // the endpoint frees a slot, instead of being given back and claimed
+    // again. Bounded by `max_in_flight`; a row held longer than half its
+    // lease is given back so that its lease never runs out here.
+    let mut held: VecDeque<Job> = VecDeque::new();
     let hold_limit = settings.lease / 2;
     let mut failures: u32 = 0;
+    let mut next_claim = tokio::time::Instant::now();
+    let mut handoff_open = true;
     loop {
-        // 1. Rows already held go first, to endpoints that have a free slot.
+        // 1. Jobs held go first, to endpoints that have a free slot.
         let mut expired = Vec::new();
         let mut still_held = VecDeque::with_capacity(held.len());
-        while let Some((row, since)) = held.pop_front() {
-            if since.elapsed() > hold_limit {
-                expired.push(row.delivery_id);
+        while let Some(job) = held.pop_front() {
+            if job.leased_at.elapsed() > hold_limit {
+                expired.push(job.row.delivery_id);
                 continue;
             }
-            match start_attempt(&row, &global, &endpoints, &settings) {
-                Some(slots) => {
-                    spawn_attempt(&store, &sender, &settings, &metrics, &finished, row, slots)
-                }
-                None => still_held.push_back((row, since)),
+            match start_attempt(&job.row, &global, &endpoints, &settings) {
+                Some(slots) => spawn_attempt(
+                    &store, &sender, &settings, &metrics, &finished, &rows, job, slots,
+                ),
+                None => still_held.push_back(job),
             }
         }
         held = still_held;
         give_back(&store, &expired).await;
 
-        // 2. Claim more, for endpoints with room, within the global bound.
+        // 2. Claim more when due, for endpoints with room, within the global
+        // bound.
         let free = global.available_permits().saturating_sub(held.len());
-        if free == 0 {
-            // Wait (bounded) for an attempt to finish.
-            let _ = tokio::time::timeout(settings.poll_interval, finished.notified()).await;
+        if free > 0 && tokio::time::Instant::now() >= next_claim {
+            let mut skip = endpoints.saturated();
+            skip.extend(held.iter().map(|job| job.row.endpoint.clone()));
+            let limit = free.min(settings.claim_batch);
+            let claimed = tokio::time::timeout(
+                Duration::from_secs(10),
+                schedule::claim(store.pool(), limit, &skip, settings.lease),
+            )
+            .await;
+            match claimed {
+                Ok(Ok(claimed)) => {
+                    failures = 0;
+                    // A full claim: more may be due at once.
+                    next_claim = tokio::time::Instant::now()
+                        + if claimed.len() == limit {
+                            Duration::ZERO
+                        } else {
+                            settings.poll_interval
+                        };
+                    let leased_at = Instant::now();
+                    for row in claimed {
+                        let job = Job {
+                            row,
+                            loaded: None,
+                            leased_at,
+                        };
+                        match start_attempt(&job.row, &global, &endpoints, &settings) {
+                            Some(slots) => spawn_attempt(
+                                &store, &sender, &settings, &metrics, &finished, &rows, job, slots,
+                            ),
+                            None => {
+                                metrics.endpoint_saturated.fetch_add(1, Ordering::Relaxed);
+                                held.push_back(job);
+                            }
+                        }
+                    }
+                }
+                Ok(Err(error)) => {
+                    failures = failures.saturating_add(1);
+                    metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%error, failures, "claiming due webhooks failed");
+                    next_claim =
+                        tokio::time::Instant::now() + backoff(failures, settings.backoff_max);
+                }
+                Err(_) => {
+                    failures = failures.saturating_add(1);
+                    metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(failures, "claiming due webhooks timed out");
+                }
+            }
             continue;
         }
-        let mut skip = endpoints.saturated();
-        skip.extend(held.iter().map(|(row, _)| row.endpoint.clone()));
-        let limit = free.min(settings.claim_batch);
-        let claimed = tokio::time::timeout(
-            Duration::from_secs(10),
-            schedule::claim(store.pool(), limit, &skip, settings.lease),
-        )
-        .await;
-        let claimed = match claimed {
-            Ok(Ok(claimed)) => {
-                failures = 0;
-                claimed
-            }
-            Ok(Err(error)) => {
-                failures = failures.saturating_add(1);
-                metrics.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%error, failures, "claiming due webhooks failed");
-                tokio::time::sleep(backoff(failures, settings.backoff_max)).await;
-                continue;
-            }
-            Err(_) => {
-                failures = failures.saturating_add(1);
-                metrics.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(failures, "claiming due webhooks timed out");
-                continue;
-            }
-        };
-        let full = claimed.len() == limit;
-        for row in claimed {
-            match start_attempt(&row, &global, &endpoints, &settings) {
-                Some(slots) => {
-                    spawn_attempt(&store, &sender, &settings, &metrics, &finished, row, slots)
-                }
-                None => {
-                    metrics.endpoint_saturated.fetch_add(1, Ordering::Relaxed);
-                    held.push_back((row, Instant::now()));
-                }
-            }
-        }
 
-        // 3. Wait: for a freed slot when rows are held, for new work otherwise.
-        if !held.is_empty() {
-            let _ = tokio::time::timeout(settings.poll_interval, finished.notified()).await;
-        } else if !full {
-            tokio::time::sleep(settings.poll_interval).await;
+        // 3. Wait for a handed-over job (while the held queue has room), a
+        // freed slot, or the next claim.
+        let room = held.len() < settings.max_in_flight.max(1);
+        // At the bound, claims wait for a freed slot; the poll still bounds
+        // how long a held job waits to be looked at.
+        let wake = if free > 0 {
+            next_claim
+        } else {
+            tokio::time::Instant::now() + settings.poll_interval
+        };
+        tokio::select! {
+            job = handoff.recv(), if room && handoff_open => match job {
+                Some(job) => {
+                    let mut job = Some(job);
+                    // Take what else is queued, within the bound.
+                    while let Some(next) = job.take() {
+                        match start_attempt(&next.row, &global, &endpoints, &settings) {
+                            Some(slots) => spawn_attempt(
+                                &store, &sender, &settings, &metrics, &finished, &rows, next,
+                                slots,
+                            ),
+                            None => {
+                                metrics.endpoint_saturated.fetch_add(1, Ordering::Relaxed);
+                                held.push_back(next);
+                            }
+                        }
+                        if held.len() < settings.max_in_flight.max(1) {
+                            job = handoff.try_recv().ok();
+                        }
+                    }
+                }
+                None => handoff_open = false,
+            },
+            () = finished.notified() => {}
+            () = tokio::time::sleep_until(wake) => {}
         }
     }
 }
@@ -198,13 +256,15 @@ fn start_attempt(
     Some((global_slot, endpoint_slot))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn spawn_attempt(
     store: &PgEventStore,
     sender: &Sender,
     settings: &Arc<Settings>,
     metrics: &Arc<Metrics>,
     finished: &Arc<Notify>,
-    row: Claimed,
+    rows: &schedule::Writer,
+    job: Job,
     slots: (OwnedSemaphorePermit, EndpointSlot),
 ) {
     metrics.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -213,7 +273,8 @@ fn spawn_attempt(
         sender.clone(),
         settings.clone(),
         metrics.clone(),
-        row,
+        rows.clone(),
+        job,
         slots,
         finished.clone(),
     ));
@@ -227,18 +288,44 @@ async fn give_back(store: &PgEventStore, delivery_ids: &[String]) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn attempt_task(
     store: PgEventStore,
     sender: Sender,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
-    row: Claimed,
+    rows: schedule::Writer,
+    job: Job,
     slots: (OwnedSemaphorePermit, EndpointSlot),
     finished: Arc<Notify>,
 ) {
-    // Finish well inside the lease, so no other dispatcher takes it over meanwhile.
-    let limit = settings.lease.mul_f32(0.9);
-    let result = tokio::time::timeout(limit, attempt(&store, &sender, &metrics, &row)).await;
+    // Finish well inside the lease, so no other dispatcher takes it over
+    // meanwhile.
+    let limit = settings
+        .lease
+        .mul_f32(0.9)
+        .saturating_sub(job.leased_at.elapsed());
+    let Job { row, loaded, .. } = job;
+    let (global_slot, endpoint_slot) = slots;
+    // The endpoint's slot bounds requests to it, so it is freed as soon as
+    // the response is in; the global slot bounds attempts, recording
+    // included, and is held to the end.
+    let endpoint_slot = Some((endpoint_slot, finished.clone()));
+    let result = tokio::time::timeout(
+        limit,
+        attempt_with(
+            &store,
+            &sender,
+            &metrics,
+            &row,
+            Preloaded {
+                loaded,
+                rows: Some(&rows),
+                endpoint_slot,
+            },
+        ),
+    )
+    .await;
     match result {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
@@ -251,7 +338,7 @@ async fn attempt_task(
         }
     }
     metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-    drop(slots);
+    drop(global_slot);
     finished.notify_one();
 }
 
@@ -272,6 +359,44 @@ pub async fn attempt(
     metrics: &Metrics,
     row: &Claimed,
 ) -> Result<(), AttemptError> {
+    attempt_with(
+        store,
+        sender,
+        metrics,
+        row,
+        Preloaded {
+            loaded: None,
+            rows: None,
+            endpoint_slot: None,
+        },
+    )
+    .await
+}
+
+/// What the worker hands an attempt besides the row.
+struct Preloaded<'a> {
+    /// The delivery as the intake just wrote it; loaded when `None`.
+    loaded: Option<Loaded<WebhookDeliveryAggregate>>,
+    /// Writes the row batched with other attempts'; directly when `None`.
+    rows: Option<&'a schedule::Writer>,
+    /// The endpoint's slot, freed (and the worker told) once the response
+    /// is in.
+    endpoint_slot: Option<(EndpointSlot, Arc<Notify>)>,
+}
+
+/// One attempt of one delivery.
+async fn attempt_with(
+    store: &PgEventStore,
+    sender: &Sender,
+    metrics: &Metrics,
+    row: &Claimed,
+    preloaded: Preloaded<'_>,
+) -> Result<(), AttemptError> {
+    let Preloaded {
+        loaded: preloaded,
+        rows,
+        endpoint_slot,
+    } = preloaded;
     let delivery_id: WebhookDeliveryId = match row.delivery_id.parse() {
         Ok(id) => id,
         Err(_) => {
@@ -285,7 +410,10 @@ pub async fn attempt(
             )));
         }
     };
-    let loaded = aggregates::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?;
+    let loaded = match preloaded {
+        Some(loaded) => loaded,
+        None => aggregates::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?,
+    };
     let Some(delivery) = loaded.state.clone() else {
         sqlx::query("delete from webhook_schedule where delivery_id = $1")
             .bind(&row.delivery_id)
@@ -308,6 +436,10 @@ pub async fn attempt(
     let outcome = sender
         .send(&delivery.url, signed, delivery.body.clone())
         .await;
+    if let Some((slot, finished)) = endpoint_slot {
+        drop(slot);
+        finished.notify_one();
+    }
 
     metrics.attempts.fetch_add(1, Ordering::Relaxed);
     metrics.observe_latency_ms(outcome.latency_ms);
@@ -354,7 +486,10 @@ pub async fn attempt(
         }
         Err(error) => return Err(error.into()),
     };
-    schedule::sync(store.pool(), &after).await?;
+    match rows {
+        Some(rows) => rows.sync(&after).await.map_err(AttemptError::Other)?,
+        None => schedule::sync(store.pool(), &after).await?,
+    }
     let Some(state) = &after.state else {
         return Ok(());
     };
