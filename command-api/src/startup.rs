@@ -1,6 +1,7 @@
 //! Builds and runs the command API: the event store, the relay task and the
 //! HTTP server, from one [`Config`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
@@ -11,6 +12,7 @@ use crate::acquirer::{self, AcquirerConfig};
 use crate::config::{Config, Profile};
 use crate::http::error::with_fallbacks;
 use crate::http::json::MAX_BODY_BYTES;
+use crate::http::metrics::{track, HttpMetrics};
 use crate::relay::{self, RelaySignal};
 use crate::routes;
 use crate::seed;
@@ -23,6 +25,8 @@ pub struct AppState {
     pub store: PgEventStore,
     pub nats: async_nats::Client,
     pub relay_signal: RelaySignal,
+    /// Request counts and latencies for `GET /metrics`.
+    pub metrics: Arc<HttpMetrics>,
 }
 
 /// Extractors that only need the database (authentication) take it from here,
@@ -34,9 +38,11 @@ impl FromRef<AppState> for sqlx::PgPool {
 }
 
 pub fn router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
     with_fallbacks(
         Router::new()
             .merge(routes::health::router())
+            .merge(routes::metrics::router())
             .merge(routes::orders::router())
             .merge(routes::payments::router())
             .merge(routes::merchants::router())
@@ -45,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             .merge(routes::openapi::router()),
     )
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .layer(axum::middleware::from_fn_with_state(metrics, track))
     .with_state(state)
 }
 
@@ -95,6 +102,7 @@ impl Application {
                 store,
                 nats,
                 relay_signal,
+                metrics: Arc::new(HttpMetrics::new("command_api")),
             },
         })
     }

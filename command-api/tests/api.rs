@@ -967,3 +967,58 @@ async fn the_openapi_document_describes_every_command() {
     assert!(document["components"]["schemas"]["PaymentView"].is_object());
     assert!(document["components"]["securitySchemes"]["api_key"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_template_and_report_the_relay() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    let (status, order) = app
+        .post("/api/v1/orders", &merchant, json!({"amount": 5000}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let (status, _) = app
+        .post("/api/v1/orders", &merchant, json!({"amount": 1}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let id = order["id"].as_str().unwrap();
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/payments/{id}/capture"),
+            &merchant,
+            json!({"amount": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = response.text().await.unwrap();
+    for line in [
+        "command_api_http_requests_total{method=\"POST\",route=\"/api/v1/orders\",status=\"201\"} 1\n",
+        "command_api_http_requests_total{method=\"POST\",route=\"/api/v1/orders\",status=\"400\"} 1\n",
+        // The template, never the raw id.
+        "command_api_http_requests_total{method=\"POST\",route=\"/api/v1/payments/{id}/capture\",status=\"404\"} 1\n",
+        "command_api_database_up 1\n",
+        // No relay runs in this app: the order waits, unpublished.
+        "relay_position 0\n",
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+    assert!(!text.contains(id), "raw ids must not become labels");
+    let backlog: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("relay_backlog_events "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(backlog >= 1, "{text}");
+}

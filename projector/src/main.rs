@@ -53,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
                     )
                 })?],
             };
-            let store = PgEventStore::connect(cli.config.database_url.expose(), 4).await?;
+            let store = PgEventStore::connect(cli.config.database_url.expose(), 8).await?;
             let report = rebuild::rebuild(&store, &projections, !quiet).await?;
             println!(
                 "rebuilt {} from {} events in {:.1} s ({:.0} events/s), {} parked, at position {}",

@@ -233,8 +233,9 @@ pub fn text<T: Serialize>(value: &T) -> String {
     }
 }
 
-/// A state as stored in a `state` column.
-pub fn state_json<T: Serialize>(state: &T) -> Result<serde_json::Value, ApplyError> {
-    serde_json::to_value(state)
+/// A state as stored in a `state` column: JSON text, bound as `text[]` and
+/// cast to `jsonb[]` in SQL (no intermediate `serde_json::Value`).
+pub fn state_json<T: Serialize>(state: &T) -> Result<String, ApplyError> {
+    serde_json::to_string(state)
         .map_err(|error| ApplyError::Poison(format!("state does not serialize: {error}")))
 }

@@ -2,9 +2,11 @@
 //! event store (not NATS), while the live projector keeps serving.
 //!
 //! 1. Each projection gets a private schema `rebuild_<name>` with empty
-//!    copies of its tables (`create table … (like public.… including all)`).
-//! 2. The global log is read from the start in pages, by a reader task that
-//!    stays one page ahead, and applied to every rebuilt projection with the
+//!    copies of its tables (`create table … (like public.…)`) and their
+//!    keys; the other indexes are built once the rows are in.
+//! 2. The global log is read from the start in pages by one reader task and
+//!    handed to one applier task per projection, each on its own connection,
+//!    so the projections fill their tables side by side. They apply with the
 //!    same code as live tailing (`search_path` points at the private schema;
 //!    the projection's SQL names tables without a schema).
 //! 3. The swap, in one transaction per run: lock each projection's
@@ -19,6 +21,8 @@
 //! every message at or below the new checkpoint and applies the rest.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paystream_command_api::store::{EventStore, PgEventStore, Position, RecordedEvent};
@@ -29,7 +33,7 @@ use crate::apply::{apply_parking, lock_checkpoint};
 use crate::projection::{ApplyError, Projection};
 
 /// Events read per page.
-pub const PAGE: usize = 2_000;
+pub const PAGE: usize = 5_000;
 
 fn schema(projection: Projection) -> String {
     format!("rebuild_{}", projection.name())
@@ -66,8 +70,39 @@ pub async fn rebuild(
             .await?;
     let mut bar = Progress::new(u64::try_from(total).unwrap_or(0), progress);
 
-    // The reader stays one page ahead of the appliers.
-    let (pages, mut incoming) = mpsc::channel::<Result<Vec<RecordedEvent>, ApplyError>>(2);
+    // One reader, one applier per projection on its own connection: the
+    // projections fill their tables side by side, and the reader stays a
+    // few pages ahead. Each channel holds at most `AHEAD` pages.
+    const AHEAD: usize = 3;
+    let mut senders = Vec::with_capacity(projections.len());
+    let mut appliers = Vec::with_capacity(projections.len());
+    let applied: Arc<Vec<AtomicU64>> =
+        Arc::new(projections.iter().map(|_| AtomicU64::new(0)).collect());
+    for (slot, projection) in projections.iter().copied().enumerate() {
+        let (sender, mut pages) = mpsc::channel::<Arc<Vec<RecordedEvent>>>(AHEAD);
+        senders.push(sender);
+        let pool = pool.clone();
+        let applied = applied.clone();
+        appliers.push(tokio::spawn(async move {
+            let mut conn = pool.acquire().await?;
+            let mut parked = 0;
+            while let Some(page) = pages.recv().await {
+                let events: Vec<&RecordedEvent> = page.iter().collect();
+                let mut tx = conn.begin().await?;
+                use_schema(&mut tx, Some(projection)).await?;
+                // A crash loses only this run's private tables: no need to
+                // wait for each page to reach the disk.
+                sqlx::query("set local synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+                parked += apply_parking(&mut tx, projection, &events).await?;
+                tx.commit().await?;
+                applied[slot].fetch_add(page.len() as u64, Ordering::Relaxed);
+            }
+            index(&mut conn, projection).await?;
+            Ok::<usize, ApplyError>(parked)
+        }));
+    }
     let reader_store = store.clone();
     let reader = tokio::spawn(async move {
         let mut after = Position::START;
@@ -75,36 +110,43 @@ pub async fn rebuild(
             let page = reader_store
                 .read_all(after, PAGE)
                 .await
-                .map_err(|error| ApplyError::Poison(format!("reading the store: {error}")));
-            let done = match &page {
-                Ok(events) => {
-                    after = events.last().map_or(after, |e| e.position);
-                    events.len() < PAGE
+                .map_err(|error| ApplyError::Poison(format!("reading the store: {error}")))?;
+            after = page.last().map_or(after, |e| e.position);
+            let done = page.len() < PAGE;
+            let page = Arc::new(page);
+            for sender in &senders {
+                if sender.send(page.clone()).await.is_err() {
+                    return Err(ApplyError::Poison("a projection stopped".into()));
                 }
-                Err(_) => true,
-            };
-            if pages.send(page).await.is_err() || done {
-                return after;
+            }
+            if done {
+                return Ok::<Position, ApplyError>(after);
             }
         }
     });
 
+    let slowest = || {
+        applied
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0)
+    };
     let mut report = Report::default();
-    let mut conn = pool.acquire().await?;
-    while let Some(page) = incoming.recv().await {
-        let page = page?;
-        report.parked += apply_page(&mut conn, projections, &page).await?;
-        report.events += page.len() as u64;
-        if let Some(last) = page.last() {
-            report.position = last.position.0;
-        }
-        bar.show(report.events, started.elapsed());
+    while !reader.is_finished() || appliers.iter().any(|a| !a.is_finished()) {
+        bar.show(slowest(), started.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let after = reader
-        .await
-        .map_err(|error| ApplyError::Poison(format!("store reader: {error}")))?;
-    report.position = report.position.max(after.0);
+    let joined =
+        |error: tokio::task::JoinError| ApplyError::Poison(format!("rebuild task: {error}"));
+    let after = reader.await.map_err(joined)??;
+    for applier in appliers {
+        report.parked += applier.await.map_err(joined)??;
+    }
+    report.events = slowest();
+    report.position = after.0;
 
+    let mut conn = pool.acquire().await?;
     let (events, parked, position) = swap(store, &mut conn, projections, report.position).await?;
     report.events += events;
     report.parked += parked;
@@ -126,31 +168,56 @@ async fn prepare(conn: &mut PgConnection, projection: Projection) -> Result<(), 
         .execute(&mut *tx)
         .await?;
     for table in projection.tables().iter().chain(&["projection_parked"]) {
+        // Keys now (upserts need them); other indexes once the rows are in
+        // (see `index`): one sorted build is far cheaper than row by row.
         sqlx::query(&format!(
-            "create table {schema}.{table} (like public.{table} including all)"
+            "create table {schema}.{table} (like public.{table} including all excluding indexes)"
         ))
         .execute(&mut *tx)
         .await?;
+        let keys: Vec<(String, String)> = sqlx::query_as(
+            "select conname::text, pg_get_constraintdef(oid) from pg_constraint \
+             where conrelid = ('public.' || $1)::regclass and contype in ('p', 'u')",
+        )
+        .bind(table)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (name, definition) in keys {
+            sqlx::query(&format!(
+                "alter table {schema}.{table} add constraint {name} {definition}"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     tx.commit().await
 }
 
-/// Applies one page to every projection's private tables, one transaction
-/// per projection.
-async fn apply_page(
-    conn: &mut PgConnection,
-    projections: &[Projection],
-    page: &[RecordedEvent],
-) -> Result<usize, ApplyError> {
-    let events: Vec<&RecordedEvent> = page.iter().collect();
-    let mut parked = 0;
-    for projection in projections {
-        let mut tx = conn.begin().await?;
-        use_schema(&mut tx, Some(*projection)).await?;
-        parked += apply_parking(&mut tx, *projection, &events).await?;
-        tx.commit().await?;
+/// Builds the projection's other indexes, as the public tables define them
+/// (same names), and refreshes the planner statistics.
+async fn index(conn: &mut PgConnection, projection: Projection) -> Result<(), sqlx::Error> {
+    let schema = schema(projection);
+    for table in projection.tables().iter().chain(&["projection_parked"]) {
+        let definitions: Vec<String> = sqlx::query_scalar(
+            "select pg_get_indexdef(indexrelid) from pg_index \
+             where indrelid = ('public.' || $1)::regclass and not indisunique",
+        )
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await?;
+        for definition in definitions {
+            let definition = definition.replacen(
+                &format!(" ON public.{table} "),
+                &format!(" ON {schema}.{table} "),
+                1,
+            );
+            sqlx::query(&definition).execute(&mut *conn).await?;
+        }
+        sqlx::query(&format!("analyze {schema}.{table}"))
+            .execute(&mut *conn)
+            .await?;
     }
-    Ok(parked)
+    Ok(())
 }
 
 async fn use_schema(

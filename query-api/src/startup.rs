@@ -26,7 +26,7 @@ pub struct QueryState {
     /// The simulated acquirer's durable consumer on `events_stream`.
     pub acquirer_consumer: String,
     /// Request counts and latencies for `GET /metrics`.
-    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    pub metrics: std::sync::Arc<paystream_command_api::http::metrics::HttpMetrics>,
 }
 
 /// Authentication takes the pool from here (see `http::auth`).
@@ -96,7 +96,7 @@ impl Application {
                 jetstream,
                 events_stream: config.events_stream,
                 acquirer_consumer: config.acquirer_consumer,
-                metrics: std::sync::Arc::default(),
+                metrics: std::sync::Arc::new(paystream_command_api::http::metrics::HttpMetrics::new("query_api")),
             },
         })
     }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod idempotency;
 pub mod json;
+pub mod metrics;
 pub mod response;
 pub mod session;
 pub mod views;

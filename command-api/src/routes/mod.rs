@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod merchants;
+pub mod metrics;
 pub mod openapi;
 pub mod orders;
 pub mod payments;

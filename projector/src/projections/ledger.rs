@@ -250,7 +250,7 @@ async fn write_books(
         currencies.push(book.book.currency.code().to_owned());
         versions.push(book.version);
         states.push(
-            serde_json::to_value(&book.book)
+            serde_json::to_string(&book.book)
                 .map_err(|error| ApplyError::Poison(format!("book {id}: {error}")))?,
         );
     }
@@ -259,7 +259,7 @@ async fn write_books(
     }
     sqlx::query(
         "insert into ledger_payments (payment_id, merchant_id, currency, version, book) \
-         select * from unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::jsonb[]) \
+         select * from unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::text[]::jsonb[]) \
          on conflict (payment_id) do update set version = excluded.version, book = excluded.book",
     )
     .bind(ids)

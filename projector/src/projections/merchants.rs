@@ -48,7 +48,7 @@ pub async fn apply(conn: &mut PgConnection, events: &[&RecordedEvent]) -> Result
             updated_at, version, state) \
          select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
                               $6::int4[], $7::text[], $8::timestamptz[], $9::timestamptz[], \
-                              $10::int8[], $11::jsonb[]) \
+                              $10::int8[], $11::text[]::jsonb[]) \
          on conflict (merchant_id) do update set \
            name = excluded.name, email = excluded.email, status = excluded.status, \
            api_key = excluded.api_key, fee_bps = excluded.fee_bps, \

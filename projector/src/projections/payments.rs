@@ -65,7 +65,7 @@ async fn write_orders(
         "insert into rm_orders \
            (order_id, merchant_id, status, amount, currency, created_at, updated_at, version, state) \
          select * from unnest($1::text[], $2::uuid[], $3::text[], $4::int8[], $5::text[], \
-                              $6::timestamptz[], $7::timestamptz[], $8::int8[], $9::jsonb[]) \
+                              $6::timestamptz[], $7::timestamptz[], $8::int8[], $9::text[]::jsonb[]) \
          on conflict (order_id) do update set \
            status = excluded.status, updated_at = excluded.updated_at, \
            version = excluded.version, state = excluded.state",
@@ -134,7 +134,7 @@ async fn write_payments(
             captured_amount, amount_refunded, created_at, updated_at, version, state) \
          select * from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
                               $6::int8[], $7::text[], $8::bool[], $9::int8[], $10::int8[], \
-                              $11::timestamptz[], $12::timestamptz[], $13::int8[], $14::jsonb[]) \
+                              $11::timestamptz[], $12::timestamptz[], $13::int8[], $14::text[]::jsonb[]) \
          on conflict (payment_id) do update set \
            status = excluded.status, captured = excluded.captured, \
            captured_amount = excluded.captured_amount, amount_refunded = excluded.amount_refunded, \
@@ -203,7 +203,7 @@ async fn write_refunds(
            (refund_id, payment_id, merchant_id, status, amount, currency, created_at, \
             processed_at, state) \
          select * from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::int8[], \
-                              $6::text[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[]) \
+                              $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[]::jsonb[]) \
          on conflict (refund_id) do update set \
            status = excluded.status, processed_at = excluded.processed_at, state = excluded.state",
     )

@@ -57,7 +57,7 @@ pub async fn apply(conn: &mut PgConnection, events: &[&RecordedEvent]) -> Result
                 last_attempt_at, response_code, next_retry_at, version, state) \
              select * from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::int4[], \
                                   $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], \
-                                  $9::int4[], $10::timestamptz[], $11::int8[], $12::jsonb[]) \
+                                  $9::int4[], $10::timestamptz[], $11::int8[], $12::text[]::jsonb[]) \
              on conflict (delivery_id) do update set \
                status = excluded.status, attempts = excluded.attempts, \
                updated_at = excluded.updated_at, last_attempt_at = excluded.last_attempt_at, \

@@ -1,0 +1,48 @@
+//! `GET /metrics`: request counts and latencies, and how far the relay is
+//! behind the store (read on each scrape, counted with a cap).
+
+use std::fmt::Write as _;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use axum::Router;
+
+use crate::http::metrics::CONTENT_TYPE as TEXT;
+use crate::startup::AppState;
+
+/// Most unpublished events counted per scrape.
+const BACKLOG_CAP: i64 = 100_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(scrape))
+}
+
+async fn scrape(
+    State(state): State<AppState>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let mut out = state.metrics.render();
+    let relay: Result<(i64, i64), sqlx::Error> = sqlx::query_as(
+        "with relay as (select coalesce(max(position), 0) as position from relay_checkpoints) \
+         select relay.position, \
+           (select count(*) from (select 1 from events e \
+              where e.position > relay.position and e.position < events_horizon() limit $1) backlog) \
+         from relay",
+    )
+    .bind(BACKLOG_CAP)
+    .fetch_one(state.store.pool())
+    .await;
+    let _ = writeln!(
+        out,
+        "# HELP command_api_database_up Whether the store could be read for this scrape.\n# TYPE command_api_database_up gauge\ncommand_api_database_up {}",
+        u8::from(relay.is_ok())
+    );
+    if let Ok((position, backlog)) = relay {
+        let _ = writeln!(
+            out,
+            "# HELP relay_position Global position of the last event published to JetStream.\n# TYPE relay_position gauge\nrelay_position {position}\n\
+             # HELP relay_backlog_events Committed events not yet published (counted up to {BACKLOG_CAP}).\n# TYPE relay_backlog_events gauge\nrelay_backlog_events {backlog}"
+        );
+    }
+    ([(CONTENT_TYPE, TEXT)], out)
+}
