@@ -9,10 +9,12 @@
 //!   events parked.
 //! * [`live`]: one durable JetStream consumer per projection.
 //! * [`rebuild`]: `projector rebuild`, from the store, with an atomic swap.
+//! * [`lag`]: how far each projection is behind (metrics and health).
 //! * [`metrics`], [`startup`], [`config`].
 
 pub mod apply;
 pub mod config;
+pub mod lag;
 pub mod live;
 pub mod metrics;
 pub mod projection;

@@ -1,14 +1,14 @@
 //! Per-projection counters, exported at `GET /metrics` (Prometheus text),
-//! with the lag measured at scrape time (see [`lag`]).
+//! with the lag measured at scrape time (see [`crate::lag`]).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::Utc;
 use paystream_command_api::store::RecordedEvent;
-use sqlx::PgPool;
 
 use crate::apply::Outcome;
+use crate::lag::Lag;
 use crate::projection::Projection;
 
 #[derive(Debug, Default)]
@@ -70,8 +70,8 @@ impl Metrics {
         &self.projections[index]
     }
 
-    /// The Prometheus exposition; `lags` from [`lag`].
-    pub fn render(&self, lags: &[(Projection, Option<Lag>)]) -> String {
+    /// The Prometheus exposition; `lags` from [`lags`](crate::lag::lags).
+    pub fn render(&self, lags: &[Lag]) -> String {
         let mut out = String::with_capacity(4096);
         let mut family =
             |name: &str, kind: &str, help: &str, value: &dyn Fn(Projection) -> Option<String>| {
@@ -127,7 +127,7 @@ impl Metrics {
             "Commit-to-applied delay of the last applied event.",
             &|p| Some(self.of(p).last_delay_ms.load(Ordering::Relaxed).to_string()),
         );
-        let lag_of = |p: Projection| lags.iter().find(|(q, _)| *q == p).and_then(|(_, lag)| *lag);
+        let lag_of = |p: Projection| lags.iter().find(|lag| lag.projection == p.name());
         family(
             "projector_checkpoint_position",
             "gauge",
@@ -137,7 +137,7 @@ impl Metrics {
         family(
             "projector_lag_events",
             "gauge",
-            "Events published by the relay and not yet applied (capped at 100000).",
+            "Events published by the relay and not yet applied (counted up to 10001).",
             &|p| lag_of(p).map(|lag| lag.events.to_string()),
         );
         family(
@@ -148,45 +148,4 @@ impl Metrics {
         );
         out
     }
-}
-
-/// How far one projection is behind the relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lag {
-    pub position: i64,
-    /// Events the relay has published after the checkpoint (capped).
-    pub events: i64,
-    pub parked: i64,
-}
-
-/// Most events counted for a lag.
-pub const LAG_CAP: i64 = 100_000;
-
-/// Every projection's lag, in one query.
-pub async fn lag(pool: &PgPool) -> Result<Vec<(Projection, Option<Lag>)>, sqlx::Error> {
-    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "with relay as (select coalesce(max(position), 0) as position from relay_checkpoints) \
-         select p.projection, p.position, \
-           (select count(*) from (select 1 from events e \
-              where e.position > p.position and e.position <= relay.position \
-              limit $1) behind), \
-           (select count(*) from projection_parked k where k.projection = p.projection) \
-         from projection_checkpoints p, relay",
-    )
-    .bind(LAG_CAP)
-    .fetch_all(pool)
-    .await?;
-    Ok(Projection::ALL
-        .into_iter()
-        .map(|projection| {
-            let lag = rows.iter().find(|row| row.0 == projection.name()).map(
-                |(_, position, events, parked)| Lag {
-                    position: *position,
-                    events: *events,
-                    parked: *parked,
-                },
-            );
-            (projection, lag)
-        })
-        .collect())
 }

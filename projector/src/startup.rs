@@ -14,8 +14,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::lag::lags;
 use crate::live;
-use crate::metrics::{lag, Metrics};
+use crate::metrics::Metrics;
 use crate::projection::Projection;
 
 #[derive(Debug, Clone)]
@@ -105,17 +106,18 @@ impl Application {
 
 async fn health(State(state): State<HttpState>) -> impl IntoResponse {
     let nats = state.nats.connection_state() == async_nats::connection::State::Connected;
-    let lags = lag(state.store.pool()).await;
+    let lags = lags(state.store.pool()).await;
     let database = lags.is_ok();
     let projections: Vec<_> = lags
         .unwrap_or_default()
         .into_iter()
-        .map(|(projection, lag)| {
+        .map(|lag| {
             json!({
-                "projection": projection.name(),
-                "position": lag.map(|l| l.position),
-                "lag_events": lag.map(|l| l.events),
-                "parked": lag.map(|l| l.parked),
+                "projection": lag.projection,
+                "position": lag.position,
+                "lag_events": lag.events,
+                "lag_capped": lag.capped,
+                "parked": lag.parked,
             })
         })
         .collect();
@@ -138,7 +140,7 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-    let lags = lag(state.store.pool()).await.unwrap_or_default();
+    let lags = lags(state.store.pool()).await.unwrap_or_default();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(&lags),

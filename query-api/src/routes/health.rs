@@ -18,19 +18,15 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{SecondsFormat, Utc};
+use paystream_projector::lag::lags;
 use serde::Serialize;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use crate::startup::QueryState;
 use crate::views::Health;
 
-/// The projector's projections, always reported (position 0 before their
-/// first event).
-pub const PROJECTIONS: [&str; 4] = ["payments", "webhooks", "merchants", "ledger"];
-
-/// Lag counts stop above this.
-pub const LAG_CAP: i64 = 10_000;
+pub use paystream_projector::lag::LAG_CAP;
 
 pub fn router() -> Router<QueryState> {
     Router::new().route("/health", get(health))
@@ -52,38 +48,20 @@ pub struct ProjectionHealth {
     pub parked: i64,
 }
 
-/// Every projection's checkpoint, lag behind the relay and parked events,
-/// in one statement.
+/// Every projection's checkpoint, lag behind the relay and parked events
+/// (one statement: `paystream_projector::lag`).
 pub async fn projections(pool: &PgPool) -> Result<Vec<ProjectionHealth>, sqlx::Error> {
-    let rows = sqlx::query(
-        "with relay as (select coalesce(max(position), 0) as position from relay_checkpoints), \
-              names as (select unnest($1::text[]) as projection \
-                        union select projection from projection_checkpoints \
-                        union select distinct projection from projection_parked) \
-         select n.projection, coalesce(c.position, 0) as position, \
-                (select count(*) from (select 1 from events e, relay r \
-                    where e.position > coalesce(c.position, 0) and e.position <= r.position \
-                    limit $2) lagging) as lag, \
-                (select count(*) from projection_parked p where p.projection = n.projection) as parked \
-         from names n left join projection_checkpoints c on c.projection = n.projection \
-         order by n.projection",
-    )
-    .bind(PROJECTIONS.map(str::to_string).to_vec())
-    .bind(LAG_CAP + 1)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let lag: i64 = row.try_get("lag")?;
-            Ok(ProjectionHealth {
-                projection: row.try_get("projection")?,
-                position: row.try_get("position")?,
-                lag_events: lag,
-                lag_capped: lag > LAG_CAP,
-                parked: row.try_get("parked")?,
-            })
+    Ok(lags(pool)
+        .await?
+        .into_iter()
+        .map(|lag| ProjectionHealth {
+            projection: lag.projection,
+            position: lag.position,
+            lag_events: lag.events,
+            lag_capped: lag.capped,
+            parked: lag.parked,
         })
-        .collect()
+        .collect())
 }
 
 /// Liveness and dependencies; 503 while the database is unreachable.
