@@ -20,7 +20,11 @@ async fn jobs(apps: &Apps) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_status_follows_the_real_acquirer() {
-    let apps = spawn_apps_with(Options { relay: true, ..Options::default() }).await;
+    let apps = spawn_apps_with(Options {
+        projector: true,
+        ..Options::default()
+    })
+    .await;
     let merchant = dev_merchant();
 
     // No acquirer consumer yet: stopped, nothing done.
@@ -98,9 +102,11 @@ async fn job_status_follows_the_real_acquirer() {
     })
     .await;
 
-    let done = wait_until(Duration::from_secs(5), "the queue to drain", || async {
+    // The queue drains; the outcomes reach the read models.
+    let done = wait_until(Duration::from_secs(20), "the queue to drain", || async {
         let status = jobs(&apps).await;
-        (status["processing"] == 0 && status["pending"] == 0).then_some(status)
+        (status["processing"] == 0 && status["pending"] == 0 && status["completed"] == 3)
+            .then_some(status)
     })
     .await;
     assert_eq!(

@@ -2,8 +2,10 @@
 //! real workers. The simulated acquirer is a durable JetStream consumer, so
 //! its queue is the consumer's state: `pending` = messages not yet delivered
 //! to it, `processing` = delivered and not yet acknowledged. `completed` and
-//! `failed` count the outcomes stored in the event store (they survive
-//! restarts and count every acquirer replica).
+//! `failed` count the outcomes recorded, from the read models (payments that
+//! succeeded or failed, refunds processed): they survive restarts, count
+//! every acquirer replica, and cost a few index-free sums however large the
+//! store grows.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -58,12 +60,14 @@ async fn queue(state: &QueryState) -> Queue {
     }
 }
 
-/// Outcomes stored: (completed, failed).
+/// Outcomes recorded: (completed, failed), from the `payments` projection.
 async fn outcomes(state: &QueryState) -> Result<(i64, i64), sqlx::Error> {
     sqlx::query_as(
-        "select count(*), count(*) filter (where event_type = 'PaymentFailed') from events \
-         where category = 'payment' \
-           and event_type in ('PaymentSucceeded', 'PaymentFailed', 'RefundProcessed')",
+        "select (s.succeeded + s.failed + r.processed)::int8, s.failed::int8 \
+         from (select coalesce(sum(succeeded), 0) as succeeded, \
+                      coalesce(sum(failed), 0) as failed \
+               from rm_merchant_stats_daily) s, \
+              (select count(*) as processed from rm_refunds where status = 'processed') r",
     )
     .fetch_one(state.store.pool())
     .await
