@@ -35,7 +35,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::schedule::Claimed;
 use crate::worker::Job;
-use crate::{merchants, schedule};
+use crate::{merchants, recent, schedule};
 
 /// Who the dispatcher's events are recorded as.
 pub const ACTOR: &str = "system:webhook-dispatcher";
@@ -161,6 +161,23 @@ pub fn build_body(
     }
 }
 
+/// Most payments remembered as folded (a few hundred bytes each).
+const REMEMBERED_PAYMENTS: usize = 20_000;
+
+/// Payments as last folded by this process (the fold of a stream is the
+/// same whoever computes it).
+static PAYMENTS: std::sync::LazyLock<recent::Payments> =
+    std::sync::LazyLock::new(|| recent::Payments::new(REMEMBERED_PAYMENTS));
+
+/// What the intake shares with its dispatcher's worker.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    /// Deliveries just scheduled, rows already leased, for the worker.
+    pub queue: mpsc::Sender<Job>,
+    /// Rows this dispatcher wrote, so that its own echoed events need no read.
+    pub rows: Arc<recent::Rows>,
+}
+
 /// The payments as they were right after the given versions of their
 /// streams, folded from one read of all the streams (one statement per
 /// batch of events instead of one stream read per event).
@@ -283,7 +300,7 @@ pub async fn handle_batch(
     settings: &Settings,
     metrics: &Metrics,
     events: &[RecordedEvent],
-    handoff: Option<&mpsc::Sender<Job>>,
+    handoff: Option<&Handoff>,
 ) -> Vec<Result<Handled, HandleError>> {
     let mut results: Vec<Option<Result<Handled, HandleError>>> =
         events.iter().map(|_| None).collect();
@@ -305,9 +322,23 @@ pub async fn handle_batch(
                     Ok(parsed) => {
                         let wanted = announcements(&parsed);
                         if wanted.is_empty() {
+                            // Nothing to send, but keep the folded payment current.
+                            if let Some(previous) = PAYMENTS
+                                .at(event.stream_id.as_str(), event.version.saturating_sub(1))
+                            {
+                                if let Some(payment) =
+                                    PaymentAggregate::evolve(Some(previous), &parsed)
+                                {
+                                    PAYMENTS.remember(
+                                        event.stream_id.as_str(),
+                                        event.version,
+                                        &payment,
+                                    );
+                                }
+                            }
                             results[index] = Some(Ok(Handled::Ignored));
                         } else {
-                            payments.push((index, wanted));
+                            payments.push((index, parsed, wanted));
                         }
                     }
                 }
@@ -339,7 +370,7 @@ pub async fn handle_batch(
     if !payments.is_empty() {
         let outcomes =
             schedule_for_payment_events(store, settings, metrics, events, &payments, handoff).await;
-        for ((index, _), outcome) in payments.iter().zip(outcomes) {
+        for ((index, _, _), outcome) in payments.iter().zip(outcomes) {
             results[*index] = Some(outcome);
         }
     }
@@ -349,6 +380,17 @@ pub async fn handle_batch(
     // them already there; only a dispatcher that stopped between its append
     // and that write leaves a row behind (still leased), and this brings it
     // up to date at once.
+    if let Some(handoff) = handoff {
+        // Rows this process wrote at the event's version or later need no read.
+        own.retain(|(index, delivery_id)| {
+            let version = i64::try_from(events[*index].version).unwrap_or(i64::MAX);
+            let known = handoff.rows.up_to_date(delivery_id.as_str(), version);
+            if known {
+                results[*index] = Some(Ok(Handled::Ignored));
+            }
+            !known
+        });
+    }
     if !own.is_empty() {
         let ids: Vec<&str> = own.iter().map(|(_, id)| id.as_str()).collect();
         match schedule::versions(store.pool(), &ids).await {
@@ -405,28 +447,50 @@ async fn schedule_for_payment_events(
     settings: &Settings,
     metrics: &Metrics,
     events: &[RecordedEvent],
-    work: &[(usize, Vec<Announcement>)],
-    handoff: Option<&mpsc::Sender<Job>>,
+    work: &[(usize, PaymentEvent, Vec<Announcement>)],
+    handoff: Option<&Handoff>,
 ) -> Vec<Result<Handled, HandleError>> {
-    let wanted: Vec<(&StreamId, u64)> = work
-        .iter()
-        .map(|(index, _)| (&events[*index].stream_id, events[*index].version))
-        .collect();
-    let states = match payments_at(store, &wanted).await {
-        Ok(states) => states,
-        Err(error) => {
-            let error = error.to_string();
-            return work
-                .iter()
-                .map(|_| Err(HandleError::Batch(error.clone())))
-                .collect();
+    // The payments at their events' versions: folded from the remembered
+    // previous version where possible, read (all at once) otherwise.
+    let mut states: HashMap<(String, u64), Payment> = HashMap::new();
+    let mut missing: Vec<(&StreamId, u64)> = Vec::new();
+    for (index, parsed, _) in work {
+        let event = &events[*index];
+        let key = (event.stream_id.as_str().to_owned(), event.version);
+        let folded = if event.version == 1 {
+            PaymentAggregate::evolve(None, parsed)
+        } else {
+            PAYMENTS
+                .at(event.stream_id.as_str(), event.version - 1)
+                .and_then(|previous| PaymentAggregate::evolve(Some(previous), parsed))
+        };
+        match folded {
+            Some(payment) => {
+                states.insert(key, payment);
+            }
+            None => missing.push((&event.stream_id, event.version)),
         }
-    };
+    }
+    if !missing.is_empty() {
+        match payments_at(store, &missing).await {
+            Ok(read) => states.extend(read),
+            Err(error) => {
+                let error = error.to_string();
+                return work
+                    .iter()
+                    .map(|_| Err(HandleError::Batch(error.clone())))
+                    .collect();
+            }
+        }
+    }
+    for ((stream, version), payment) in &states {
+        PAYMENTS.remember(stream, *version, payment);
+    }
     let mut outcomes: Vec<Result<usize, HandleError>> = work.iter().map(|_| Ok(0)).collect();
 
     // 1. What to schedule.
     let mut planned = Vec::new();
-    for (item, (index, wanted)) in work.iter().enumerate() {
+    for (item, (index, _, wanted)) in work.iter().enumerate() {
         let event = &events[*index];
         let Some(payment) = states.get(&(event.stream_id.as_str().to_owned(), event.version))
         else {
@@ -533,7 +597,7 @@ async fn schedule_for_payment_events(
                 .as_ref()
                 .is_some_and(|delivery| delivery.is_due(now));
             let permit = if due {
-                handoff.and_then(|queue| queue.try_reserve().ok())
+                handoff.and_then(|handoff| handoff.queue.try_reserve().ok())
             } else {
                 None
             };
@@ -546,6 +610,12 @@ async fn schedule_for_payment_events(
         .collect();
     match schedule::insert_many(store.pool(), &rows, settings.lease).await {
         Ok(written) => {
+            if let Some(handoff) = handoff {
+                // Written, or already at this version or later.
+                for row in &rows {
+                    handoff.rows.wrote(&row.delivery_id, row.version);
+                }
+            }
             let leased_at = Instant::now();
             let written: std::collections::HashSet<String> = written.into_iter().collect();
             let mut loaded_by_id: HashMap<&str, &aggregates::Loaded<WebhookDeliveryAggregate>> =
@@ -632,7 +702,7 @@ pub async fn run(
     jetstream: jetstream::Context,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
-    handoff: Option<mpsc::Sender<Job>>,
+    handoff: Option<Handoff>,
 ) {
     let slots = Arc::new(Semaphore::new(settings.intake_in_flight.max(1)));
     let batches = Arc::new(Semaphore::new(INTAKE_BATCHES));
@@ -668,7 +738,7 @@ async fn consume(
     jetstream: &jetstream::Context,
     settings: &Arc<Settings>,
     metrics: &Arc<Metrics>,
-    handoff: &Option<mpsc::Sender<Job>>,
+    handoff: &Option<Handoff>,
     (slots, batches): (&Arc<Semaphore>, &Arc<Semaphore>),
     failures: &mut u32,
 ) -> Result<(), String> {
@@ -749,7 +819,7 @@ async fn handle_messages(
     store: PgEventStore,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
-    handoff: Option<mpsc::Sender<Job>>,
+    handoff: Option<Handoff>,
     messages: Vec<jetstream::Message>,
     _slots: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 ) {

@@ -7,6 +7,7 @@
 //!   and URL) and keeps the durable schedule table in step with every
 //!   delivery stream.
 //! * [`merchants`]: merchants' webhook settings, cached for a second.
+//! * [`recent`]: bounded memories of folded payments and written rows.
 //! * [`schedule`]: the `webhook_schedule` table (migration 0005), the only
 //!   record of what is due; no timer lives in memory.
 //! * [`worker`]: claims due rows with a lease, sends, records the attempt.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod intake;
 pub mod merchants;
 pub mod metrics;
+pub mod recent;
 pub mod schedule;
 pub mod send;
 pub mod service;

@@ -4,6 +4,7 @@
 //! never a wrong send. Every write carries the delivery stream's version and
 //! never replaces a row that reflects a later one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,8 @@ use paystream_command_api::aggregates::Loaded;
 use paystream_domain::webhook::{WebhookDeliveryAggregate, WebhookDeliveryStatus};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::recent::Rows;
 
 /// The origin (`scheme://host:port`) of `url`: the unit of per-endpoint limits.
 pub fn endpoint_of(url: &str) -> String {
@@ -394,15 +397,22 @@ const WRITER_BATCH: usize = 512;
 
 impl Writer {
     /// Starts the writer task; it ends when every handle is dropped.
-    pub fn start(pool: PgPool, capacity: usize) -> Self {
+    /// `rows` learns every change written.
+    pub fn start(pool: PgPool, capacity: usize, rows: Option<Arc<Rows>>) -> Self {
         let (queue, mut receiver) = tokio::sync::mpsc::channel::<Queued>(capacity.max(1));
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(WRITER_BATCH);
             while receiver.recv_many(&mut batch, WRITER_BATCH).await > 0 {
                 let changes: Vec<Change> = batch.iter().map(|(change, _)| change.clone()).collect();
+                let learn = |change: &Change| {
+                    if let Some(rows) = &rows {
+                        rows.wrote(change.delivery_id(), change.version());
+                    }
+                };
                 match apply(&pool, &changes).await {
                     Ok(()) => {
-                        for (_, reply) in batch.drain(..) {
+                        for (change, reply) in batch.drain(..) {
+                            learn(&change);
                             let _ = reply.send(Ok(()));
                         }
                     }
@@ -411,6 +421,9 @@ impl Writer {
                             let result = apply(&pool, std::slice::from_ref(&change))
                                 .await
                                 .map_err(|error| error.to_string());
+                            if result.is_ok() {
+                                learn(&change);
+                            }
                             let _ = reply.send(result);
                         }
                     }

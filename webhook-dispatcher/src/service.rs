@@ -41,6 +41,9 @@ impl Drop for Dispatcher {
     }
 }
 
+/// Most schedule rows remembered as written by this dispatcher.
+const REMEMBERED_ROWS: usize = 65_536;
+
 /// Starts the intake consumer and the worker loop on tasks of their own.
 pub fn spawn(
     store: PgEventStore,
@@ -65,14 +68,21 @@ pub fn spawn(
     // Deliveries the intake just scheduled (rows already leased), straight
     // to the worker; bounded, and the intake leaves a row to be claimed when
     // it is full.
-    let (handoff, handed) = tokio::sync::mpsc::channel(settings.max_in_flight.max(1));
+    let (queue, handed) = tokio::sync::mpsc::channel(settings.max_in_flight.max(1));
+    // Rows this dispatcher wrote, shared by the intake and the row writer.
+    let rows = Arc::new(crate::recent::Rows::new(REMEMBERED_ROWS));
+    let writer = schedule::Writer::start(
+        store.pool().clone(),
+        settings.max_in_flight.max(1),
+        Some(rows.clone()),
+    );
     let tasks = vec![
         tokio::spawn(intake::run(
             store.clone(),
             jetstream,
             settings.clone(),
             metrics.clone(),
-            Some(handoff),
+            Some(intake::Handoff { queue, rows }),
         )),
         tokio::spawn(worker::run(
             store,
@@ -80,6 +90,7 @@ pub fn spawn(
             settings,
             metrics.clone(),
             handed,
+            writer,
         )),
     ];
     Ok(Dispatcher { metrics, tasks })

@@ -114,10 +114,10 @@ pub async fn run(
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
     mut handoff: mpsc::Receiver<Job>,
+    rows: schedule::Writer,
 ) {
     let global = Arc::new(Semaphore::new(settings.max_in_flight.max(1)));
     let endpoints = Arc::new(Endpoints::default());
-    let rows = schedule::Writer::start(store.pool().clone(), settings.max_in_flight.max(1));
     // Signalled whenever an attempt finishes and frees its slots.
     let finished = Arc::new(Notify::new());
     // Jobs whose endpoint was busy: kept (still leased) and sent as soon as
