@@ -9,6 +9,12 @@
 //! app answering 200 at once on `ENDPOINTS` ports (one origin per merchant,
 //! since the dispatcher caps in-flight deliveries per origin).
 //!
+//! Phase 1 (deliveries/s): the dispatcher is paused (SIGSTOP) while the
+//! outcomes of `PAYSTREAM_BENCH_DELIVERIES` payments are recorded and
+//! relayed, then resumed; the figure is how fast it drains that backlog to
+//! the receivers. Phase 2 (latency): outcomes at a steady rate, commit →
+//! first attempt.
+//!
 //! Env: `PAYSTREAM_BENCH_DATABASE_URL` (a role that may create databases),
 //! `PAYSTREAM_TEST_NATS_URL`, `PAYSTREAM_BENCH_DELIVERIES` (phase 1, default
 //! 10000), `PAYSTREAM_BENCH_SECONDS` (phase 2 and baselines, default 10),
@@ -343,6 +349,16 @@ fn cpu_line(before: Cpu, after: Cpu, seconds: f64) -> String {
     )
 }
 
+/// `kill -<signal> <pid>`.
+fn signal_process(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+    Ok(())
+}
+
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -588,7 +604,10 @@ async fn run(
         .iter()
         .map(|(_, p)| (p.to_string(), Instant::now()))
         .collect();
-    let cpu_before = cpu(dispatcher_pid);
+    // The dispatcher is paused (SIGSTOP) while the outcomes are recorded and
+    // relayed, then resumed: phase 1 measures how fast it drains a backlog,
+    // not how fast this process can record outcomes on a shared machine.
+    signal_process(dispatcher_pid, "STOP")?;
     let recording = Instant::now();
     {
         let phase1 = Arc::new(phase1);
@@ -608,14 +627,33 @@ async fn run(
         .await?;
     }
     let recorded_in = recording.elapsed().as_secs_f64();
+    let relayed = Instant::now();
+    loop {
+        let stored: i64 = sqlx::query_scalar("select count(*) from events")
+            .fetch_one(store.pool())
+            .await?;
+        let mut stream = jetstream.get_stream(&relay_config.stream_name).await?;
+        if stream.info().await?.state.messages as i64 >= stored {
+            break;
+        }
+        anyhow::ensure!(
+            relayed.elapsed() < Duration::from_secs(120),
+            "the relay did not publish the outcomes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cpu_before = cpu(dispatcher_pid);
+    let resumed = Instant::now();
+    signal_process(dispatcher_pid, "CONT")?;
     let (first, last, arrived, _) = wait_arrivals(&received, &phase1_ids).await;
     let cpu_after = cpu(dispatcher_pid);
-    let wall = recording.elapsed().as_secs_f64();
     let (Some(first), Some(last)) = (first, last) else {
         anyhow::bail!("no delivery arrived in phase 1");
     };
+    let wall = last.duration_since(resumed).as_secs_f64();
     let span = last.duration_since(first).as_secs_f64();
     let delivered_per_second = arrived as f64 / span;
+    let drained_per_second = arrived as f64 / wall;
     let requests_phase1 = received.counts.lock().unwrap().requests;
     let saturated = metric(&client, &base, "webhook_endpoint_saturated_total").await;
 
@@ -739,10 +777,10 @@ async fn run(
     println!("| what | figure | note |");
     println!("|---|---:|---|");
     println!(
-        "| 1. deliveries/s, fast receiver | {delivered_per_second:.0} | {arrived} of {deliveries} delivered in {span:.1} s (first → last arrival) |"
+        "| 1. deliveries/s, fast receiver, draining a backlog of {deliveries} finalized payments | {delivered_per_second:.0} | {arrived} of {deliveries} delivered in {span:.1} s (first → last arrival); {drained_per_second:.0}/s counting from the resume ({wall:.1} s) |"
     );
     println!(
-        "| outcomes recorded (`RecordPaymentSuccess`, {CONCURRENCY} tasks, during phase 1) | {:.0}/s | {deliveries} in {recorded_in:.1} s |",
+        "| outcomes recorded before phase 1 (`RecordPaymentSuccess`, {CONCURRENCY} tasks, dispatcher paused) | {:.0}/s | {deliveries} in {recorded_in:.1} s |",
         deliveries as f64 / recorded_in
     );
     println!(

@@ -99,31 +99,43 @@ pub fn spawn(
 #[derive(Debug, Clone)]
 struct HttpState {
     store: PgEventStore,
+    nats: async_nats::Client,
     metrics: Arc<Metrics>,
 }
 
-pub fn router(store: PgEventStore, metrics: Arc<Metrics>) -> Router {
+pub fn router(store: PgEventStore, nats: async_nats::Client, metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
-        .with_state(HttpState { store, metrics })
+        .with_state(HttpState {
+            store,
+            nats,
+            metrics,
+        })
 }
 
+/// 503 `unhealthy` without the database (no delivery can be claimed or
+/// recorded); `degraded` without NATS (due retries still go out, new
+/// events wait in JetStream until it is back).
 async fn health(State(state): State<HttpState>) -> impl IntoResponse {
     let database = sqlx::query("select 1")
         .execute(state.store.pool())
         .await
         .is_ok();
-    let status = if database {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let nats = state.nats.connection_state() == async_nats::connection::State::Connected;
+    let (code, status) = match (database, nats) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unhealthy"),
+        (true, false) => (StatusCode::OK, "degraded"),
+        (true, true) => (StatusCode::OK, "healthy"),
     };
     (
-        status,
+        code,
         axum::Json(serde_json::json!({
-            "status": if database { "healthy" } else { "unhealthy" },
+            "status": status,
             "database": if database { "connected" } else { "disconnected" },
+            "nats": if nats { "connected" } else { "disconnected" },
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "service": "webhook-dispatcher",
         })),
     )
 }
@@ -157,7 +169,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let dispatcher = spawn(store.clone(), startup::jetstream(&nats), config.settings())?;
     let listener = TcpListener::bind(config.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, profile = ?config.profile, "webhook-dispatcher listening");
-    axum::serve(listener, router(store, dispatcher.metrics.clone()))
+    axum::serve(listener, router(store, nats, dispatcher.metrics.clone()))
         .with_graceful_shutdown(paystream_command_api::startup::shutdown_signal())
         .await?;
     Ok(())

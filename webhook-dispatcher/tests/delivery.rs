@@ -698,28 +698,47 @@ async fn health_and_metrics_are_served() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = paystream_webhook_dispatcher::service::router(
         env.store.clone(),
+        env.jetstream.client(),
         dispatcher.metrics.clone(),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let client = reqwest::Client::new();
     let health = client.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for line in [
+    let health: serde_json::Value = serde_json::from_str(&health.text().await.unwrap()).unwrap();
+    assert_eq!(health["status"], "healthy", "{health}");
+    assert_eq!(health["database"], "connected", "{health}");
+    assert_eq!(health["nats"], "connected", "{health}");
+    let expected = [
         "webhook_attempts_total 1\n",
         "webhook_successes_total 1\n",
         "webhook_failures_total 0\n",
         "webhook_attempt_latency_seconds_count 1\n",
         "webhook_queue_due 0\n",
         "webhook_schedule_lag_seconds 0\n",
-    ] {
-        assert!(text.contains(line), "{line:?} missing from\n{text}");
+    ];
+    // The final row write is batched: the queue gauges settle within moments.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|line| !text.contains(*line))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{missing:?} missing from\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
