@@ -220,3 +220,40 @@ pub async fn apply_live(
         stream_sequence: last,
     })
 }
+
+/// One step of catching up from the store, for events JetStream no longer
+/// holds: applies those after the checkpoint and, if `stream_sequence` is
+/// given, records it as the sequence the consumer resumes after.
+pub async fn apply_from_store(
+    pool: &PgPool,
+    projection: Projection,
+    events: &[RecordedEvent],
+    stream_sequence: Option<u64>,
+) -> Result<Outcome, StepError> {
+    let mut tx = pool.begin().await?;
+    let (position, sequence) = lock_checkpoint(&mut tx, projection).await?;
+    let fresh: Vec<&RecordedEvent> = events
+        .iter()
+        .filter(|event| event.position.0 > position)
+        .collect();
+    let parked = apply_parking(&mut tx, projection, &fresh).await?;
+    let new_position = fresh.last().map_or(position, |event| event.position.0);
+    let new_sequence = stream_sequence.unwrap_or(sequence);
+    sqlx::query(
+        "update projection_checkpoints \
+         set position = $2, stream_sequence = $3, updated_at = now() where projection = $1",
+    )
+    .bind(projection.name())
+    .bind(new_position)
+    .bind(i64::try_from(new_sequence).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Outcome {
+        applied: fresh.len() - parked,
+        skipped: events.len() - fresh.len(),
+        parked,
+        position: new_position,
+        stream_sequence: new_sequence,
+    })
+}

@@ -8,24 +8,30 @@
 //! redelivery has no second effect, nothing is skipped, and the projector
 //! recovers by itself from NATS or PostgreSQL restarts: any error drops the
 //! consumer session and starts over from the checkpoint, with back-off.
+//!
+//! JetStream keeps events for a while; the store keeps them for ever. When
+//! the messages after the checkpoint are gone (expired, purged, or the
+//! stream re-created, its sequences starting again), the projection first
+//! reads them from the store ([`bridge`]), up to where JetStream's history
+//! begins, then resumes the consumer there.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, AckKind};
 use futures::{FutureExt, StreamExt};
-use paystream_command_api::store::RecordedEvent;
+use paystream_command_api::relay::HEADER_POSITION;
+use paystream_command_api::store::{EventStore, PgEventStore, Position, RecordedEvent};
 use rand::Rng;
-use sqlx::PgPool;
 
-use crate::apply::{apply_live, checkpoint, Delivered, StepError};
+use crate::apply::{apply_from_store, apply_live, checkpoint, Delivered, StepError};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::projection::Projection;
 
 /// Runs one projection's consumer for ever.
 pub async fn run(
-    pool: PgPool,
+    store: PgEventStore,
     jetstream: jetstream::Context,
     config: Arc<Config>,
     projection: Projection,
@@ -34,7 +40,7 @@ pub async fn run(
     let mut failures: u32 = 0;
     loop {
         let result = consume(
-            &pool,
+            &store,
             &jetstream,
             &config,
             projection,
@@ -57,20 +63,22 @@ pub async fn run(
 }
 
 async fn consume(
-    pool: &PgPool,
+    store: &PgEventStore,
     jetstream: &jetstream::Context,
     config: &Config,
     projection: Projection,
     metrics: &Metrics,
     failures: &mut u32,
 ) -> Result<(), String> {
+    let pool = store.pool();
     let (_, sequence) = checkpoint(pool, projection)
         .await
         .map_err(|error| format!("checkpoint: {error}"))?;
-    let stream = jetstream
+    let mut stream = jetstream
         .get_stream(&config.events_stream)
         .await
         .map_err(|error| format!("stream {}: {error}", config.events_stream))?;
+    let sequence = bridge(store, &mut stream, projection, sequence, metrics).await?;
     let name = config.consumer_name(projection.name());
     // Re-created at each start so it resumes exactly after the checkpoint.
     match stream.delete_consumer(&name).await {
@@ -145,6 +153,84 @@ async fn consume(
             if let Err(error) = last.ack_with(AckKind::Ack).await {
                 tracing::debug!(%projection, %error, "ack failed; redelivered messages are skipped");
             }
+        }
+    }
+}
+
+/// If JetStream no longer holds the messages right after the checkpoint's
+/// sequence, applies their events from the store, up to the position of
+/// the first message it still holds (or, when it holds none, up to what the
+/// relay has published), and returns the sequence to resume after.
+async fn bridge(
+    store: &PgEventStore,
+    stream: &mut jetstream::stream::Stream,
+    projection: Projection,
+    sequence: u64,
+    metrics: &Metrics,
+) -> Result<u64, String> {
+    let state = stream
+        .info()
+        .await
+        .map_err(|error| format!("stream info: {error}"))?
+        .state
+        .clone();
+    let gone = sequence + 1 < state.first_sequence || sequence > state.last_sequence;
+    if !gone {
+        return Ok(sequence);
+    }
+    // Events below `until` are what JetStream lost; `resume_after` is the
+    // sequence just before its first message.
+    let (until, resume_after) = if state.messages > 0 {
+        let first = stream
+            .get_raw_message(state.first_sequence)
+            .await
+            .map_err(|error| format!("first message: {error}"))?;
+        let position = first
+            .headers
+            .get(HEADER_POSITION)
+            .and_then(|value| value.as_str().parse::<i64>().ok())
+            .ok_or("the first message has no position header")?;
+        (position, state.first_sequence - 1)
+    } else {
+        let published: i64 =
+            sqlx::query_scalar("select coalesce(max(position), 0) from relay_checkpoints")
+                .fetch_one(store.pool())
+                .await
+                .map_err(|error| format!("relay checkpoint: {error}"))?;
+        (published + 1, state.last_sequence)
+    };
+    tracing::warn!(%projection, after_sequence = sequence, first_sequence = state.first_sequence,
+        last_sequence = state.last_sequence, until_position = until,
+        "JetStream no longer holds the messages after the checkpoint; reading them from the store");
+    let (mut after, _) = checkpoint(store.pool(), projection)
+        .await
+        .map_err(|error| format!("checkpoint: {error}"))?;
+    loop {
+        let page = store
+            .read_all(Position(after), crate::rebuild::PAGE)
+            .await
+            .map_err(|error| format!("store: {error}"))?;
+        // Done once the store has nothing more, or the page reaches `until`.
+        let done = page.len() < crate::rebuild::PAGE
+            || page.last().is_some_and(|event| event.position.0 >= until);
+        let events: Vec<RecordedEvent> = page
+            .into_iter()
+            .filter(|event| event.position.0 < until)
+            .collect();
+        let outcome = apply_from_store(
+            store.pool(),
+            projection,
+            &events,
+            done.then_some(resume_after),
+        )
+        .await
+        .map_err(|error| error.to_string())?;
+        metrics.of(projection).record(&outcome, events.last());
+        after = outcome
+            .position
+            .max(events.last().map_or(after, |e| e.position.0));
+        if done {
+            return Ok(resume_after);
         }
     }
 }

@@ -73,18 +73,18 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let mut jetstream = async_nats::jetstream::new(self.nats.clone());
         jetstream.set_timeout(Config::NATS_REQUEST_TIMEOUT);
-        let consumers: Vec<_> = Projection::ALL
-            .into_iter()
-            .map(|projection| {
-                tokio::spawn(live::run(
-                    self.store.pool().clone(),
-                    jetstream.clone(),
-                    self.config.clone(),
-                    projection,
-                    self.metrics.clone(),
-                ))
-            })
-            .collect();
+        // Owned by this future: when it ends or is dropped (the task
+        // aborted), the set is dropped and every consumer with it.
+        let mut consumers = tokio::task::JoinSet::new();
+        for projection in Projection::ALL {
+            consumers.spawn(live::run(
+                self.store.clone(),
+                jetstream.clone(),
+                self.config.clone(),
+                projection,
+                self.metrics.clone(),
+            ));
+        }
         let state = HttpState {
             store: self.store,
             nats: self.nats,
@@ -97,9 +97,7 @@ impl Application {
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(paystream_command_api::startup::shutdown_signal())
             .await;
-        for consumer in consumers {
-            consumer.abort();
-        }
+        consumers.shutdown().await;
         Ok(served?)
     }
 }

@@ -502,3 +502,80 @@ async fn the_rebuild_command_swaps_while_the_live_projector_runs() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown projection"));
 }
+
+/// How JetStream loses the messages while the projector is down.
+#[derive(Debug, Clone, Copy)]
+enum Loss {
+    /// Purged (as retention or an operator would): sequences go on.
+    Purge,
+    /// The stream deleted; the relay re-creates it and sequences restart at 1.
+    Delete,
+}
+
+#[tokio::test]
+async fn events_purged_from_jetstream_are_read_from_the_store() {
+    events_lost_to_jetstream_are_read_from_the_store(Loss::Purge).await;
+}
+
+#[tokio::test]
+async fn events_of_a_deleted_jetstream_stream_are_read_from_the_store() {
+    events_lost_to_jetstream_are_read_from_the_store(Loss::Delete).await;
+}
+
+async fn events_lost_to_jetstream_are_read_from_the_store(loss: Loss) {
+    let mut harness = Harness::new().await;
+    harness.start_relay();
+    harness.start_projector().await;
+    let merchants = merchants(&harness).await;
+    workload::run(harness.store(), &merchants, 4, seed()).await;
+    harness.wait_caught_up(CATCH_UP).await;
+
+    // While the projector is down, events are relayed and then lost to
+    // JetStream (as retention or an operator's purge would), then more come.
+    harness.stop_projector();
+    workload::run(harness.store(), &merchants, 4, seed()).await;
+    let head = harness.head().await;
+    let mut stream = harness
+        .jetstream
+        .get_stream(&harness.relay.stream_name)
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the relay to publish everything",
+        || async {
+            let published: i64 =
+                sqlx::query_scalar("select coalesce(max(position), 0) from relay_checkpoints")
+                    .fetch_one(harness.store().pool())
+                    .await
+                    .unwrap();
+            (published >= head).then_some(())
+        },
+    )
+    .await;
+    match loss {
+        Loss::Purge => {
+            stream.purge().await.unwrap();
+            assert_eq!(stream.info().await.unwrap().state.messages, 0);
+        }
+        Loss::Delete => {
+            harness
+                .jetstream
+                .delete_stream(&harness.relay.stream_name)
+                .await
+                .unwrap();
+        }
+    }
+    workload::run(harness.store(), &merchants, 4, seed()).await;
+
+    harness.start_projector().await;
+    harness.wait_caught_up(CATCH_UP).await;
+    let live = harness.dump().await;
+    assert!(live["projection_parked"].is_empty());
+    assert_ledger_balances(&harness).await;
+    assert_rows_equal_folds(&harness).await;
+    rebuild(harness.store(), &Projection::ALL, false)
+        .await
+        .unwrap();
+    assert_same(&live, &harness.dump().await);
+}
