@@ -62,6 +62,12 @@ pub async fn apply_parking(
     if events.is_empty() {
         return Ok(0);
     }
+    // Plan every statement for its actual arguments. A cached generic plan
+    // chosen while a table was nearly empty (a fresh deployment, a rebuild)
+    // would keep scanning it whole as it grows: a rebuild measured 10x slower.
+    sqlx::query("set local plan_cache_mode = force_custom_plan")
+        .execute(&mut *conn)
+        .await?;
     let mut whole = conn.begin().await?;
     match projection.apply(&mut whole, events).await {
         Ok(()) => {
