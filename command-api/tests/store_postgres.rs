@@ -4,7 +4,7 @@ mod store_contract;
 mod support;
 
 use paystream_command_api::store::{
-    EventMetadata, ExpectedVersion, NewEvent, PgEventStore, StreamId,
+    EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position, StreamId,
 };
 use sqlx::{Connection, Executor, PgConnection};
 use store_contract::{Harness, HeldAppend, Tamper};
@@ -124,5 +124,56 @@ async fn stored_events_cannot_be_updated_or_deleted() {
             error.to_string().contains("append-only"),
             "{statement}: {error}"
         );
+    }
+}
+
+/// After a database restart cuts every connection, each dead pooled
+/// connection fails at most one use and is then discarded; connections idle
+/// for a while are pinged and replaced before anyone sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_connections_are_replaced_after_the_database_cuts_them() {
+    let database = TestDatabase::create().await;
+    let store = PgEventStore::connect(&database.url, 4).await.unwrap();
+    // Four connections in the pool.
+    futures::future::join_all((0..4).map(|_| async {
+        let mut connection = store.pool().acquire().await.unwrap();
+        connection.execute("select pg_sleep(0.05)").await.unwrap();
+    }))
+    .await;
+    let cut = || async {
+        database
+            .connection()
+            .await
+            .execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity \
+                 where datname = current_database() and pid <> pg_backend_pid()",
+            )
+            .await
+            .unwrap();
+    };
+
+    // Used right away: each dead connection may fail once, no more.
+    cut().await;
+    let mut failures = 0;
+    let mut ok = 0;
+    for _ in 0..20 {
+        match store.read_all(Position::START, 10).await {
+            Ok(_) => ok += 1,
+            Err(_) => failures += 1,
+        }
+    }
+    assert!(failures <= 4, "{failures} failures");
+    assert!(ok >= 16, "{ok} successes");
+
+    // Idle past the ping threshold: nobody sees a dead connection.
+    futures::future::join_all((0..4).map(|_| async {
+        let mut connection = store.pool().acquire().await.unwrap();
+        connection.execute("select pg_sleep(0.05)").await.unwrap();
+    }))
+    .await;
+    cut().await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    for _ in 0..20 {
+        store.read_all(Position::START, 10).await.unwrap();
     }
 }

@@ -21,8 +21,8 @@ use paystream_command_api::store::{
 use paystream_domain::merchant::{MerchantEvent, MerchantRegistered, WebhookEndpointConfigured};
 use paystream_domain::order::{OrderAttempted, OrderCreated, OrderEvent, OrderPaid};
 use paystream_domain::payment::{
-    PaymentCaptured, PaymentCreated, PaymentEvent, PaymentMethod, PaymentSucceeded,
-    RefundCreated, RefundProcessed,
+    PaymentCaptured, PaymentCreated, PaymentEvent, PaymentMethod, PaymentSucceeded, RefundCreated,
+    RefundProcessed,
 };
 use paystream_domain::{Currency, DomainEvent, MerchantId, OrderId, PaymentId, RefundId};
 use paystream_projector::rebuild::rebuild;
@@ -56,10 +56,21 @@ fn metadata(merchant: MerchantId) -> EventMetadata {
     }
 }
 
-async fn append(store: &PgEventStore, category: &str, id: &str, events: Vec<NewEvent>, merchant: MerchantId) {
+async fn append(
+    store: &PgEventStore,
+    category: &str,
+    id: &str,
+    events: Vec<NewEvent>,
+    merchant: MerchantId,
+) {
     let stream = StreamId::new(category, id).expect("stream id");
     store
-        .append(&stream, ExpectedVersion::NoStream, events, &metadata(merchant))
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            events,
+            &metadata(merchant),
+        )
         .await
         .expect("append");
 }

@@ -11,9 +11,9 @@
 //!
 //! JetStream keeps events for a while; the store keeps them for ever. When
 //! the messages after the checkpoint are gone (expired, purged, or the
-//! stream re-created, its sequences starting again), the projection first
-//! reads them from the store ([`bridge`]), up to where JetStream's history
-//! begins, then resumes the consumer there.
+//! stream re-created, its sequences starting again and naming other
+//! events), the projection first reads them from the store ([`bridge`]), up
+//! to where JetStream's history begins, then resumes the consumer there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,23 +174,29 @@ async fn bridge(
         .map_err(|error| format!("stream info: {error}"))?
         .state
         .clone();
-    let gone = sequence + 1 < state.first_sequence || sequence > state.last_sequence;
+    let (position, _) = checkpoint(store.pool(), projection)
+        .await
+        .map_err(|error| format!("checkpoint: {error}"))?;
+    // Resuming after `sequence` is right only if no message up to it holds
+    // an event beyond the checkpoint. Positions grow with sequences, so the
+    // message at `sequence` itself must be at or below the checkpoint: after
+    // the stream is deleted and re-created, the same sequence can name a
+    // later event.
+    let renumbered = sequence >= state.first_sequence
+        && sequence <= state.last_sequence
+        && sequence > 0
+        && message_position(stream, sequence).await? > position;
+    let gone = renumbered || sequence + 1 < state.first_sequence || sequence > state.last_sequence;
     if !gone {
         return Ok(sequence);
     }
     // Events below `until` are what JetStream lost; `resume_after` is the
     // sequence just before its first message.
     let (until, resume_after) = if state.messages > 0 {
-        let first = stream
-            .get_raw_message(state.first_sequence)
-            .await
-            .map_err(|error| format!("first message: {error}"))?;
-        let position = first
-            .headers
-            .get(HEADER_POSITION)
-            .and_then(|value| value.as_str().parse::<i64>().ok())
-            .ok_or("the first message has no position header")?;
-        (position, state.first_sequence - 1)
+        (
+            message_position(stream, state.first_sequence).await?,
+            state.first_sequence - 1,
+        )
     } else {
         let published: i64 =
             sqlx::query_scalar("select coalesce(max(position), 0) from relay_checkpoints")
@@ -202,9 +208,7 @@ async fn bridge(
     tracing::warn!(%projection, after_sequence = sequence, first_sequence = state.first_sequence,
         last_sequence = state.last_sequence, until_position = until,
         "JetStream no longer holds the messages after the checkpoint; reading them from the store");
-    let (mut after, _) = checkpoint(store.pool(), projection)
-        .await
-        .map_err(|error| format!("checkpoint: {error}"))?;
+    let mut after = position;
     loop {
         let page = store
             .read_all(Position(after), crate::rebuild::PAGE)
@@ -233,6 +237,22 @@ async fn bridge(
             return Ok(resume_after);
         }
     }
+}
+
+/// The global position of the event in message `sequence`.
+async fn message_position(
+    stream: &jetstream::stream::Stream,
+    sequence: u64,
+) -> Result<i64, String> {
+    let message = stream
+        .get_raw_message(sequence)
+        .await
+        .map_err(|error| format!("message {sequence}: {error}"))?;
+    message
+        .headers
+        .get(HEADER_POSITION)
+        .and_then(|value| value.as_str().parse::<i64>().ok())
+        .ok_or_else(|| format!("message {sequence} has no position header"))
 }
 
 /// Reads each message's event; a message that does not hold one is a relay

@@ -438,10 +438,13 @@ async fn projections_recover_after_nats_restarts_and_lost_database_connections()
         .await
         .unwrap();
     };
-    // (Between commands: a command caught by the cut would fail, as it
-    // would for any client; the projector must recover on its own.)
+    // Between commands: a command caught by the cut fails, as it would for
+    // any client. The workload's pool replaces its dead connections once
+    // they have been idle for 250 ms (they are pinged then); the projector
+    // must recover on its own, whenever the cut finds it.
     for round in 0..3 {
         cut().await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         workload::run(harness.store(), &merchants, 3, seed() + round).await;
     }
     harness.wait_caught_up(CATCH_UP).await;
@@ -566,7 +569,31 @@ async fn events_lost_to_jetstream_are_read_from_the_store(loss: Loss) {
                 .unwrap();
         }
     }
-    workload::run(harness.store(), &merchants, 4, seed()).await;
+    let checkpoint_sequence: i64 =
+        sqlx::query_scalar("select max(stream_sequence) from projection_checkpoints")
+            .fetch_one(harness.store().pool())
+            .await
+            .unwrap();
+    workload::run(harness.store(), &merchants, 12, seed()).await;
+    if matches!(loss, Loss::Delete) {
+        // The re-created stream numbers its messages from 1 again: once it
+        // holds more than the checkpoint's sequence, that sequence names a
+        // later event, which a naive resume would skip past.
+        wait_until(
+            Duration::from_secs(30),
+            "the re-created stream to pass the old sequence",
+            || async {
+                let mut stream = harness
+                    .jetstream
+                    .get_stream(&harness.relay.stream_name)
+                    .await
+                    .ok()?;
+                let last = stream.info().await.ok()?.state.last_sequence;
+                (i64::try_from(last).unwrap() > checkpoint_sequence).then_some(())
+            },
+        )
+        .await;
+    }
 
     harness.start_projector().await;
     harness.wait_caught_up(CATCH_UP).await;

@@ -96,7 +96,9 @@ impl Application {
                 jetstream,
                 events_stream: config.events_stream,
                 acquirer_consumer: config.acquirer_consumer,
-                metrics: std::sync::Arc::new(paystream_command_api::http::metrics::HttpMetrics::new("query_api")),
+                metrics: std::sync::Arc::new(
+                    paystream_command_api::http::metrics::HttpMetrics::new("query_api"),
+                ),
             },
         })
     }

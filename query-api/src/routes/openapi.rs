@@ -13,8 +13,8 @@ use paystream_command_api::http::views::{
 use paystream_command_api::routes::openapi::CommandApiDoc;
 use utoipa::OpenApi;
 
-use super::{events, health, jobs, orders, payments, refunds, stats, webhooks};
 use super::{audit, ledger, merchants};
+use super::{events, health, jobs, orders, payments, refunds, stats, webhooks};
 use crate::listing::Page;
 use crate::startup::QueryState;
 use crate::views::{Health, History, HistoryEvent, JobsStatus, PublicOrderView, PublicPaymentView};

@@ -47,6 +47,9 @@ macro_rules! select_events {
     };
 }
 
+/// A pooled connection idle this long is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_millis(250);
+
 #[derive(Debug, Clone)]
 pub struct PgEventStore {
     pool: PgPool,
@@ -67,6 +70,12 @@ impl PgEventStore {
     }
 
     /// Connects with explicit bounds and applies the migrations.
+    ///
+    /// A pooled connection is checked (one round trip) only when it has been
+    /// idle for a while: one that has just served a query is alive, and
+    /// pinging it before every use would double the round trips of a read.
+    /// An idle one may have been cut by a database restart; it is pinged and,
+    /// if dead, replaced before anyone sees it.
     pub async fn connect(database_url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options: PgConnectOptions = database_url.parse()?;
         let pool = PoolOptions::new()
@@ -74,6 +83,15 @@ impl PgEventStore {
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(5))
             .idle_timeout(Duration::from_secs(300))
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         MIGRATOR
