@@ -5,6 +5,7 @@
 
 pub mod acquirer;
 pub mod aggregates;
+pub mod backoff;
 pub mod config;
 pub mod http;
 pub mod relay;

@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, AckKind};
 use futures::{FutureExt, StreamExt};
+use paystream_command_api::backoff::backoff;
 use paystream_command_api::relay::HEADER_POSITION;
 use paystream_command_api::store::{EventStore, PgEventStore, Position, RecordedEvent};
-use rand::Rng;
 
 use crate::apply::{apply_from_store, apply_live, checkpoint, Delivered, StepError};
 use crate::config::Config;
@@ -283,12 +283,4 @@ fn decode(
             })
         })
         .collect()
-}
-
-/// 100 ms doubling per failure up to `max`, with ±50 % jitter.
-fn backoff(failures: u32, max: Duration) -> Duration {
-    Duration::from_millis(100)
-        .saturating_mul(1 << failures.saturating_sub(1).min(16))
-        .min(max)
-        .mul_f64(rand::thread_rng().gen_range(0.5..1.5))
 }

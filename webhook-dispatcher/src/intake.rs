@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer, AckKind};
 use futures::StreamExt;
 use paystream_command_api::aggregates::{self, CommandError};
+use paystream_command_api::backoff::backoff;
 use paystream_command_api::http::views::{PaymentView, RefundView};
 use paystream_command_api::store::{
     EventMetadata, PgEventStore, RecordedEvent, StoreError, StreamId,
@@ -882,14 +883,6 @@ async fn nak(message: &jetstream::Message, delivered: i64) {
     if let Err(error) = message.ack_with(AckKind::Nak(Some(delay))).await {
         tracing::warn!(%error, "nak failed; the message comes back after ack_wait");
     }
-}
-
-/// 100 ms doubling per failure up to `max`, with ±50 % jitter.
-pub fn backoff(failures: u32, max: Duration) -> Duration {
-    Duration::from_millis(100)
-        .saturating_mul(1 << failures.saturating_sub(1).min(16))
-        .min(max)
-        .mul_f64(rand::thread_rng().gen_range(0.5..1.5))
 }
 
 #[cfg(test)]

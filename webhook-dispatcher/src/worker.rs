@@ -29,11 +29,12 @@ use paystream_domain::{DomainError, WebhookDeliveryId};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Settings;
-use crate::intake::{backoff, ACTOR};
+use crate::intake::ACTOR;
 use crate::merchants;
 use crate::metrics::Metrics;
 use crate::schedule::{self, Claimed};
 use crate::send::{self, Sender};
+use paystream_command_api::backoff::backoff;
 
 /// Per-endpoint slots, created on demand and dropped when idle.
 #[derive(Debug, Default)]

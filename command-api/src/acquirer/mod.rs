@@ -71,6 +71,7 @@ use tokio::task::JoinHandle;
 use self::outcome::ProcessingMode;
 use self::record::{Job, Recorded};
 use crate::aggregates::CommandError;
+use crate::backoff::backoff;
 use crate::config::Config;
 use crate::relay::RelayConfig;
 use crate::startup;
@@ -674,14 +675,6 @@ async fn nak(message: &jetstream::Message, delivered: i64) {
 fn retry_delay(delivered: i64) -> Duration {
     let doublings = u32::try_from(delivered.saturating_sub(1).clamp(0, 6)).unwrap_or(6);
     let base = Duration::from_secs(1 << doublings).min(Duration::from_secs(60));
-    base.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
-}
-
-/// 100 ms doubling per failure up to `max`, with ±50 % jitter.
-fn backoff(failures: u32, max: Duration) -> Duration {
-    let base = Duration::from_millis(100)
-        .saturating_mul(1 << failures.saturating_sub(1).min(16))
-        .min(max);
     base.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
 }
 

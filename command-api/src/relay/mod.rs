@@ -22,11 +22,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::HeaderMap;
-use rand::Rng;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::backoff::backoff;
 use crate::store::{EventStore, PgEventStore, Position, RecordedEvent};
 
 pub const HEADER_POSITION: &str = "Paystream-Position";
@@ -354,16 +354,4 @@ fn header_i64(headers: &HeaderMap, name: &str) -> Option<i64> {
     headers
         .get(name)
         .and_then(|value| value.as_str().parse().ok())
-}
-
-/// 50 ms doubling per failure up to `max`, with ±50 % jitter.
-fn backoff(failures: u32, max: Duration) -> Duration {
-    if failures == 0 {
-        return Duration::from_millis(100);
-    }
-    let base = Duration::from_millis(50)
-        .saturating_mul(1 << failures.min(16))
-        .min(max);
-    let jitter = rand::thread_rng().gen_range(0.5..1.5);
-    base.mul_f64(jitter)
 }
