@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::PgConnection;
 
+pub use paystream_command_api::http::views::text;
+
 use crate::projections;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -222,15 +224,6 @@ where
         .filter(|(_, row)| !row.applied.is_empty())
         .collect();
     Ok(changed.into_values().collect())
-}
-
-/// The serde name of a unit enum value (`"pending"`), for text columns.
-pub fn text<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(text)) => text,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 /// A state as stored in a `state` column: JSON text, bound as `text[]` and

@@ -13,7 +13,8 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn text<T: Serialize>(value: &T) -> String {
+/// The serde name of a unit enum value (`"pending"`), or its JSON text.
+pub fn text<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(Value::String(text)) => text,
         Ok(other) => other.to_string(),
