@@ -329,10 +329,14 @@ fn render(payload: Value) -> String {
     text
 }
 
+/// Read at run time (cargo sets it for tests), so a test binary built from
+/// another checkout sharing the target directory still reads this one's files.
 fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("golden")
+    Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests")
+    .join("golden")
 }
 
 fn file_name(event_type: &str, version: u16) -> String {

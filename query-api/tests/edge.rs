@@ -17,10 +17,13 @@ use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection};
 
 const NGINX: &str = "/usr/sbin/nginx";
-const TEMPLATE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../deploy/nginx/paystream.conf.template"
-);
+/// The nginx template of this checkout (the manifest directory is read at
+/// run time, so a binary shared through a target directory reads its own).
+fn template_path() -> String {
+    let manifest =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    format!("{manifest}/../deploy/nginx/paystream.conf.template")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_edge_sends_reads_to_query_api_and_writes_to_command_api() {
@@ -221,7 +224,7 @@ impl Edge {
         let prefix = std::env::temp_dir().join(unique_name("paystream_edge"));
         std::fs::create_dir_all(prefix.join("tmp")).expect("nginx prefix");
         let port = free_port();
-        let template = std::fs::read_to_string(TEMPLATE).expect("read the nginx template");
+        let template = std::fs::read_to_string(template_path()).expect("read the nginx template");
         let config = render(&template, &prefix, port, command_api_port, query_api_port);
         let config_path = prefix.join("nginx.conf");
         std::fs::write(&config_path, config).expect("write nginx.conf");
