@@ -20,9 +20,11 @@ use futures::StreamExt;
 use paystream_command_api::aggregates::{self, CommandError};
 use paystream_command_api::backoff::backoff;
 use paystream_command_api::http::views::{PaymentView, RefundView};
+use paystream_command_api::relay::{HEADER_POSITION, HEADER_STREAM};
 use paystream_command_api::store::{
-    EventMetadata, PgEventStore, RecordedEvent, StoreError, StreamId,
+    EventMetadata, PgEventStore, Position, RecordedEvent, StoreError, StreamId,
 };
+use paystream_domain::merchant::Merchant;
 use paystream_domain::payment::{Payment, PaymentAggregate, PaymentEvent};
 use paystream_domain::webhook::{ScheduleWebhookDelivery, WebhookDeliveryAggregate};
 use paystream_domain::{Aggregate, DomainError, DomainEvent, RefundId, WebhookDeliveryId};
@@ -33,10 +35,11 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::merchants::{self, Merchants};
 use crate::metrics::Metrics;
 use crate::schedule::Claimed;
 use crate::worker::Job;
-use crate::{merchants, recent, schedule};
+use crate::{recent, schedule};
 
 /// Who the dispatcher's events are recorded as.
 pub const ACTOR: &str = "system:webhook-dispatcher";
@@ -273,17 +276,37 @@ pub enum HandleError {
 }
 
 /// Handles one stored event (idempotent: any number of deliveries of the
-/// same event end in the same state). The consumer uses [`handle_batch`].
+/// same event end in the same state), with merchants read afresh. The
+/// consumer uses [`handle_batch`].
 pub async fn handle_event(
     store: &PgEventStore,
     settings: &Settings,
     metrics: &Metrics,
     event: &RecordedEvent,
 ) -> Result<Handled, HandleError> {
-    handle_batch(store, settings, metrics, std::slice::from_ref(event), None)
+    let merchants = Merchants::new(1);
+    let context = Context {
+        store,
+        settings,
+        metrics,
+        merchants: &merchants,
+    };
+    handle_batch(&context, std::slice::from_ref(event), None)
         .await
         .pop()
         .unwrap_or(Ok(Handled::Ignored))
+}
+
+/// What handling events needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub store: &'a PgEventStore,
+    pub settings: &'a Settings,
+    pub metrics: &'a Metrics,
+    /// Merchants' settings by log position; every merchant event of the log
+    /// before the events handled must have been passed to
+    /// [`Merchants::seen`].
+    pub merchants: &'a Merchants,
 }
 
 /// Handles a batch of stored events, with one outcome per event, in order.
@@ -297,12 +320,11 @@ pub async fn handle_event(
 /// as long as the worker's queue has room; otherwise its row is left for a
 /// claim.
 pub async fn handle_batch(
-    store: &PgEventStore,
-    settings: &Settings,
-    metrics: &Metrics,
+    context: &Context<'_>,
     events: &[RecordedEvent],
     handoff: Option<&Handoff>,
 ) -> Vec<Result<Handled, HandleError>> {
+    let store = context.store;
     let mut results: Vec<Option<Result<Handled, HandleError>>> =
         events.iter().map(|_| None).collect();
     let mut payments = Vec::new();
@@ -369,8 +391,7 @@ pub async fn handle_batch(
     }
 
     if !payments.is_empty() {
-        let outcomes =
-            schedule_for_payment_events(store, settings, metrics, events, &payments, handoff).await;
+        let outcomes = schedule_for_payment_events(context, events, &payments, handoff).await;
         for ((index, _, _), outcome) in payments.iter().zip(outcomes) {
             results[*index] = Some(outcome);
         }
@@ -439,18 +460,24 @@ struct Planned {
     delivery_id: WebhookDeliveryId,
     command: ScheduleWebhookDelivery,
     metadata: EventMetadata,
+    /// The merchant's settings as of the source event.
+    merchant: Merchant,
 }
 
 /// Schedules the deliveries of the payment events `work` (indexes into
 /// `events`, with their announcements); one outcome per item of `work`.
 async fn schedule_for_payment_events(
-    store: &PgEventStore,
-    settings: &Settings,
-    metrics: &Metrics,
+    context: &Context<'_>,
     events: &[RecordedEvent],
     work: &[(usize, PaymentEvent, Vec<Announcement>)],
     handoff: Option<&Handoff>,
 ) -> Vec<Result<Handled, HandleError>> {
+    let Context {
+        store,
+        settings,
+        metrics,
+        merchants,
+    } = *context;
     // The payments at their events' versions: folded from the remembered
     // previous version where possible, read (all at once) otherwise.
     let mut states: HashMap<(String, u64), Payment> = HashMap::new();
@@ -501,7 +528,11 @@ async fn schedule_for_payment_events(
             )));
             continue;
         };
-        let merchant = match merchants::merchant(store, payment.merchant_id).await {
+        // The endpoint configuration in force at this event (invariant 8).
+        let merchant = match merchants
+            .as_of(store, payment.merchant_id, event.position)
+            .await
+        {
             Ok(Some(merchant)) => merchant,
             Ok(None) => continue,
             Err(error) => {
@@ -514,6 +545,7 @@ async fn schedule_for_payment_events(
             causation_id: Some(event.event_id),
             correlation_id: event.metadata.correlation_id.or(Some(event.event_id)),
             actor: ACTOR.to_owned(),
+            ..EventMetadata::default()
         };
         for (position, announcement) in wanted.iter().enumerate() {
             let Some(url) = merchant.webhook.endpoint_for(announcement.event) else {
@@ -549,6 +581,7 @@ async fn schedule_for_payment_events(
                 },
                 delivery_id,
                 metadata: metadata.clone(),
+                merchant: merchant.clone(),
             });
         }
     }
@@ -567,7 +600,11 @@ async fn schedule_for_payment_events(
     // 3. One statement writes the new rows; those due now and with room in
     // the worker's queue are written leased and handed over.
     let now = chrono::Utc::now();
-    let mut created: Vec<(usize, aggregates::Loaded<WebhookDeliveryAggregate>)> = Vec::new();
+    let mut created: Vec<(
+        usize,
+        aggregates::Loaded<WebhookDeliveryAggregate>,
+        &Merchant,
+    )> = Vec::new();
     let mut already = Vec::new();
     for (plan, executed) in planned.iter().zip(executed) {
         match executed {
@@ -578,6 +615,7 @@ async fn schedule_for_payment_events(
                     state: executed.state,
                     version: executed.version,
                 },
+                &plan.merchant,
             )),
             Err(CommandError::Rejected(DomainError::WebhookDeliveryAlreadyScheduled)) => {
                 already.push((plan.work, &plan.delivery_id));
@@ -592,7 +630,7 @@ async fn schedule_for_payment_events(
     let mut permits = Vec::new();
     let rows: Vec<schedule::NewRow> = created
         .iter()
-        .filter_map(|(_, loaded)| {
+        .filter_map(|(_, loaded, _)| {
             let due = loaded
                 .state
                 .as_ref()
@@ -619,19 +657,24 @@ async fn schedule_for_payment_events(
             }
             let leased_at = Instant::now();
             let written: std::collections::HashSet<String> = written.into_iter().collect();
-            let mut loaded_by_id: HashMap<&str, &aggregates::Loaded<WebhookDeliveryAggregate>> =
-                created
-                    .iter()
-                    .filter_map(|(_, loaded)| {
-                        Some((loaded.state.as_ref()?.delivery_id.as_str(), loaded))
-                    })
-                    .collect();
+            let mut loaded_by_id: HashMap<
+                &str,
+                (&aggregates::Loaded<WebhookDeliveryAggregate>, &Merchant),
+            > = created
+                .iter()
+                .filter_map(|(_, loaded, merchant)| {
+                    Some((
+                        loaded.state.as_ref()?.delivery_id.as_str(),
+                        (loaded, *merchant),
+                    ))
+                })
+                .collect();
             for (delivery_id, permit) in permits {
                 // A row already at this version or later is someone else's.
                 if !written.contains(&delivery_id) {
                     continue;
                 }
-                let (Some(loaded), Some(row)) = (
+                let (Some((loaded, merchant)), Some(row)) = (
                     loaded_by_id.remove(delivery_id.as_str()),
                     rows.iter().find(|row| row.delivery_id == delivery_id),
                 ) else {
@@ -644,10 +687,11 @@ async fn schedule_for_payment_events(
                         next_attempt_at: row.next_attempt_at,
                     },
                     loaded: Some(loaded.clone()),
+                    merchant: Some(Box::new(merchant.clone())),
                     leased_at,
                 });
             }
-            for (work, _) in &created {
+            for (work, _, _) in &created {
                 if let Ok(count) = &mut outcomes[*work] {
                     *count += 1;
                 }
@@ -658,7 +702,7 @@ async fn schedule_for_payment_events(
             // The events are handled again, find their deliveries scheduled,
             // and write the rows then.
             let error = error.to_string();
-            for (work, _) in &created {
+            for (work, _, _) in &created {
                 outcomes[*work] = Err(HandleError::Batch(error.clone()));
             }
         }
@@ -703,22 +747,21 @@ pub async fn run(
     jetstream: jetstream::Context,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
+    merchants: Arc<Merchants>,
     handoff: Option<Handoff>,
 ) {
+    let shared = Shared {
+        store,
+        settings: settings.clone(),
+        metrics: metrics.clone(),
+        merchants,
+        handoff,
+    };
     let slots = Arc::new(Semaphore::new(settings.intake_in_flight.max(1)));
     let batches = Arc::new(Semaphore::new(INTAKE_BATCHES));
     let mut failures: u32 = 0;
     loop {
-        let result = consume(
-            &store,
-            &jetstream,
-            &settings,
-            &metrics,
-            &handoff,
-            (&slots, &batches),
-            &mut failures,
-        )
-        .await;
+        let result = consume(&shared, &jetstream, (&slots, &batches), &mut failures).await;
         failures = failures.saturating_add(1);
         match result {
             Ok(()) => tracing::warn!(
@@ -734,15 +777,23 @@ pub async fn run(
     }
 }
 
+/// What the consumer's batches share.
+#[derive(Debug, Clone)]
+struct Shared {
+    store: PgEventStore,
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+    merchants: Arc<Merchants>,
+    handoff: Option<Handoff>,
+}
+
 async fn consume(
-    store: &PgEventStore,
+    shared: &Shared,
     jetstream: &jetstream::Context,
-    settings: &Arc<Settings>,
-    metrics: &Arc<Metrics>,
-    handoff: &Option<Handoff>,
     (slots, batches): (&Arc<Semaphore>, &Arc<Semaphore>),
     failures: &mut u32,
 ) -> Result<(), String> {
+    let settings = &shared.settings;
     let stream = jetstream
         .get_stream(&settings.relay.stream_name)
         .await
@@ -787,7 +838,11 @@ async fn consume(
         let mut pull_error = None;
         for item in chunk {
             match item {
-                Ok(message) => batch.push(message),
+                Ok(message) => {
+                    // In log order, before any later event is handed out.
+                    note_merchant_event(&shared.merchants, &message);
+                    batch.push(message);
+                }
                 Err(error) => pull_error = Some(format!("pull: {error}")),
             }
         }
@@ -802,10 +857,7 @@ async fn consume(
                 .await
                 .map_err(|error| error.to_string())?;
             tokio::spawn(handle_messages(
-                store.clone(),
-                settings.clone(),
-                metrics.clone(),
-                handoff.clone(),
+                shared.clone(),
                 batch,
                 (batch_slot, message_slots),
             ));
@@ -816,14 +868,49 @@ async fn consume(
     }
 }
 
+/// Tells `merchants` of a merchant event: from the relay's headers, or, for
+/// a message without them, from the event itself.
+fn note_merchant_event(merchants: &Merchants, message: &jetstream::Message) {
+    let header = |name| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(name))
+            .map(|value| value.as_str().to_owned())
+    };
+    let stream = header(HEADER_STREAM);
+    if stream
+        .as_deref()
+        .is_some_and(|stream| merchants::merchant_of(stream).is_none())
+    {
+        return;
+    }
+    let position = header(HEADER_POSITION).and_then(|value| value.parse().ok());
+    let (stream, position) = match (stream, position) {
+        (Some(stream), Some(position)) => (stream, Position(position)),
+        _ => match serde_json::from_slice::<RecordedEvent>(&message.payload) {
+            Ok(event) => (event.stream_id.as_str().to_owned(), event.position),
+            // Handled (and refused) with its batch.
+            Err(_) => return,
+        },
+    };
+    if let Some(merchant_id) = merchants::merchant_of(&stream) {
+        merchants.seen(merchant_id, position);
+    }
+}
+
 async fn handle_messages(
-    store: PgEventStore,
-    settings: Arc<Settings>,
-    metrics: Arc<Metrics>,
-    handoff: Option<Handoff>,
+    shared: Shared,
     messages: Vec<jetstream::Message>,
     _slots: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 ) {
+    let Shared {
+        store,
+        settings,
+        metrics,
+        merchants,
+        handoff,
+    } = &shared;
     let mut readable = Vec::with_capacity(messages.len());
     let mut events = Vec::with_capacity(messages.len());
     for message in messages {
@@ -840,7 +927,13 @@ async fn handle_messages(
             }
         }
     }
-    let work = handle_batch(&store, &settings, &metrics, &events, handoff.as_ref());
+    let context = Context {
+        store,
+        settings,
+        metrics,
+        merchants,
+    };
+    let work = handle_batch(&context, &events, handoff.as_ref());
     // Bounded: a stuck database must not hold the messages past their ack wait.
     let outcomes = match tokio::time::timeout(settings.ack_wait.mul_f32(0.8), work).await {
         Ok(outcomes) => outcomes,

@@ -6,7 +6,8 @@
 //!   (`WebhookDeliveryScheduled`, id derived from source event, webhook event
 //!   and URL) and keeps the durable schedule table in step with every
 //!   delivery stream.
-//! * [`merchants`]: merchants' webhook settings, cached for a second.
+//! * [`merchants`]: merchants' webhook settings as of a log position,
+//!   invalidated by the merchant events themselves, in log order.
 //! * [`recent`]: bounded memories of folded payments and written rows.
 //! * [`schedule`]: the `webhook_schedule` table (migration 0005), the only
 //!   record of what is due; no timer lives in memory.

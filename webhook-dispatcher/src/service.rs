@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Settings};
+use crate::merchants::Merchants;
 use crate::metrics::Metrics;
 use crate::send::Sender;
 use crate::ssrf::Guard;
@@ -43,6 +44,9 @@ impl Drop for Dispatcher {
 
 /// Most schedule rows remembered as written by this dispatcher.
 const REMEMBERED_ROWS: usize = 65_536;
+
+/// Most merchants whose webhook settings are remembered.
+const REMEMBERED_MERCHANTS: usize = 10_000;
 
 /// Starts the intake consumer and the worker loop on tasks of their own.
 pub fn spawn(
@@ -76,12 +80,15 @@ pub fn spawn(
         settings.max_in_flight.max(1),
         Some(rows.clone()),
     );
+    // Merchants' settings by log position, kept current by the intake.
+    let merchants = Arc::new(Merchants::new(REMEMBERED_MERCHANTS));
     let tasks = vec![
         tokio::spawn(intake::run(
             store.clone(),
             jetstream,
             settings.clone(),
             metrics.clone(),
+            merchants.clone(),
             Some(intake::Handoff { queue, rows }),
         )),
         tokio::spawn(worker::run(
@@ -89,6 +96,7 @@ pub fn spawn(
             sender,
             settings,
             metrics.clone(),
+            merchants,
             handed,
             writer,
         )),

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use paystream_command_api::aggregates::{self, CommandError, Loaded};
 use paystream_command_api::store::{EventMetadata, PgEventStore};
-use paystream_domain::merchant::{DisableWebhookEndpoint, MerchantAggregate};
+use paystream_domain::merchant::{DisableWebhookEndpoint, Merchant, MerchantAggregate};
 use paystream_domain::webhook::{
     RecordWebhookAttempt, WebhookDeliveryAggregate, WebhookDeliveryStatus, FAILURE_REASON_GONE,
 };
@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Settings;
 use crate::intake::ACTOR;
-use crate::merchants;
+use crate::merchants::Merchants;
 use crate::metrics::Metrics;
 use crate::schedule::{self, Claimed};
 use crate::send::{self, Sender};
@@ -101,6 +101,9 @@ pub struct Job {
     /// The delivery as the intake just wrote it, which spares the attempt
     /// a load (if it is stale, recording the attempt conflicts and reloads).
     pub loaded: Option<Loaded<WebhookDeliveryAggregate>>,
+    /// The merchant's settings as of the event that caused the delivery
+    /// (from the intake); the current ones are used when `None`.
+    pub merchant: Option<Box<Merchant>>,
     /// When its lease started.
     pub leased_at: Instant,
 }
@@ -114,6 +117,7 @@ pub async fn run(
     sender: Sender,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
+    merchants: Arc<Merchants>,
     mut handoff: mpsc::Receiver<Job>,
     rows: schedule::Writer,
 ) {
@@ -141,7 +145,7 @@ pub async fn run(
             }
             match start_attempt(&job.row, &global, &endpoints, &settings) {
                 Some(slots) => spawn_attempt(
-                    &store, &sender, &settings, &metrics, &finished, &rows, job, slots,
+                    &store, &sender, &settings, &metrics, &merchants, &finished, &rows, job, slots,
                 ),
                 None => still_held.push_back(job),
             }
@@ -176,11 +180,13 @@ pub async fn run(
                         let job = Job {
                             row,
                             loaded: None,
+                            merchant: None,
                             leased_at,
                         };
                         match start_attempt(&job.row, &global, &endpoints, &settings) {
                             Some(slots) => spawn_attempt(
-                                &store, &sender, &settings, &metrics, &finished, &rows, job, slots,
+                                &store, &sender, &settings, &metrics, &merchants, &finished, &rows,
+                                job, slots,
                             ),
                             None => {
                                 metrics.endpoint_saturated.fetch_add(1, Ordering::Relaxed);
@@ -223,7 +229,7 @@ pub async fn run(
                     while let Some(next) = job.take() {
                         match start_attempt(&next.row, &global, &endpoints, &settings) {
                             Some(slots) => spawn_attempt(
-                                &store, &sender, &settings, &metrics, &finished, &rows, next,
+                                &store, &sender, &settings, &metrics, &merchants, &finished, &rows, next,
                                 slots,
                             ),
                             None => {
@@ -263,6 +269,7 @@ fn spawn_attempt(
     sender: &Sender,
     settings: &Arc<Settings>,
     metrics: &Arc<Metrics>,
+    merchants: &Arc<Merchants>,
     finished: &Arc<Notify>,
     rows: &schedule::Writer,
     job: Job,
@@ -274,6 +281,7 @@ fn spawn_attempt(
         sender.clone(),
         settings.clone(),
         metrics.clone(),
+        merchants.clone(),
         rows.clone(),
         job,
         slots,
@@ -295,6 +303,7 @@ async fn attempt_task(
     sender: Sender,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
+    merchants: Arc<Merchants>,
     rows: schedule::Writer,
     job: Job,
     slots: (OwnedSemaphorePermit, EndpointSlot),
@@ -306,7 +315,12 @@ async fn attempt_task(
         .lease
         .mul_f32(0.9)
         .saturating_sub(job.leased_at.elapsed());
-    let Job { row, loaded, .. } = job;
+    let Job {
+        row,
+        loaded,
+        merchant,
+        ..
+    } = job;
     let (global_slot, endpoint_slot) = slots;
     // The endpoint's slot bounds requests to it, so it is freed as soon as
     // the response is in; the global slot bounds attempts, recording
@@ -321,6 +335,10 @@ async fn attempt_task(
             &row,
             Preloaded {
                 loaded,
+                merchant: merchant.map_or(
+                    MerchantSource::Current(&merchants),
+                    MerchantSource::AsOfEvent,
+                ),
                 rows: Some(&rows),
                 endpoint_slot,
             },
@@ -367,6 +385,7 @@ pub async fn attempt(
         row,
         Preloaded {
             loaded: None,
+            merchant: MerchantSource::Read,
             rows: None,
             endpoint_slot: None,
         },
@@ -374,10 +393,22 @@ pub async fn attempt(
     .await
 }
 
+/// Where an attempt takes the merchant's settings from.
+#[derive(Debug)]
+enum MerchantSource<'a> {
+    /// As of the event that caused the delivery (handed over by the intake).
+    AsOfEvent(Box<Merchant>),
+    /// The latest known: later than that event for any row that exists.
+    Current(&'a Merchants),
+    /// Read from the store now.
+    Read,
+}
+
 /// What the worker hands an attempt besides the row.
 struct Preloaded<'a> {
     /// The delivery as the intake just wrote it; loaded when `None`.
     loaded: Option<Loaded<WebhookDeliveryAggregate>>,
+    merchant: MerchantSource<'a>,
     /// Writes the row batched with other attempts'; directly when `None`.
     rows: Option<&'a schedule::Writer>,
     /// The endpoint's slot, freed (and the worker told) once the response
@@ -395,6 +426,7 @@ async fn attempt_with(
 ) -> Result<(), AttemptError> {
     let Preloaded {
         loaded: preloaded,
+        merchant,
         rows,
         endpoint_slot,
     } = preloaded;
@@ -428,9 +460,14 @@ async fn attempt_with(
         schedule::sync(store.pool(), &loaded).await?;
         return Ok(());
     }
-    let merchant = merchants::merchant(store, delivery.merchant_id)
-        .await?
-        .ok_or_else(|| AttemptError::Other(format!("merchant of {delivery_id} not found")))?;
+    let merchant = match merchant {
+        MerchantSource::AsOfEvent(merchant) => Some(*merchant),
+        MerchantSource::Current(merchants) => {
+            merchants.current(store, delivery.merchant_id).await?
+        }
+        MerchantSource::Read => crate::merchants::read(store, delivery.merchant_id).await?,
+    }
+    .ok_or_else(|| AttemptError::Other(format!("merchant of {delivery_id} not found")))?;
     let secrets = merchant.webhook.signing_secrets(now);
     let message_id = send::message_id(&delivery.body, delivery.delivery_id.as_str());
     let signed = send::sign(&secrets, &message_id, now.timestamp(), &delivery.body);
@@ -455,6 +492,7 @@ async fn attempt_with(
         causation_id: Some(delivery.source_event_id),
         correlation_id: None,
         actor: ACTOR.to_owned(),
+        ..EventMetadata::default()
     };
     let command = RecordWebhookAttempt {
         attempt: attempt_number,
@@ -536,7 +574,6 @@ async fn disable_endpoint(
     match executed {
         Ok(executed) => {
             if !executed.events.is_empty() {
-                merchants::forget(merchant_id);
                 metrics.endpoints_disabled.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(%merchant_id, "webhook endpoint disabled after 410 Gone");
             }

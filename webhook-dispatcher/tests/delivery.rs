@@ -100,32 +100,6 @@ async fn final_delivery(
     .await
 }
 
-/// Waits until the dispatcher's consumer has handled every event in the store.
-async fn wait_consumed(env: &TestEnv) {
-    wait_until(
-        Duration::from_secs(15),
-        "the consumer to catch up",
-        || async {
-            let stored: i64 = sqlx::query_scalar("select count(*) from events")
-                .fetch_one(env.store.pool())
-                .await
-                .unwrap();
-            let mut stream = env
-                .jetstream
-                .get_stream(&env.relay.stream_name)
-                .await
-                .ok()?;
-            let messages = stream.info().await.ok()?.state.messages;
-            let consumer = stream.consumer_info("webhook-dispatcher").await.ok()?;
-            (messages as i64 == stored
-                && consumer.num_pending == 0
-                && consumer.num_ack_pending == 0)
-                .then_some(())
-        },
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn a_payment_success_is_delivered_once_signed_with_both_schemes() {
     let env = TestEnv::start().await;
@@ -139,7 +113,7 @@ async fn a_payment_success_is_delivered_once_signed_with_both_schemes() {
     assert_eq!(delivery.status, WebhookDeliveryStatus::Success);
     assert_eq!(delivery.attempts, 1);
     assert_eq!(delivery.source_event_id, source_event);
-    wait_consumed(&env).await;
+    env.wait_consumed().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let received: Vec<Received> = receiver
@@ -219,7 +193,7 @@ async fn no_url_sends_nothing_and_a_redelivered_event_schedules_once() {
     let quiet = env.merchant(SECRET, None).await;
     let payment = env.payment(quiet).await;
     env.succeed(quiet, &payment).await;
-    wait_consumed(&env).await;
+    env.wait_consumed().await;
     assert!(env.deliveries(quiet).await.is_empty());
     let status = aggregates::load::<PaymentAggregate>(&env.store, &payment)
         .await
@@ -250,7 +224,7 @@ async fn no_url_sends_nothing_and_a_redelivered_event_schedules_once() {
     );
     assert_eq!(a.unwrap(), intake::Handled::Scheduled(0));
     assert_eq!(b.unwrap(), intake::Handled::Scheduled(0));
-    wait_consumed(&env).await;
+    env.wait_consumed().await;
     final_delivery(&env, merchant, "payment.failed", Duration::from_secs(10)).await;
     let failed_deliveries: Vec<_> = env
         .deliveries(merchant)

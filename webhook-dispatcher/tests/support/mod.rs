@@ -3,6 +3,7 @@
 //! webhook receiver the test controls.
 #![allow(dead_code, unused_imports)]
 
+pub mod api;
 pub mod receiver;
 
 pub use paystream_command_api::testing::{
@@ -221,6 +222,32 @@ impl TestEnv {
             .await
             .expect("load delivery")
             .state
+    }
+
+    /// Waits until the dispatcher's consumer has handled every event in the store.
+    pub async fn wait_consumed(&self) {
+        wait_until(
+            Duration::from_secs(15),
+            "the consumer to catch up",
+            || async {
+                let stored: i64 = sqlx::query_scalar("select count(*) from events")
+                    .fetch_one(self.store.pool())
+                    .await
+                    .unwrap();
+                let mut stream = self
+                    .jetstream
+                    .get_stream(&self.relay.stream_name)
+                    .await
+                    .ok()?;
+                let messages = stream.info().await.ok()?.state.messages;
+                let consumer = stream.consumer_info("webhook-dispatcher").await.ok()?;
+                (messages as i64 == stored
+                    && consumer.num_pending == 0
+                    && consumer.num_ack_pending == 0)
+                    .then_some(())
+            },
+        )
+        .await;
     }
 
     /// `(event_type, payload)` of every event of a stream, in order.
