@@ -41,6 +41,7 @@ pub async fn dev(store: &PgEventStore) -> Result<(), CommandError> {
         causation_id: None,
         correlation_id: None,
         actor: "system:seed".into(),
+        idempotency: None,
     };
     let command = RegisterMerchant {
         merchant_id,

@@ -167,6 +167,7 @@ fn merchant_metadata(merchant_id: MerchantId) -> EventMetadata {
         causation_id: None,
         correlation_id: Some(Uuid::now_v7()),
         actor: format!("merchant:{merchant_id}"),
+        idempotency: None,
     }
 }
 

@@ -346,6 +346,16 @@ async fn bad_inputs_get_a_clear_4xx_and_append_nothing() {
         body: Option<String>,
         status: StatusCode,
         code: &'a str,
+        /// The `field` the error must name, when the case checks it.
+        field: Option<&'a str>,
+    }
+    impl<'a> Case<'a> {
+        fn field(self, field: &'a str) -> Self {
+            Self {
+                field: Some(field),
+                ..self
+            }
+        }
     }
     let post = |name: &'static str, path: &str, body: &str, status: u16, code: &'static str| Case {
         name,
@@ -356,6 +366,7 @@ async fn bad_inputs_get_a_clear_4xx_and_append_nothing() {
         body: Some(body.to_string()),
         status: StatusCode::from_u16(status).unwrap(),
         code,
+        field: None,
     };
     let orders = "/api/v1/orders";
     let payments = "/api/v1/payments";
@@ -659,6 +670,178 @@ async fn bad_inputs_get_a_clear_4xx_and_append_nothing() {
             404,
             "NOT_FOUND_ERROR",
         ),
+        // Amounts above the maximum (8 digits in minor units).
+        post(
+            "amount one above the maximum",
+            orders,
+            r#"{"amount": 100000000}"#,
+            400,
+            bad,
+        )
+        .field("amount"),
+        post(
+            "amount i64::MAX",
+            orders,
+            r#"{"amount": 9223372036854775807}"#,
+            400,
+            bad,
+        )
+        .field("amount"),
+        post(
+            "amount i64::MAX in JPY",
+            orders,
+            r#"{"amount": 9223372036854775807, "currency": "JPY"}"#,
+            400,
+            bad,
+        )
+        .field("amount"),
+        post(
+            "capture amount i64::MAX",
+            &capture(&succeeded),
+            r#"{"amount": 9223372036854775807}"#,
+            400,
+            bad,
+        )
+        .field("amount"),
+        post(
+            "refund amount i64::MAX",
+            &refund(&succeeded),
+            r#"{"amount": 9223372036854775807}"#,
+            400,
+            bad,
+        )
+        .field("amount"),
+        // Notes numbers the store cannot keep exactly.
+        post(
+            "a decimal in notes",
+            orders,
+            r#"{"amount": 1000, "notes": {"k": 1.5}}"#,
+            400,
+            bad,
+        )
+        .field("notes"),
+        post(
+            "an exponent in notes",
+            orders,
+            r#"{"amount": 1000, "notes": {"k": 1e2}}"#,
+            400,
+            bad,
+        )
+        .field("notes"),
+        post(
+            "an integer beyond 64 bits in notes",
+            orders,
+            r#"{"amount": 1000, "notes": {"k": 18446744073709551616}}"#,
+            400,
+            bad,
+        )
+        .field("notes"),
+        post(
+            "an integer beyond i64 in notes",
+            orders,
+            r#"{"amount": 1000, "notes": {"k": 9223372036854775808}}"#,
+            400,
+            bad,
+        )
+        .field("notes"),
+        // NUL characters, which PostgreSQL text and jsonb cannot hold.
+        post(
+            "NUL in the receipt",
+            orders,
+            r#"{"amount": 1000, "receipt": "r\u0000"}"#,
+            400,
+            bad,
+        )
+        .field("receipt"),
+        post(
+            "NUL in a notes key",
+            orders,
+            r#"{"amount": 1000, "notes": {"k\u0000": "v"}}"#,
+            400,
+            bad,
+        )
+        .field("notes"),
+        post(
+            "NUL in a notes value",
+            orders,
+            r#"{"amount": 1000, "notes": {"k": "\u0000"}}"#,
+            400,
+            bad,
+        )
+        .field("notes.k"),
+        post(
+            "NUL in the currency",
+            orders,
+            r#"{"amount": 1000, "currency": "INR\u0000"}"#,
+            400,
+            bad,
+        )
+        .field("currency"),
+        post("NUL in the VPA", payments, &upi("user\u{0}@bank"), 400, bad).field("vpa"),
+        post(
+            "NUL in the order id",
+            payments,
+            &json!({"order_id": format!("{order}\u{0}"), "method": "upi", "vpa": "a@b"})
+                .to_string(),
+            400,
+            bad,
+        )
+        .field("order_id"),
+        post(
+            "NUL in the card holder name",
+            payments,
+            &json!({"order_id": order, "method": "card", "card": {
+                "number": "4111111111111111", "expiry_month": "12", "expiry_year": "30",
+                "cvv": "123", "holder_name": "A\u{0}"}})
+            .to_string(),
+            400,
+            bad,
+        )
+        .field("card.holder_name"),
+        post(
+            "card holder name too long",
+            payments,
+            &json!({"order_id": order, "method": "card", "card": {
+                "number": "4111111111111111", "expiry_month": "12", "expiry_year": "30",
+                "cvv": "123", "holder_name": "n".repeat(256)}})
+            .to_string(),
+            400,
+            bad,
+        )
+        .field("card.holder_name"),
+        post(
+            "NUL in the refund reason",
+            &refund(&succeeded),
+            r#"{"amount": 100, "reason": "why\u0000"}"#,
+            400,
+            bad,
+        )
+        .field("reason"),
+        // Path ids that are not UTF-8 once percent-decoded.
+        post(
+            "capture of an undecodable id",
+            "/api/v1/payments/%ff/capture",
+            r#"{"amount": 100}"#,
+            400,
+            bad,
+        )
+        .field("id"),
+        post(
+            "refund of an undecodable id",
+            "/api/v1/payments/%ff%fe/refunds",
+            r#"{"amount": 100}"#,
+            400,
+            bad,
+        )
+        .field("id"),
+        post(
+            "retry of an undecodable webhook id",
+            "/api/v1/webhooks/%c3%28/retry",
+            "",
+            400,
+            bad,
+        )
+        .field("id"),
     ];
     let auth = |name: &'static str,
                 who: Option<&'static Merchant>,
@@ -671,6 +854,7 @@ async fn bad_inputs_get_a_clear_4xx_and_append_nothing() {
         body: Some(r#"{"amount": 500}"#.into()),
         status: StatusCode::UNAUTHORIZED,
         code: "AUTHENTICATION_ERROR",
+        field: None,
     };
     let wrong_secret: &'static Merchant = Box::leak(Box::new(wrong_secret));
     let unknown_key: &'static Merchant = Box::leak(Box::new(unknown_key));
@@ -705,6 +889,7 @@ async fn bad_inputs_get_a_clear_4xx_and_append_nothing() {
         body: Some(upi("other@bank")),
         status: StatusCode::UNPROCESSABLE_ENTITY,
         code: "IDEMPOTENCY_ERROR",
+        field: None,
     });
     cases.push(Case {
         name: "idempotency key too long",
@@ -715,6 +900,7 @@ async fn bad_inputs_get_a_clear_4xx_and_append_nothing() {
         body: Some(upi("a@b")),
         status: StatusCode::BAD_REQUEST,
         code: bad,
+        field: None,
     });
     cases.push(Case {
         name: "GET on a command endpoint",
@@ -725,6 +911,7 @@ async fn bad_inputs_get_a_clear_4xx_and_append_nothing() {
         body: Some("{}".into()),
         status: StatusCode::METHOD_NOT_ALLOWED,
         code: bad,
+        field: None,
     });
     assert!(cases.len() >= 40, "{} cases", cases.len());
 
@@ -742,13 +929,16 @@ async fn bad_inputs_get_a_clear_4xx_and_append_nothing() {
             .await;
         let after = app.event_count().await;
         let code = body["error"]["code"].as_str().unwrap_or("<none>");
-        if status != case.status || code != case.code || after != before {
+        let field = body["error"]["field"].as_str();
+        let field_wrong = case.field.is_some_and(|wanted| field != Some(wanted));
+        if status != case.status || code != case.code || after != before || field_wrong {
             failures.push(format!(
-                "{}: got {status} {code} (+{} events), want {} {}; body {body}",
+                "{}: got {status} {code} field {field:?} (+{} events), want {} {} field {:?}; body {body}",
                 case.name,
                 after - before,
                 case.status,
-                case.code
+                case.code,
+                case.field,
             ));
         }
         let description = body["error"]["description"].as_str().unwrap_or("");
@@ -944,6 +1134,87 @@ async fn a_paid_order_takes_no_new_payment() {
     assert_eq!(state.status, PaymentStatus::Success);
 }
 
+/// 99 999 999 minor units (8 digits) is the largest amount: an order, its
+/// capture and a full refund at it go through; one more is refused (the bad
+/// input test has those).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_maximum_amount_is_accepted_for_orders_captures_and_refunds() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    for currency in ["INR", "JPY", "KWD"] {
+        let (status, order) = app
+            .post(
+                "/api/v1/orders",
+                &merchant,
+                json!({"amount": 99_999_999, "currency": currency}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        assert_eq!(order["amount"], 99_999_999);
+        let order_id = order["id"].as_str().unwrap();
+        let payment_id = app.upi_payment(&merchant, order_id).await;
+        app.record_outcome(&payment_id, true).await;
+        let (status, captured) = app
+            .post(
+                &format!("/api/v1/payments/{payment_id}/capture"),
+                &merchant,
+                json!({"amount": 99_999_999}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{captured}");
+        let (status, refund) = app
+            .post(
+                &format!("/api/v1/payments/{payment_id}/refunds"),
+                &merchant,
+                json!({"amount": 99_999_999}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{refund}");
+        assert_eq!(refund["amount"], 99_999_999);
+    }
+    let (status, body) = app
+        .post("/api/v1/orders", &merchant, json!({"amount": 100_000_000}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "BAD_REQUEST_ERROR");
+    assert_eq!(body["error"]["field"], "amount");
+    assert_eq!(
+        body["error"]["description"],
+        "amount must be at most 99999999 (999999.99 INR)"
+    );
+}
+
+/// Notes keep strings, i64 integers and booleans exactly as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_keep_strings_integers_and_booleans_as_sent() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    let notes = json!({
+        "text": "1.5",
+        "big": "18446744073709551616",
+        "min": i64::MIN,
+        "max": i64::MAX,
+        "flag": false,
+        "unicode": "é€😀\u{1}",
+    });
+    let (status, order) = app
+        .post(
+            "/api/v1/orders",
+            &merchant,
+            json!({"amount": 1000, "notes": notes}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["notes"], notes);
+    let id: OrderId = order["id"].as_str().unwrap().parse().unwrap();
+    let stored = aggregates::load::<OrderAggregate>(&app.store, &id)
+        .await
+        .unwrap()
+        .state
+        .unwrap();
+    assert_eq!(Value::Object(stored.notes.unwrap()), notes);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_command() {
     let app = spawn_app().await;
@@ -966,6 +1237,26 @@ async fn the_openapi_document_describes_every_command() {
     }
     assert!(document["components"]["schemas"]["PaymentView"].is_object());
     assert!(document["components"]["securitySchemes"]["api_key"].is_object());
+    // The order body says what it accepts: the amount's bounds, and notes
+    // values that are strings, 64-bit integers or booleans (no decimals).
+    let schemas = &document["components"]["schemas"];
+    let order = &schemas["CreateOrderBody"]["properties"];
+    assert_eq!(order["amount"]["maximum"], 99_999_999, "{order}");
+    assert_eq!(order["amount"]["minimum"], 100, "{order}");
+    let notes = order["notes"].to_string();
+    assert!(notes.contains("#/components/schemas/NoteValue"), "{notes}");
+    let note_types: Vec<String> = schemas["NoteValue"]["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", schemas["NoteValue"]))
+        .iter()
+        .map(|variant| variant["type"].to_string())
+        .collect();
+    assert_eq!(
+        note_types,
+        [r#""string""#, r#""integer""#, r#""boolean""#],
+        "{}",
+        schemas["NoteValue"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -317,6 +317,16 @@ async fn wrong_password_and_unknown_email_get_the_same_401() {
     app.send(Method::POST, "/api/v1/auth/login", Auth::None, Some("{"))
         .await
         .assert_error(StatusCode::BAD_REQUEST, "BAD_REQUEST_ERROR");
+    // A NUL (which PostgreSQL text cannot hold) is bad input, never a 503.
+    for (email, password, field) in [
+        ("admin\u{0}@example.com", "admin123", "email"),
+        ("\u{0}", "", "email"),
+        (seed::DEV_STAFF_EMAIL, "admin123\u{0}", "password"),
+    ] {
+        let answer = app.login(email, password).await;
+        answer.assert_error(StatusCode::BAD_REQUEST, "BAD_REQUEST_ERROR");
+        assert_eq!(answer.body["error"]["field"], field, "{}", answer.body);
+    }
     let count: i64 = sqlx::query_scalar("select count(*) from sessions")
         .fetch_one(app.store.pool())
         .await
@@ -391,10 +401,22 @@ async fn staff_create_rotate_suspend_and_reactivate_a_merchant() {
         secret.starts_with("secret_") && secret.len() == 39,
         "{secret}"
     );
+    // `whsec_` + base64 of 32 random bytes, which the official Standard
+    // Webhooks libraries take as it is.
     assert!(
-        webhook_secret.starts_with("whsec_") && webhook_secret.len() == 38,
+        webhook_secret.starts_with("whsec_") && webhook_secret.len() == 50,
         "{webhook_secret}"
     );
+    assert_eq!(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            &webhook_secret[6..]
+        )
+        .map(|key| key.len()),
+        Ok(32),
+        "{webhook_secret}"
+    );
+    assert_eq!(body["standard_webhooks_secret"], webhook_secret);
     let actor: String =
         sqlx::query_scalar("select actor from events order by position desc limit 1")
             .fetch_one(app.store.pool())
@@ -662,6 +684,21 @@ async fn bad_staff_inputs_are_4xx_and_append_nothing() {
             json!({"name": 7, "email": "a@example.com"}).to_string(),
             "name",
         ),
+        (
+            "NUL in the name",
+            json!({"name": "Acme\u{0}", "email": "a@example.com"}).to_string(),
+            "name",
+        ),
+        (
+            "NUL in the email",
+            json!({"name": "A", "email": "a\u{0}@example.com"}).to_string(),
+            "email",
+        ),
+        (
+            "NUL in the password",
+            json!({"name": "A", "email": "a@example.com", "password": "pass\u{0}word"}).to_string(),
+            "password",
+        ),
     ];
     for (case, body, field) in &bodies {
         let answer = app
@@ -715,8 +752,30 @@ async fn bad_staff_inputs_are_4xx_and_append_nothing() {
         .await
         .assert_error(StatusCode::NOT_FOUND, "NOT_FOUND_ERROR");
     }
-    // A reason over 255 characters.
+    // An id that is not UTF-8 once percent-decoded: our 400, naming it.
+    for action in ["rotate-keys", "suspend", "reactivate"] {
+        let answer = app
+            .send(
+                Method::POST,
+                &format!("/api/v1/merchants/%ff%fe/{action}"),
+                Auth::Bearer(&staff),
+                Some(r#"{"reason": "r"}"#),
+            )
+            .await;
+        answer.assert_error(StatusCode::BAD_REQUEST, "BAD_REQUEST_ERROR");
+        assert_eq!(answer.body["error"]["field"], "id", "{action}");
+    }
+    // A reason over 255 characters, or with a NUL.
     let dev = seed::DEV_MERCHANT_ID;
+    let answer = app
+        .post(
+            &format!("/api/v1/merchants/{dev}/suspend"),
+            Auth::Bearer(&staff),
+            json!({"reason": "fraud\u{0}"}),
+        )
+        .await;
+    answer.assert_error(StatusCode::BAD_REQUEST, "BAD_REQUEST_ERROR");
+    assert_eq!(answer.body["error"]["field"], "reason");
     let answer = app
         .post(
             &format!("/api/v1/merchants/{dev}/suspend"),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use paystream_command_api::aggregates;
+use paystream_command_api::config::Profile;
 use paystream_command_api::http::auth::{secret_hash, sync_credentials};
 use paystream_command_api::routes::webhooks::retry_intervals;
 use paystream_command_api::seed;
@@ -25,7 +26,7 @@ use paystream_domain::webhook::{
 use paystream_domain::{MerchantId, WebhookDeliveryId};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::app::{dev_merchant, spawn_app, Merchant, TestApp};
+use support::app::{dev_merchant, spawn_app, spawn_app_in, Merchant, TestApp};
 use uuid::Uuid;
 
 /// What the dispatcher would write for `merchant`.
@@ -349,8 +350,12 @@ async fn configure_the_endpoint_and_regenerate_the_secret() {
     assert_eq!(headers["cache-control"], "no-store");
     let secret = body["webhook_secret"].as_str().unwrap().to_owned();
     let random = secret.strip_prefix("whsec_").expect("whsec_ prefix");
-    assert_eq!(random.len(), 32, "{secret}");
-    assert!(random.bytes().all(|byte| byte.is_ascii_alphanumeric()));
+    // Base64 of 32 random bytes: the official Standard Webhooks libraries
+    // take the secret as it is, and the answer says so.
+    let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, random)
+        .unwrap_or_else(|error| panic!("{secret}: {error}"));
+    assert_eq!(key.len(), 32, "{secret}");
+    assert_eq!(body["standard_webhooks_secret"], secret.as_str());
     let valid_until: DateTime<Utc> = body["previous_secret_valid_until"]
         .as_str()
         .unwrap()
@@ -939,4 +944,160 @@ async fn bad_inputs_get_a_4xx_and_append_nothing() {
     let webhook = app.merchant_state(&merchant).await.webhook;
     assert_eq!(webhook.url, None);
     assert_eq!(webhook.secret, seed::DEV_WEBHOOK_SECRET);
+}
+
+/// `PUT /api/v1/webhooks/config` with `url`, which must be refused: 400
+/// `BAD_REQUEST_ERROR` on `url`, nothing appended, the endpoint unchanged.
+async fn assert_url_refused(app: &TestApp, merchant: &Merchant, name: &str, url: &str) {
+    let before = app.event_count().await;
+    let url_before = app.merchant_state(merchant).await.webhook.url;
+    let (status, body, headers) = app
+        .json(
+            Method::PUT,
+            "/api/v1/webhooks/config",
+            merchant,
+            Some(json!({ "url": url })),
+        )
+        .await;
+    let label = format!("{name}: {url}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{label}: {body}");
+    assert_eq!(
+        body["error"]["code"], "BAD_REQUEST_ERROR",
+        "{label}: {body}"
+    );
+    assert_eq!(body["error"]["field"], "url", "{label}: {body}");
+    assert!(body["error"]["description"].is_string(), "{label}: {body}");
+    assert_eq!(position(&headers), None, "{label}");
+    assert_eq!(app.event_count().await, before, "{label}: appended events");
+    assert_eq!(
+        app.merchant_state(merchant).await.webhook.url,
+        url_before,
+        "{label}"
+    );
+}
+
+/// Every form of a non-public target that production must refuse when the
+/// URL is configured (the dispatcher refuses them again at delivery).
+const PRODUCTION_REFUSED: &[(&str, &str)] = &[
+    (
+        "cloud metadata address",
+        "http://169.254.169.254/latest/meta-data/",
+    ),
+    (
+        "cloud metadata name",
+        "http://metadata.google.internal/computeMetadata/v1/",
+    ),
+    ("private 10/8", "https://10.0.0.1/hooks"),
+    ("private 172.16/12", "https://172.16.0.1/hooks"),
+    ("private 192.168/16", "https://192.168.1.10/hooks"),
+    ("CGNAT 100.64/10", "https://100.64.0.1/hooks"),
+    ("CGNAT top of range", "https://100.127.255.254/hooks"),
+    ("ULA fc00::/7", "https://[fc00::1]/hooks"),
+    ("ULA fd00::/8", "https://[fd12:3456:789a::1]/hooks"),
+    ("link-local IPv4", "http://169.254.1.1/hooks"),
+    ("link-local IPv6", "http://[fe80::1]/hooks"),
+    ("multicast IPv4", "http://224.0.0.1/hooks"),
+    ("multicast IPv6", "http://[ff02::1]/hooks"),
+    ("broadcast", "http://255.255.255.255/hooks"),
+    ("unspecified", "http://0.0.0.0/hooks"),
+    ("unspecified IPv6", "http://[::]/hooks"),
+    ("zero", "http://0/hooks"),
+    ("loopback", "http://127.0.0.1:4000/hooks"),
+    ("loopback shorthand 127.1", "http://127.1/hooks"),
+    ("loopback as a decimal number", "http://2130706433/hooks"),
+    ("loopback as a hex number", "http://0x7f000001/hooks"),
+    ("loopback in octal", "http://0177.0.0.1/hooks"),
+    ("loopback IPv6", "http://[::1]:4000/hooks"),
+    ("IPv4-mapped loopback", "http://[::ffff:127.0.0.1]/hooks"),
+    ("IPv4-mapped private", "http://[::ffff:10.0.0.1]/hooks"),
+    ("localhost", "http://localhost:4000/hooks"),
+    (
+        "a name that does not resolve",
+        "https://no-such-host.invalid/hooks",
+    ),
+    ("credentials", "https://user:pass@93.184.216.34/hooks"),
+    ("user name only", "https://user@93.184.216.34/hooks"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_refuses_non_public_webhook_urls_when_configured() {
+    let app = spawn_app_in(Profile::Production).await;
+    let merchant = app.other_merchant().await;
+    for (name, url) in PRODUCTION_REFUSED {
+        assert_url_refused(&app, &merchant, name, url).await;
+    }
+    // A public address is accepted, on any port.
+    app.configure(&merchant, "https://93.184.216.34/hooks")
+        .await;
+    app.configure(&merchant, "http://93.184.216.34:8081/hooks")
+        .await;
+    assert_eq!(
+        app.merchant_state(&merchant).await.webhook.url.as_deref(),
+        Some("http://93.184.216.34:8081/hooks")
+    );
+    // Refusals leave the endpoint as it was.
+    assert_url_refused(
+        &app,
+        &merchant,
+        "private after public",
+        "https://10.1.2.3/h",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_allows_loopback_but_not_private_addresses_or_the_services_ports() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    for (name, url) in [
+        ("credentials", "http://user:pass@127.0.0.1:4000/hooks"),
+        ("user name only", "https://user@shop.example.com/hooks"),
+        ("empty credentials", "https://@shop.example.com/hooks"),
+        ("private 10/8", "http://10.0.0.1/hooks"),
+        ("private 172.16/12", "http://172.16.0.1/hooks"),
+        ("private 192.168/16", "http://192.168.1.10:3000/hooks"),
+        (
+            "cloud metadata address",
+            "http://169.254.169.254/latest/meta-data/",
+        ),
+        ("CGNAT 100.64/10", "http://100.64.0.1/hooks"),
+        ("ULA", "http://[fd00::1]/hooks"),
+        ("link-local IPv6", "http://[fe80::1]/hooks"),
+        ("unspecified", "http://0.0.0.0:4000/hooks"),
+        ("zero", "http://0:4000/hooks"),
+        ("broadcast", "http://255.255.255.255/hooks"),
+        ("IPv4-mapped private", "http://[::ffff:192.168.0.1]/hooks"),
+        ("command-api port", "http://127.0.0.1:8081/api/v1/merchants"),
+        ("query-api port", "http://127.0.0.1:8082/hooks"),
+        ("projector port", "http://127.0.0.1:8083/hooks"),
+        ("dispatcher port", "http://127.0.0.1:8084/hooks"),
+        ("service port by name", "http://localhost:8081/hooks"),
+        ("service port on IPv6 loopback", "http://[::1]:8082/hooks"),
+        ("service port on 127.1", "http://127.1:8083/hooks"),
+        (
+            "service port on a decimal loopback",
+            "http://2130706433:8084/hooks",
+        ),
+        (
+            "service port on mapped loopback",
+            "http://[::ffff:127.0.0.1]:8081/hooks",
+        ),
+    ] {
+        assert_url_refused(&app, &merchant, name, url).await;
+    }
+    // Loopback on other ports is how dev and the tests receive webhooks.
+    for url in [
+        "http://127.0.0.1:4000/hooks",
+        "http://localhost:4000/hooks",
+        "http://[::1]:4000/hooks",
+        "http://127.1:8080/hooks",
+        "http://127.0.0.1:8085/hooks",
+        "https://93.184.216.34/hooks",
+    ] {
+        app.configure(&merchant, url).await;
+        assert_eq!(
+            app.merchant_state(&merchant).await.webhook.url.as_deref(),
+            Some(url)
+        );
+    }
 }

@@ -17,6 +17,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::DomainError;
+use crate::money::MAX_AMOUNT_MINOR;
 
 /// An active ISO 4217 currency. Only constructible from the table, so its
 /// exponent is always known. Serialized as its code string (`"INR"`).
@@ -230,6 +231,12 @@ impl Currency {
     /// Number of decimal places of the minor unit (INR 2, JPY 0, KWD 3, CLF 4).
     pub const fn minor_unit_exponent(&self) -> u8 {
         self.minor_unit_exponent
+    }
+
+    /// The largest amount a command may carry in this currency, in minor
+    /// units: [`MAX_AMOUNT_MINOR`] (8 digits) for every currency today.
+    pub const fn max_amount_minor(&self) -> i64 {
+        MAX_AMOUNT_MINOR
     }
 
     /// The ISO 4217 name, e.g. `"Indian Rupee"`.

@@ -2,6 +2,7 @@
 //! [`DomainError::code`] to a status (every code here is a 4xx in the contract).
 
 use crate::currency::Currency;
+use crate::money::Money;
 use crate::validation::card::CardRejection;
 
 /// A command or a value was rejected by a domain rule.
@@ -33,6 +34,10 @@ pub enum DomainError {
 
     #[error("amount is out of range")]
     AmountOverflow,
+
+    /// Above the currency's maximum ([`Currency::max_amount_minor`]).
+    #[error("amount must be at most {} ({})", .maximum.amount_minor, .maximum)]
+    AmountAboveMaximum { maximum: Money },
 
     #[error("Invalid VPA format")]
     InvalidVpa,
@@ -128,6 +133,7 @@ impl DomainError {
             | Self::UnknownCurrency
             | Self::CurrencyMismatch { .. }
             | Self::AmountOverflow
+            | Self::AmountAboveMaximum { .. }
             | Self::OrderAlreadyPaid
             | Self::PaymentNotCapturable
             | Self::PaymentNotRefundable
@@ -160,7 +166,9 @@ impl DomainError {
         match self {
             Self::InvalidInput { field, .. } | Self::InvalidId { field, .. } => Some(field),
             Self::UnknownCurrency | Self::CurrencyMismatch { .. } => Some("currency"),
-            Self::AmountOverflow | Self::RefundExceedsAvailable => Some("amount"),
+            Self::AmountOverflow
+            | Self::AmountAboveMaximum { .. }
+            | Self::RefundExceedsAvailable => Some("amount"),
             Self::InvalidVpa => Some("vpa"),
             Self::InvalidCard { reason } => Some(reason.field()),
             // Expiry is a month/year pair: neither input alone is to blame.

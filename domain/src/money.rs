@@ -7,6 +7,18 @@ use serde::{Deserialize, Serialize};
 use crate::currency::Currency;
 use crate::error::DomainError;
 
+/// The largest amount any command accepts, in minor units: eight digits, the
+/// limit Stripe applies to most currencies (999 999.99 INR or USD, 99 999 999
+/// JPY). Every amount a client sends (an order, a capture, a refund) is
+/// checked against [`Currency::max_amount_minor`], which is this for every
+/// currency today.
+///
+/// Why a bound at all: amounts are `i64` here and `bigint` in the read
+/// models, and captures, refunds, fees and balances are sums of them. With
+/// each amount below 10^8, a sum of them overflows 64 bits only after more
+/// than 9.2 × 10^10 amounts at the maximum, far beyond any account's life.
+pub const MAX_AMOUNT_MINOR: i64 = 99_999_999;
+
 /// `amount_minor` smallest units of `currency` (paise for INR, cents for USD,
 /// yen for JPY). Serialized as `{"amount_minor": 50000, "currency": "INR"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -46,6 +58,19 @@ impl Money {
             .checked_sub(other.amount_minor)
             .map(|amount_minor| Money::new(amount_minor, self.currency))
             .ok_or(DomainError::AmountOverflow)
+    }
+
+    /// The amount itself when it is at most the currency's maximum
+    /// ([`Currency::max_amount_minor`]); else [`DomainError::AmountAboveMaximum`].
+    pub fn at_most_maximum(self) -> Result<Money, DomainError> {
+        let maximum = self.currency.max_amount_minor();
+        if self.amount_minor <= maximum {
+            Ok(self)
+        } else {
+            Err(DomainError::AmountAboveMaximum {
+                maximum: Money::new(maximum, self.currency),
+            })
+        }
     }
 
     pub const fn is_positive(&self) -> bool {
@@ -113,6 +138,47 @@ mod tests {
         let min = Money::new(i64::MIN, Currency::USD);
         assert_eq!(min.checked_sub(one), Err(DomainError::AmountOverflow));
         assert_eq!(DomainError::AmountOverflow.code(), "BAD_REQUEST_ERROR");
+    }
+
+    #[test]
+    fn the_maximum_is_eight_digits_in_every_currency() {
+        for currency in Currency::all() {
+            assert_eq!(currency.max_amount_minor(), 99_999_999, "{currency}");
+            let maximum = Money::new(MAX_AMOUNT_MINOR, *currency);
+            assert_eq!(maximum.at_most_maximum(), Ok(maximum));
+            for above in [MAX_AMOUNT_MINOR + 1, i64::MAX] {
+                assert_eq!(
+                    Money::new(above, *currency).at_most_maximum(),
+                    Err(DomainError::AmountAboveMaximum { maximum })
+                );
+            }
+        }
+        // Small and negative amounts are other rules' business.
+        assert!(Money::new(i64::MIN, Currency::INR)
+            .at_most_maximum()
+            .is_ok());
+        let error = Money::new(100_000_000, Currency::INR)
+            .at_most_maximum()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "amount must be at most 99999999 (999999.99 INR)"
+        );
+        assert_eq!(error.field(), Some("amount"));
+        assert_eq!(error.code(), "BAD_REQUEST_ERROR");
+        let yen = Money::new(100_000_000, Currency::JPY).at_most_maximum();
+        assert_eq!(
+            yen.unwrap_err().to_string(),
+            "amount must be at most 99999999 (99999999 JPY)"
+        );
+    }
+
+    #[test]
+    fn sums_of_maximal_amounts_stay_far_from_overflow() {
+        // 92 billion amounts at the maximum still fit in an i64 (and a bigint).
+        let count = 92_000_000_000i64;
+        assert!(MAX_AMOUNT_MINOR.checked_mul(count).is_some());
+        assert!(MAX_AMOUNT_MINOR.checked_mul(count * 2).is_none());
     }
 
     #[test]

@@ -5,6 +5,15 @@
 //! list query that sends it back as `X-Min-Position` waits until the
 //! projection behind the list has reached it, for at most [`MAX_WAIT`], and
 //! answers 503 `PROJECTION_BEHIND` past that bound.
+//!
+//! A position that no append can have been handed yet is a 400 at once, not
+//! a 5 s wait and a 503: positions are `(xid << 20) + index` of the
+//! appending transaction, so every position handed out so far is below
+//! `xmax << 20`, `xmax` being the first transaction id not yet assigned
+//! (`pg_snapshot_xmax`). The bound is read only when the projection has not
+//! reached the position already, and it also covers the highest stored
+//! position (should the transaction ids ever restart below it, as after a
+//! restore into a new cluster).
 
 use std::time::Duration;
 
@@ -58,6 +67,18 @@ pub async fn checkpoint(pool: &PgPool, projection: &str) -> Result<i64, sqlx::Er
     Ok(position.unwrap_or(0))
 }
 
+/// A lower bound of every position not handed out yet: any position an
+/// append has been given is below it.
+pub async fn next_position(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select greatest( \
+             pg_snapshot_xmax(pg_current_snapshot())::text::bigint << 20, \
+             coalesce((select max(position) from events), 0) + 1)",
+    )
+    .fetch_one(pool)
+    .await
+}
+
 impl MinPosition {
     /// Waits until `projection` has applied `self`'s position, if any.
     pub async fn wait(self, pool: &PgPool, projection: &str) -> Result<(), ApiError> {
@@ -65,12 +86,21 @@ impl MinPosition {
             return Ok(());
         };
         let deadline = Instant::now() + MAX_WAIT;
+        let mut within_bound = false;
         loop {
-            let reached = checkpoint(pool, projection)
-                .await
-                .map_err(|error| ApiError::unavailable(&error))?;
+            let reached = checkpoint(pool, projection).await?;
             if reached >= wanted {
                 return Ok(());
+            }
+            if !within_bound {
+                let next = next_position(pool).await?;
+                if wanted >= next {
+                    return Err(ApiError::bad_request(format!(
+                        "X-Min-Position {wanted} is beyond every position handed out so far (all are below {next}); send the X-Event-Position of a command's answer"
+                    ))
+                    .with_field("X-Min-Position"));
+                }
+                within_bound = true;
             }
             if Instant::now() + POLL > deadline {
                 return Err(ApiError::new(

@@ -1,6 +1,6 @@
 //! What the list endpoints share: query parameters read one by one (so each
 //! bad one is a 400 `BAD_REQUEST_ERROR` naming its `field`), `limit`, the
-//! opaque keyset cursor, and `created_from`/`created_to` ranges.
+//! opaque keyset cursor, `offset`, and `created_from`/`created_to` ranges.
 //!
 //! Lists are newest first: `created_at desc, id desc`. A page holds `limit`
 //! rows; one more is read to tell whether another page follows. The cursor
@@ -8,6 +8,13 @@
 //! stored, and its id), so the next page starts strictly after it: a walk
 //! sees every object that existed when it started exactly once, however many
 //! objects are created meanwhile (new ones sort before the walk's start).
+//!
+//! The order, payment and refund lists also page the way clients of the
+//! original gateway do: `limit` (default 10) and `offset`, with `total`.
+//! Cursors stay the fast path: a cursor page is one index range read, while
+//! a page without a cursor also counts the matching rows (`total`) and skips
+//! `offset` rows, both in the merchant's part of the list index (see
+//! [`ListQuery::page`]).
 
 use std::collections::HashMap;
 
@@ -23,6 +30,14 @@ use crate::routes::parse_as_of;
 /// Default and largest `limit` of the cursor lists.
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
+
+/// Default `limit` of the order, payment and refund lists: the original
+/// gateway's (as the webhook log's).
+pub const OBJECT_LIST_DEFAULT_LIMIT: u32 = 10;
+
+/// Largest `offset` (as the webhook log's). Deep offsets cost a walk over
+/// the skipped rows; cursors do not.
+pub const MAX_OFFSET: i64 = i32::MAX as i64;
 
 /// Longest cursor accepted (they are far shorter).
 const MAX_CURSOR_LEN: usize = 512;
@@ -148,6 +163,35 @@ impl Params {
             .map(|text| Cursor::decode(list, text))
             .transpose()
     }
+
+    /// `limit` (1 to [`MAX_LIMIT`], default `default_limit`) and either
+    /// `cursor` or `offset` (0 to [`MAX_OFFSET`], default 0), not both.
+    pub fn paging(&self, list: &'static str, default_limit: u32) -> Result<Paging, ApiError> {
+        let limit = self.limit(default_limit, MAX_LIMIT)?;
+        let cursor = self.cursor(list)?;
+        let offset = self.integer("offset", 0, MAX_OFFSET, 0)?;
+        if cursor.is_some() && self.get("offset").is_some() {
+            return Err(bad(
+                "offset",
+                "offset cannot be combined with cursor: page with one or the other",
+            ));
+        }
+        Ok(Paging {
+            limit,
+            cursor,
+            offset,
+        })
+    }
+}
+
+/// How a page of a list is asked for: after a cursor (keyset paging), or
+/// `offset` rows from the start (the original gateway's paging).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paging {
+    pub limit: i64,
+    pub cursor: Option<Cursor>,
+    /// 0 with a cursor.
+    pub offset: i64,
 }
 
 /// `created_from <= created_at < created_to`; either end may be open.
@@ -214,6 +258,66 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// One page of the order, payment or refund list: a cursor page, plus the
+/// original gateway's `total`, `limit` and `offset`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListPage<T> {
+    /// Newest first.
+    pub data: Vec<T>,
+    /// True when another page follows.
+    pub has_more: bool,
+    /// Send as `cursor` for the next page (the fast way to page); `null` on
+    /// the last page.
+    pub next_cursor: Option<String>,
+    /// Objects matching the filters in all. Left out of pages asked for with
+    /// a `cursor` (counting is what cursors save).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    /// The page size used.
+    pub limit: i64,
+    /// Objects skipped before this page (0 with a `cursor`).
+    pub offset: i64,
+}
+
+impl<T> ListPage<T> {
+    /// A page from rows read by [`ListQuery::page`] (`limit + 1` of them at
+    /// most: the extra row only says that more follow).
+    pub fn from_rows<R>(
+        list: &'static str,
+        listed: Listed<R>,
+        paging: &Paging,
+        key: impl Fn(&R) -> (DateTime<Utc>, &str),
+        view: impl FnMut(R) -> Result<T, ApiError>,
+    ) -> Result<Self, ApiError> {
+        let page = Page::from_rows(list, listed.rows, paging.limit, key, view)?;
+        Ok(Self {
+            data: page.data,
+            has_more: page.has_more,
+            next_cursor: page.next_cursor,
+            total: listed.total,
+            limit: paging.limit,
+            offset: paging.offset,
+        })
+    }
+}
+
+/// Rows of one page, and the count of every matching row when asked.
+#[derive(Debug)]
+pub struct Listed<R> {
+    pub rows: Vec<R>,
+    pub total: Option<i64>,
+}
+
+impl<R> Listed<R> {
+    /// The same page with each row mapped.
+    pub fn try_map<S, E>(self, map: impl FnMut(R) -> Result<S, E>) -> Result<Listed<S>, E> {
+        Ok(Listed {
+            rows: self.rows.into_iter().map(map).collect::<Result<_, E>>()?,
+            total: self.total,
+        })
+    }
+}
+
 impl<T> Page<T> {
     /// A page from rows read with `limit + 1`: the extra row only says that
     /// more follow. `key` gives a row's `created_at` and id.
@@ -240,80 +344,131 @@ impl<T> Page<T> {
     }
 }
 
-/// Builds `select … where merchant_id = $1 [and filters] order by
-/// created_at desc, <id> desc limit <limit + 1>` over one read-model table.
-pub struct ListQuery<'args> {
-    builder: sqlx::QueryBuilder<'args, sqlx::Postgres>,
+/// One read model's list for one merchant, with its filters: `select …
+/// where merchant_id = $1 [and filters] order by created_at desc, <id> desc`.
+pub struct ListQuery {
+    columns: &'static str,
+    table: &'static str,
     id_column: &'static str,
+    merchant: uuid::Uuid,
+    equals: Vec<(&'static str, String)>,
+    created: CreatedRange,
 }
 
-impl std::fmt::Debug for ListQuery<'_> {
+impl std::fmt::Debug for ListQuery {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("ListQuery")
-            .field("sql", &self.builder.sql())
+            .field("sql", &self.filtered(self.columns).sql())
             .finish()
     }
 }
 
-impl<'args> ListQuery<'args> {
+impl ListQuery {
     pub fn new(
-        columns: &str,
+        columns: &'static str,
         table: &'static str,
         id_column: &'static str,
         merchant: uuid::Uuid,
     ) -> Self {
-        let mut builder = sqlx::QueryBuilder::new(format!(
-            "select {columns} from {table} where merchant_id = "
-        ));
-        builder.push_bind(merchant);
-        Self { builder, id_column }
+        Self {
+            columns,
+            table,
+            id_column,
+            merchant,
+            equals: Vec::new(),
+            created: CreatedRange::default(),
+        }
     }
 
     /// `and <column> = <value>` when a value is given.
     pub fn equals(mut self, column: &'static str, value: Option<&str>) -> Self {
         if let Some(value) = value {
-            self.builder
-                .push(format!(" and {column} = "))
-                .push_bind(value.to_owned());
+            self.equals.push((column, value.to_owned()));
         }
         self
     }
 
     pub fn created(mut self, range: CreatedRange) -> Self {
-        if let Some(from) = range.from {
-            self.builder.push(" and created_at >= ").push_bind(from);
-        }
-        if let Some(to) = range.to {
-            self.builder.push(" and created_at < ").push_bind(to);
-        }
+        self.created = range;
         self
     }
 
-    pub fn after(mut self, cursor: Option<Cursor>) -> Self {
-        if let Some(cursor) = cursor {
-            self.builder
-                .push(format!(" and (created_at, {}) < (", self.id_column))
+    /// `select <select> from <table> where merchant_id = $1 [and filters]`.
+    fn filtered(&self, select: &str) -> sqlx::QueryBuilder<'static, sqlx::Postgres> {
+        let mut builder = sqlx::QueryBuilder::new(format!(
+            "select {select} from {} where merchant_id = ",
+            self.table
+        ));
+        builder.push_bind(self.merchant);
+        for (column, value) in &self.equals {
+            builder
+                .push(format!(" and {column} = "))
+                .push_bind(value.clone());
+        }
+        if let Some(from) = self.created.from {
+            builder.push(" and created_at >= ").push_bind(from);
+        }
+        if let Some(to) = self.created.to {
+            builder.push(" and created_at < ").push_bind(to);
+        }
+        builder
+    }
+
+    /// The rows of the page `paging` asks for (`limit + 1` at most).
+    ///
+    /// After a cursor: one range read of the list index, nothing counted.
+    /// Otherwise the matching rows are counted too (`total`), in the same
+    /// read-only snapshot as the page. The count walks the merchant's part
+    /// of the list index (`merchant_id` leads it), and reads the rows for the
+    /// other filters: it grows with the merchant's objects, not the table's.
+    /// A page past the end is not read at all.
+    pub async fn page(
+        self,
+        pool: &sqlx::PgPool,
+        paging: &Paging,
+    ) -> Result<Listed<sqlx::postgres::PgRow>, ApiError> {
+        let mut rows = self.filtered(self.columns);
+        if let Some(cursor) = &paging.cursor {
+            rows.push(format!(" and (created_at, {}) < (", self.id_column))
                 .push_bind(cursor.created_at)
                 .push(", ")
-                .push_bind(cursor.id)
+                .push_bind(cursor.id.clone())
                 .push(")");
         }
-        self
-    }
-
-    pub async fn fetch(
-        mut self,
-        pool: &sqlx::PgPool,
-        limit: i64,
-    ) -> Result<Vec<sqlx::postgres::PgRow>, ApiError> {
-        self.builder
-            .push(format!(
-                " order by created_at desc, {} desc limit ",
-                self.id_column
-            ))
-            .push_bind(limit.saturating_add(1));
-        Ok(self.builder.build().fetch_all(pool).await?)
+        rows.push(format!(
+            " order by created_at desc, {} desc limit ",
+            self.id_column
+        ))
+        .push_bind(paging.limit.saturating_add(1));
+        if paging.offset > 0 {
+            rows.push(" offset ").push_bind(paging.offset);
+        }
+        if paging.cursor.is_some() {
+            return Ok(Listed {
+                rows: rows.build().fetch_all(pool).await?,
+                total: None,
+            });
+        }
+        let mut transaction = pool.begin().await?;
+        sqlx::query("set transaction isolation level repeatable read, read only")
+            .execute(&mut *transaction)
+            .await?;
+        let total: i64 = self
+            .filtered("count(*)")
+            .build_query_scalar()
+            .fetch_one(&mut *transaction)
+            .await?;
+        let rows = if paging.offset >= total {
+            Vec::new()
+        } else {
+            rows.build().fetch_all(&mut *transaction).await?
+        };
+        transaction.commit().await?;
+        Ok(Listed {
+            rows,
+            total: Some(total),
+        })
     }
 }
 
@@ -360,6 +515,35 @@ mod tests {
             let error = params(&[("limit", bad)]).limit(20, 100).unwrap_err();
             assert_eq!(field(error), "limit", "{bad}");
         }
+    }
+
+    #[test]
+    fn paging_is_by_cursor_or_by_offset() {
+        let paging = params(&[]).paging("orders", 10).unwrap();
+        assert_eq!((paging.limit, paging.offset, paging.cursor), (10, 0, None));
+        let paging = params(&[("limit", "3"), ("offset", "40")])
+            .paging("orders", 10)
+            .unwrap();
+        assert_eq!((paging.limit, paging.offset), (3, 40));
+        let at = DateTime::from_timestamp_micros(1_738_318_530_123_456).unwrap();
+        let cursor = Cursor::encode("orders", at, "order_A1b2C3d4E5f6G7h8");
+        let paging = params(&[("cursor", &cursor), ("offset", "")])
+            .paging("orders", 10)
+            .unwrap();
+        assert_eq!(paging.offset, 0);
+        assert!(paging.cursor.is_some());
+        for bad in ["-1", "ten", "1.5", "2147483648", "99999999999999999999"] {
+            let error = params(&[("offset", bad)]).paging("orders", 10).unwrap_err();
+            assert_eq!(field(error), "offset", "{bad}");
+        }
+        let error = params(&[("cursor", &cursor), ("offset", "0")])
+            .paging("orders", 10)
+            .unwrap_err();
+        assert_eq!(field(error), "offset");
+        let error = params(&[("limit", "101")])
+            .paging("orders", 10)
+            .unwrap_err();
+        assert_eq!(field(error), "limit");
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub fn router(state: QueryState) -> Router {
             .merge(routes::events::router())
             .merge(routes::stats::router())
             .merge(routes::jobs::router())
+            .merge(routes::test_merchant::router())
             .merge(routes::ledger::router())
             .merge(routes::merchants::router())
             .merge(routes::audit::router())

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use paystream_command_api::http::views::{OrderView, PaymentView};
-use paystream_command_api::store::RecordedEvent;
+use paystream_command_api::store::{IdempotencyRecord, RecordedEvent};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -72,7 +72,8 @@ impl From<PaymentView> for PublicPaymentView {
 /// `hash = SHA-256(previous_hash ‖ canonical bytes)`, where the canonical
 /// bytes are built from `id`, `stream`, `version`, `type`, `schema_version`,
 /// `recorded_at` (microseconds), `merchant_id`, `causation_id`,
-/// `correlation_id`, `actor` and `data` (see docs/architecture.md).
+/// `correlation_id`, `actor`, `idempotency` (when present) and `data` (see
+/// docs/architecture.md).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HistoryEvent {
     /// The event's id (UUID v7); also its `Nats-Msg-Id`.
@@ -97,6 +98,9 @@ pub struct HistoryEvent {
     pub actor: String,
     pub causation_id: Option<Uuid>,
     pub correlation_id: Option<Uuid>,
+    /// The `Idempotency-Key` request that caused the event (hashes only);
+    /// `null` when it was sent without one.
+    pub idempotency: Option<IdempotencyView>,
     /// Lowercase hex SHA-256 chaining this event to the previous one.
     pub hash: String,
     /// The previous event's hash in the same stream (64 zeros for version 1).
@@ -104,6 +108,26 @@ pub struct HistoryEvent {
     /// The stored payload.
     #[schema(value_type = Object)]
     pub data: Value,
+}
+
+/// What an event records of the `Idempotency-Key` request that caused it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IdempotencyView {
+    /// Lowercase hex SHA-256 of the key (as sent, trimmed): a client can
+    /// find the events of its request by hashing its key.
+    pub key_hash: String,
+    /// Lowercase hex SHA-256 of the request (method, path and body; card
+    /// number and CVV left out). Equal hashes: the same request.
+    pub request_hash: String,
+}
+
+impl From<&IdempotencyRecord> for IdempotencyView {
+    fn from(record: &IdempotencyRecord) -> Self {
+        Self {
+            key_hash: hex::encode(record.key_hash),
+            request_hash: hex::encode(record.request_hash),
+        }
+    }
 }
 
 /// An object's history, oldest first.
@@ -145,6 +169,11 @@ impl History {
                     actor: event.metadata.actor.clone(),
                     causation_id: event.metadata.causation_id,
                     correlation_id: event.metadata.correlation_id,
+                    idempotency: event
+                        .metadata
+                        .idempotency
+                        .as_ref()
+                        .map(IdempotencyView::from),
                     hash: hex::encode(event.hash),
                     previous_hash: hex::encode(previous),
                     data: event.payload.clone(),

@@ -425,12 +425,14 @@ async fn export_streams_the_history_filtered_by_merchant_and_time_in_both_format
             "correlation_id",
             "hash",
             "redacted",
-            "data"
+            "data",
+            "idempotency_key_hash",
+            "idempotency_request_hash"
         ]
     );
     assert_eq!(table.len(), a_rows.len() + 1, "{text}");
     for (row, json_row) in table[1..].iter().zip(&a_rows) {
-        assert_eq!(row.len(), 14, "{row:?}");
+        assert_eq!(row.len(), 16, "{row:?}");
         assert_eq!(row[0], json_row["position"].to_string());
         assert_eq!(row[2], json_row["stream"].as_str().unwrap());
         assert_eq!(row[11], json_row["hash"].as_str().unwrap());
@@ -471,6 +473,11 @@ async fn audit_is_for_staff_and_auditors_and_bad_parameters_name_their_field() {
         ("limit=10000001", "limit"),
         ("limit=1&limit=2", "limit"),
         (&format!("after={}", "x".repeat(201)) as &str, "after"),
+        // A NUL (which PostgreSQL text cannot hold) is bad input, not a 503.
+        ("after=%00", "after"),
+        ("after=order-order_A%00", "after"),
+        ("after=not%20a%20stream", "after"),
+        ("after=%C3%A9t%C3%A9", "after"),
     ] {
         assert_bad(&apps, &format!("/api/v1/audit/verify?{query}"), who, field).await;
     }
@@ -634,5 +641,5 @@ async fn verify_and_export_page_through_a_history_larger_than_their_chunks() {
     let (_, text) = export(&apps, &auditor, &format!("{query}&format=csv")).await;
     let table = parse_csv(&text);
     assert_eq!(table.len(), 1801, "a header and every event");
-    assert!(table[1..].iter().all(|row| row.len() == 14));
+    assert!(table[1..].iter().all(|row| row.len() == 16));
 }

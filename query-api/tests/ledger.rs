@@ -363,7 +363,8 @@ async fn ledger_reads_check_who_asks_and_every_parameter() {
         )
         .await;
     }
-    // X-Min-Position must be a position; one far ahead is a bounded 503.
+    // X-Min-Position must be a position; one beyond every position handed
+    // out so far is a 400 too, at once.
     let response = apps
         .client
         .get(format!("{}/api/v1/balance", apps.query))
@@ -385,9 +386,10 @@ async fn ledger_reads_check_who_asks_and_every_parameter() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "PROJECTION_BEHIND");
+    assert_eq!(body["error"]["code"], "BAD_REQUEST_ERROR");
+    assert_eq!(body["error"]["field"], "X-Min-Position");
 
     // A merchant with no money moved: an empty balance, no entries.
     let (status, balance) = get(&apps, "/api/v1/balance", who).await;

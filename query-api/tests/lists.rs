@@ -668,6 +668,27 @@ async fn x_min_position_answers_503_when_the_projection_is_not_running() {
         let reply = get_at(&apps, path, &merchant, 0).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
     }
+    // A position no append can have been handed yet (positions are
+    // `(xid << 20) + index`: this one is a million transactions ahead) is a
+    // 400 at once, not a 5 s wait and a 503.
+    for beyond in [position + (1 << 40), i64::MAX] {
+        let started = Instant::now();
+        for path in paths {
+            let reply = get_at(&apps, path, &merchant, beyond).await;
+            assert_error(
+                &reply,
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST_ERROR",
+                Some("X-Min-Position"),
+                path,
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "refused at once: {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1275,7 +1296,11 @@ async fn webhook_config_deliveries_and_log_read_back() {
     assert_eq!(
         config,
         json!({"url": null, "events": [], "enabled": false, "disabled_reason": null,
-               "secret": "whsec_test_abc123", "previous_secret_valid_until": null})
+               "secret": "whsec_test_abc123",
+               // The seeded secret is not base64: the official libraries
+               // get base64 of its bytes.
+               "standard_webhooks_secret": "whsec_d2hzZWNfdGVzdF9hYmMxMjM=",
+               "previous_secret_valid_until": null})
     );
     let reply = get(&apps, "/api/v1/webhooks/config", Auth::Keys(&merchant)).await;
     assert_eq!(reply.headers["cache-control"], "no-store");
@@ -1306,6 +1331,12 @@ async fn webhook_config_deliveries_and_log_read_back() {
     .await;
     let config = get_ok(&apps, "/api/v1/webhooks/config", &merchant).await;
     assert_eq!(config["secret"], regenerated.body["webhook_secret"]);
+    // A generated secret is base64 already: the same string for the libraries.
+    assert_eq!(config["standard_webhooks_secret"], config["secret"]);
+    assert_eq!(
+        config["standard_webhooks_secret"],
+        regenerated.body["standard_webhooks_secret"]
+    );
     assert_eq!(
         config["previous_secret_valid_until"],
         regenerated.body["previous_secret_valid_until"]

@@ -291,6 +291,8 @@ fn assert_chain(history: &Value) {
             causation_id: uuid("causation_id"),
             correlation_id: uuid("correlation_id"),
             actor: event["actor"].as_str().unwrap(),
+            idempotency: serde_json::from_value(event["idempotency"].clone())
+                .expect("idempotency: null or {key_hash, request_hash}"),
             payload: &event["data"],
         };
         let mut previous = [0u8; 32];
@@ -487,7 +489,6 @@ async fn bad_inputs_get_a_4xx_in_the_contract_format() {
         "pay_AAAAAAAAAAAAAAAA",
         "order_%21%21%21%21%21%21%21%21%21%21%21%21%21%21%21%21",
         "%00",
-        "%FF%FE",
         &long,
         &payment_id,
     ] {
@@ -574,6 +575,27 @@ async fn bad_inputs_get_a_4xx_in_the_contract_format() {
         assert_error(actual, &body, *status, code, &shown);
         if *status == StatusCode::BAD_REQUEST {
             assert_eq!(body["error"]["field"], "as_of", "{shown}: {body}");
+        }
+    }
+
+    // An id that is not UTF-8 once percent-decoded cannot name anything:
+    // a 400 naming `id`, in the contract's format, on every read by id.
+    for id in ["%FF%FE", "%ed%a0%80", "pay_%c3"] {
+        for (path, who) in [
+            (format!("/api/v1/orders/{id}"), Some(&merchant)),
+            (format!("/api/v1/orders/{id}/events"), Some(&merchant)),
+            (format!("/api/v1/orders/{id}/public"), None),
+            (format!("/api/v1/payments/{id}"), Some(&merchant)),
+            (format!("/api/v1/payments/{id}/events"), Some(&merchant)),
+            (format!("/api/v1/payments/{id}/public"), None),
+            (format!("/api/v1/payments/{id}/refunds"), Some(&merchant)),
+            (format!("/api/v1/refunds/{id}"), Some(&merchant)),
+            (format!("/api/v1/refunds/{id}/events"), Some(&merchant)),
+            (format!("/api/v1/webhooks/{id}"), Some(&merchant)),
+        ] {
+            let (actual, body) = apps.get(&path, who).await;
+            assert_error(actual, &body, StatusCode::BAD_REQUEST, bad, &path);
+            assert_eq!(body["error"]["field"], "id", "{path}: {body}");
         }
     }
 

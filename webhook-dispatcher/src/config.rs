@@ -61,8 +61,10 @@ pub struct Config {
     )]
     pub consumer_name: String,
 
-    /// Allow targets on private, loopback, link-local, CGNAT and ULA
-    /// addresses. Default: true in the dev profile, false in production.
+    /// Allow targets on loopback addresses (127.0.0.0/8, ::1), except the
+    /// Paystream services' ports 8081–8084; other private, link-local, CGNAT
+    /// and ULA addresses stay refused. Default: true in the dev profile,
+    /// false in production (public addresses only).
     #[arg(long, env = "PAYSTREAM_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::Set)]
     pub allow_private: Option<bool>,
 
@@ -109,7 +111,8 @@ pub struct Settings {
     /// Stream and subject prefix of the relay's JetStream stream.
     pub relay: RelayConfig,
     pub consumer_name: String,
-    /// SSRF guard off (dev and tests) when true.
+    /// The SSRF guard's dev policy (loopback allowed too, but not the
+    /// services' ports) when true; public addresses only when false.
     pub allow_private: bool,
     /// Retry schedule of new deliveries.
     pub retry_intervals: Vec<u32>,

@@ -39,7 +39,11 @@ pub struct Signed {
     pub headers: HeaderMap,
 }
 
-/// Signs `body` for an attempt at `timestamp` with `secrets` (current first).
+/// Signs `body` for an attempt at `timestamp` with `secrets` (current first):
+/// `X-Webhook-Signature` with the current secret string, `webhook-signature`
+/// with every secret's Standard Webhooks key
+/// ([`signature::standard_webhooks_key`]: the decoded base64 tail, or the
+/// UTF-8 bytes of a legacy secret).
 pub fn sign(secrets: &[&str], message_id: &str, timestamp: i64, body: &str) -> Signed {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -241,21 +245,29 @@ mod tests {
     #[test]
     fn both_schemes_sign_the_exact_body() {
         let body = r#"{"id":"abc","event":"payment.success"}"#;
-        let signed = sign(&["whsec_new", "whsec_old"], "abc", 1_700_000_000, body);
+        // A generated (base64) secret and a legacy one, as during a rotation
+        // away from the seeded secret.
+        let new = signature::new_secret(&[42; signature::SECRET_RANDOM_BYTES]);
+        let old = "whsec_test_abc123";
+        let signed = sign(&[&new, old], "abc", 1_700_000_000, body);
         let header = |name: &str| signed.headers.get(name).unwrap().to_str().unwrap();
         assert!(signature::verify_hex(
-            "whsec_new",
+            &new,
             body.as_bytes(),
             header(HEADER_SIGNATURE)
         ));
         assert!(!signature::verify_hex(
-            "whsec_old",
+            old,
             body.as_bytes(),
             header(HEADER_SIGNATURE)
         ));
         assert_eq!(header(HEADER_ID), "abc");
         assert_eq!(header(HEADER_TIMESTAMP), "1700000000");
-        for secret in ["whsec_new", "whsec_old"] {
+        assert_eq!(
+            header(HEADER_STANDARD_SIGNATURE),
+            signature::sign_standard(&[&new, old], "abc", 1_700_000_000, body.as_bytes())
+        );
+        for secret in [new.as_str(), old] {
             assert!(signature::verify_standard(
                 secret,
                 "abc",

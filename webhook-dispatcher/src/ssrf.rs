@@ -1,16 +1,26 @@
-//! SSRF guard: in production, webhooks may only go to public addresses.
+//! SSRF guard: webhooks go only where the deployment profile allows.
 //!
-//! * Every address a host name resolves to is checked; one forbidden address
+//! Which addresses are allowed is [`paystream_domain::validation::address`]'s
+//! rule, the same one the command API applies when a URL is configured:
+//! production allows public addresses only; dev and tests
+//! ([`Guard::allow_private`]) allow loopback too, except the Paystream
+//! services' own ports (8081–8084). The URL is checked again here, before
+//! every attempt, because DNS answers change after configuration.
+//!
+//! * Every address a host name resolves to is checked; one refused address
 //!   refuses the target.
 //! * The HTTP client connects only to addresses this module resolved and
 //!   checked (it is the client's DNS resolver), so a second DNS answer
 //!   (rebinding) cannot slip a private address in. IP literals, which need no
-//!   resolution, are checked before the request.
+//!   resolution, are checked before the request. A resolver is not told the
+//!   port, so the service-port rule is checked against the URL before the
+//!   request (in dev only: production refuses loopback whatever the port).
 //! * Redirects are never followed.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use paystream_domain::validation::{AddressPolicy, AddressRefusal};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Why a target was refused.
@@ -18,105 +28,78 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 pub enum GuardError {
     #[error("webhook target {host} resolves to a forbidden address ({address})")]
     Forbidden { host: String, address: IpAddr },
+    #[error(
+        "webhook target {host} uses port {port}, which belongs to a Paystream service on loopback"
+    )]
+    ServicePort { host: String, port: u16 },
     #[error("webhook target {host} could not be resolved: {reason}")]
     Unresolvable { host: String, reason: String },
     #[error("webhook URL is not usable: {0}")]
     BadUrl(String),
 }
 
-/// True for addresses a production webhook must not reach: unspecified,
-/// loopback, private (RFC 1918), link-local (incl. cloud metadata),
-/// CGNAT (100.64/10), broadcast, documentation, benchmarking and reserved
-/// ranges, multicast, and the IPv6 equivalents (ULA fc00::/7, link-local
-/// fe80::/10, IPv4-mapped and -compatible forms, NAT64 of forbidden IPv4).
-pub fn is_forbidden(address: IpAddr) -> bool {
-    match address {
-        IpAddr::V4(v4) => is_forbidden_v4(v4),
-        IpAddr::V6(v6) => is_forbidden_v6(v6),
-    }
-}
-
-fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64.0.0/10
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || a >= 240 // reserved
-}
-
-fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_forbidden_v4(v4);
-    }
-    let segments = ip.segments();
-    // IPv4-compatible (deprecated) ::a.b.c.d
-    if segments[..6].iter().all(|&s| s == 0) && !ip.is_loopback() && !ip.is_unspecified() {
-        return is_forbidden_v4(Ipv4Addr::new(
-            (segments[6] >> 8) as u8,
-            segments[6] as u8,
-            (segments[7] >> 8) as u8,
-            segments[7] as u8,
-        ));
-    }
-    // NAT64 64:ff9b::/96
-    if segments[0] == 0x64 && segments[1] == 0xff9b && segments[2..6].iter().all(|&s| s == 0) {
-        return is_forbidden_v4(Ipv4Addr::new(
-            (segments[6] >> 8) as u8,
-            segments[6] as u8,
-            (segments[7] >> 8) as u8,
-            segments[7] as u8,
-        ));
-    }
-    ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (segments[0] & 0xfe00) == 0xfc00 // ULA fc00::/7
-        || (segments[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-        || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
-}
-
 /// The guard's policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Guard {
-    /// Dev and tests: every address is allowed.
+    /// Dev and tests: loopback targets are allowed too (not on the services'
+    /// ports); other private addresses are refused all the same.
     pub allow_private: bool,
 }
 
 impl Guard {
-    fn check(&self, host: &str, addresses: &[SocketAddr]) -> Result<(), GuardError> {
+    /// The shared address rule this guard applies.
+    pub fn policy(&self) -> AddressPolicy {
+        if self.allow_private {
+            AddressPolicy::PublicAndLoopback
+        } else {
+            AddressPolicy::PublicOnly
+        }
+    }
+
+    /// Checks every address; `port` is `None` when unknown (the resolver).
+    fn check(
+        &self,
+        host: &str,
+        addresses: &[SocketAddr],
+        port: Option<u16>,
+    ) -> Result<(), GuardError> {
         if addresses.is_empty() {
             return Err(GuardError::Unresolvable {
                 host: host.to_owned(),
                 reason: "no addresses".into(),
             });
         }
-        if self.allow_private {
-            return Ok(());
+        let policy = self.policy();
+        for address in addresses {
+            match policy.check(address.ip(), port) {
+                Ok(()) => {}
+                Err(AddressRefusal::NotPublic(_)) => {
+                    return Err(GuardError::Forbidden {
+                        host: host.to_owned(),
+                        address: address.ip(),
+                    })
+                }
+                Err(AddressRefusal::ServicePort(port)) => {
+                    return Err(GuardError::ServicePort {
+                        host: host.to_owned(),
+                        port,
+                    })
+                }
+            }
         }
-        match addresses.iter().find(|a| is_forbidden(a.ip())) {
-            Some(address) => Err(GuardError::Forbidden {
-                host: host.to_owned(),
-                address: address.ip(),
-            }),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
-    /// Resolves `host` and checks every address.
-    pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, GuardError> {
+    /// Resolves `host` and checks every address (with `port`, when known).
+    async fn resolve_checked(
+        &self,
+        host: &str,
+        port: Option<u16>,
+    ) -> Result<Vec<SocketAddr>, GuardError> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = host.parse::<IpAddr>() {
             let addresses = [SocketAddr::new(ip, 0)];
-            self.check(host, &addresses)?;
+            self.check(host, &addresses, port)?;
             return Ok(addresses.to_vec());
         }
         let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
@@ -126,13 +109,18 @@ impl Guard {
                 reason: error.to_string(),
             })?
             .collect();
-        self.check(host, &addresses)?;
+        self.check(host, &addresses, port)?;
         Ok(addresses)
     }
 
-    /// Checks a URL's host before sending (IP literals never reach the
-    /// resolver, so they are checked here; names are checked again by the
-    /// resolver at connect time).
+    /// Resolves `host` and checks every address.
+    pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, GuardError> {
+        self.resolve_checked(host, None).await
+    }
+
+    /// Checks a URL's host and port before sending (IP literals never reach
+    /// the resolver, so they are checked here; names are checked again by
+    /// the resolver at connect time).
     pub async fn check_url(&self, url: &reqwest::Url) -> Result<(), GuardError> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(GuardError::BadUrl(format!(
@@ -140,10 +128,16 @@ impl Guard {
                 url.scheme()
             )));
         }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(GuardError::BadUrl("credentials in the URL".into()));
+        }
         let host = url
             .host_str()
             .ok_or_else(|| GuardError::BadUrl("no host".into()))?;
-        self.resolve(host).await.map(|_| ())
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| GuardError::BadUrl("no port".into()))?;
+        self.resolve_checked(host, Some(port)).await.map(|_| ())
     }
 }
 
@@ -181,34 +175,84 @@ mod tests {
     };
 
     #[tokio::test]
-    async fn forbidden_targets_are_refused_in_production_and_allowed_in_dev() {
-        for url in [
+    async fn non_public_targets_are_refused_in_production_and_only_loopback_allowed_in_dev() {
+        let loopback = [
             "http://127.0.0.1/hook",
+            "http://127.1:3000/hook",
+            "http://2130706433:3000/hook",
+            "http://0x7f000001:3000/hook",
+            "http://[::1]:8080/hook",
+            "http://[::ffff:127.0.0.1]:9000/hook",
+            "http://localhost:3000/hook",
+            "https://localhost/hook",
+        ];
+        let private = [
             "http://10.0.0.1/hook",
             "http://172.16.5.4/hook",
             "http://192.168.1.1/hook",
             "http://169.254.169.254/latest/meta-data",
-            "http://[::1]:8080/hook",
             "http://100.64.0.1/hook",
             "http://[fd00::1]/hook",
             "http://[fe80::1]/hook",
-            "http://[::ffff:127.0.0.1]/hook",
             "http://[::ffff:10.1.2.3]/hook",
             "http://[64:ff9b::a9fe:a9fe]/hook",
             "http://0.0.0.0/hook",
-            "http://localhost:3000/hook",
-            "https://localhost/hook",
-        ] {
+            "http://0:3000/hook",
+            "http://255.255.255.255/hook",
+            "http://224.0.0.1/hook",
+        ];
+        for url in loopback.iter().chain(&private) {
             let parsed = reqwest::Url::parse(url).unwrap();
             let error = PRODUCTION.check_url(&parsed).await.unwrap_err();
             assert!(
                 matches!(error, GuardError::Forbidden { .. }),
                 "{url}: {error}"
             );
+        }
+        for url in loopback {
+            let parsed = reqwest::Url::parse(url).unwrap();
             DEV.check_url(&parsed)
                 .await
                 .unwrap_or_else(|error| panic!("{url} refused in dev: {error}"));
         }
+        for url in private {
+            let parsed = reqwest::Url::parse(url).unwrap();
+            let error = DEV.check_url(&parsed).await.unwrap_err();
+            assert!(
+                matches!(error, GuardError::Forbidden { .. }),
+                "{url} allowed in dev: {error}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn dev_never_allows_the_services_ports_on_loopback() {
+        for port in 8081..=8084 {
+            for host in ["127.0.0.1", "[::1]", "localhost", "127.0.0.2"] {
+                let parsed = reqwest::Url::parse(&format!("http://{host}:{port}/x")).unwrap();
+                let error = DEV.check_url(&parsed).await.unwrap_err();
+                assert_eq!(
+                    error,
+                    GuardError::ServicePort {
+                        host: host.trim_matches(['[', ']']).to_owned(),
+                        port
+                    },
+                    "{host}:{port}"
+                );
+            }
+        }
+        // Public hosts may use those ports.
+        let parsed = reqwest::Url::parse("http://93.184.216.34:8081/x").unwrap();
+        PRODUCTION.check_url(&parsed).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn credentials_are_refused() {
+        let parsed = reqwest::Url::parse("http://user:pass@127.0.0.1:3000/x").unwrap();
+        assert!(matches!(
+            DEV.check_url(&parsed).await,
+            Err(GuardError::BadUrl(_))
+        ));
     }
 
     #[tokio::test]
@@ -247,6 +291,7 @@ mod tests {
             .await
             .unwrap()
             .collect();
+        assert!(!addrs.is_empty());
         assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
     }
 }

@@ -18,55 +18,10 @@ use paystream_domain::webhook::{
 use paystream_domain::MerchantId;
 use paystream_webhook_dispatcher::{intake, metrics::Metrics, spawn, Settings};
 use support::receiver::{Answer, Received, Receiver};
+use support::verifiers::python_verifies;
 use support::{metadata, wait_until, TestEnv};
 
 const SECRET: &str = "whsec_test_abc123";
-
-/// Verifies a received webhook with the official Python `standardwebhooks`
-/// package (installed on first use).
-fn python_verifies(secret: &str, received: &Received) -> bool {
-    let import = Command::new("python3")
-        .args(["-c", "import standardwebhooks"])
-        .status()
-        .expect("python3 is needed for the independent Standard Webhooks check");
-    if !import.success() {
-        let pip = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "standardwebhooks"])
-            .status()
-            .expect("pip is needed to install the standardwebhooks package");
-        assert!(
-            pip.success(),
-            "could not install the Python standardwebhooks package with pip"
-        );
-    }
-    let headers = serde_json::json!({
-        "webhook-id": received.header("webhook-id"),
-        "webhook-timestamp": received.header("webhook-timestamp"),
-        "webhook-signature": received.header("webhook-signature"),
-    });
-    let script = "import sys, json\n\
-from standardwebhooks.webhooks import Webhook\n\
-body = sys.stdin.buffer.read()\n\
-Webhook(sys.argv[1]).verify(body, json.loads(sys.argv[2]))\n\
-print('verified')\n";
-    let mut child = Command::new("python3")
-        .args(["-c", script, &signature::standard_webhooks_secret(secret)])
-        .arg(headers.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python3");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&received.body)
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    output.status.success() && String::from_utf8_lossy(&output.stdout).contains("verified")
-}
 
 fn event_of(received: &Received) -> String {
     received.json()["event"]
@@ -150,10 +105,13 @@ async fn a_payment_success_is_delivered_once_signed_with_both_schemes() {
         received.header("webhook-signature"),
     ));
     assert!(
-        python_verifies(SECRET, received),
+        python_verifies(&signature::standard_webhooks_secret(SECRET), received),
         "the official standardwebhooks verifier refused the webhook"
     );
-    assert!(!python_verifies("whsec_other_secret", received));
+    assert!(!python_verifies(
+        &signature::standard_webhooks_secret("whsec_other_secret"),
+        received
+    ));
 
     // PaymentCreated announced payment.created and payment.pending, each once,
     // with distinct ids; the body is the payment at version 1.
@@ -543,7 +501,10 @@ async fn during_rotation_either_secret_verifies() {
             &r.body,
             standard
         ));
-        assert!(python_verifies(secret, r), "python refused {secret}");
+        assert!(
+            python_verifies(&signature::standard_webhooks_secret(secret), r),
+            "python refused {secret}"
+        );
     }
     // The legacy header is signed with the current secret.
     assert!(signature::verify_hex(

@@ -70,6 +70,7 @@ pub fn metadata_for(source: &RecordedEvent, job: &Job) -> EventMetadata {
         // recorded without one starts its own.
         correlation_id: source.metadata.correlation_id.or(Some(source.event_id)),
         actor: ACTOR.to_owned(),
+        idempotency: None,
     }
 }
 

@@ -1,7 +1,9 @@
 //! One error type for every response, in the contract's shape:
 //! `{"error": {"code", "description", "field"?}}`. Mapped on purpose: a domain
-//! rejection is a 4xx with its code; contention is a 409; anything unexpected
-//! is an opaque 500, logged once with its cause chain.
+//! rejection is a 4xx with its code; contention is a 409; an unreachable
+//! database is a 503; a value the database refuses (a NUL character in
+//! text) is a 400, never a 503; anything unexpected is an opaque 500, logged
+//! once with its cause chain.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -65,14 +67,7 @@ impl ApiError {
 
     /// Something broke on our side: the client learns nothing of it, the log does.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
-        let mut chain = cause.to_string();
-        let mut source = cause.source();
-        while let Some(next) = source {
-            chain.push_str(": ");
-            chain.push_str(&next.to_string());
-            source = next.source();
-        }
-        tracing::error!(cause = %chain, "request failed");
+        tracing::error!(cause = %cause_chain(cause), "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "SERVER_ERROR",
@@ -82,7 +77,7 @@ impl ApiError {
 
     /// The service cannot serve right now (database down, …): retry later.
     pub fn unavailable(cause: &(dyn std::error::Error + 'static)) -> Self {
-        tracing::warn!(cause = %cause, "dependency unavailable");
+        tracing::warn!(cause = %cause_chain(cause), "dependency unavailable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "SERVICE_UNAVAILABLE",
@@ -97,6 +92,18 @@ impl ApiError {
         }
         json!({ "error": error })
     }
+}
+
+/// `error: its source: its source …`, for the log.
+fn cause_chain(cause: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = cause.to_string();
+    let mut source = cause.source();
+    while let Some(next) = source {
+        chain.push_str(": ");
+        chain.push_str(&next.to_string());
+        source = next.source();
+    }
+    chain
 }
 
 impl IntoResponse for ApiError {
@@ -124,6 +131,14 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) => Self::unavailable(&error),
             StoreError::Conflict { .. } => {
                 Self::conflict("The object was changed concurrently; retry the request")
+            }
+            // Inputs are validated before they reach SQL; one that slipped
+            // through is still the client's bad input, and a gap to close.
+            StoreError::InvalidValue(_) => {
+                tracing::warn!(cause = %cause_chain(&error), "the database refused a request value");
+                Self::bad_request(
+                    "The request holds a value that cannot be stored or looked up (such as a NUL character)",
+                )
             }
             _ => Self::internal(&error),
         }

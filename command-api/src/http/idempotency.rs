@@ -7,19 +7,28 @@
 //!
 //! Keys are per merchant and live 24 hours in PostgreSQL, so they survive
 //! restarts. A request that failed on our side (5xx) releases its key so the
-//! client can retry; a 4xx answer is kept and replayed like a success.
+//! client can retry; a 4xx answer is kept and replayed like a success. An
+//! empty header counts as absent (clients of the original gateway send one).
+//!
+//! The merchant `POST`s that create or change something go through
+//! [`Request`]: orders, payments (both), capture, refunds and webhook
+//! retries. (Not yet the webhook test and recover; never the POSTs whose
+//! answer holds a secret, which a replay would have to store.) The events an
+//! accepted keyed request appends record it ([`record`]): the key's hash and
+//! the request's hash, so the history shows which request caused them.
 
 use std::future::Future;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use paystream_domain::MerchantId;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 
 use super::error::ApiError;
 use super::response::CommandResponse;
-use crate::store::Position;
+use crate::store::{EventMetadata, IdempotencyRecord, Position};
 
 pub const HEADER: &str = "idempotency-key";
 const MAX_KEY_LEN: usize = 255;
@@ -28,34 +37,122 @@ const LIFETIME_HOURS: i32 = 24;
 const WAIT_FOR_ANSWER: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(20);
 
-/// The key from the headers, validated; `None` when absent.
+/// The key from the headers, validated; `None` when absent, empty or only
+/// blanks.
 pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(HEADER) else {
         return Ok(None);
     };
-    let key = value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|key| !key.is_empty() && key.len() <= MAX_KEY_LEN)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
-            ))
-            .with_field("Idempotency-Key")
-        })?;
+    let bad = || {
+        ApiError::bad_request(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+        ))
+        .with_field("Idempotency-Key")
+    };
+    let key = value.to_str().map_err(|_| bad())?.trim();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(bad());
+    }
     Ok(Some(key.to_string()))
 }
 
 /// What makes two requests "the same": method, path and exact body bytes.
 pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    digest(method, path, body).to_vec()
+}
+
+fn digest(method: &str, path: &str, body: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());
     hasher.update([0]);
     hasher.update(path.as_bytes());
     hasher.update([0]);
     hasher.update(body);
-    hasher.finalize().to_vec()
+    hasher.finalize().into()
+}
+
+/// What the events of a request sent with `key` record of it; `None`
+/// without a key.
+///
+/// * `key_hash`: SHA-256 of the key (trimmed, as compared).
+/// * `request_hash`: SHA-256 of `method`, NUL, `path`, NUL, body — the
+///   [`fingerprint`] — except that a body with a `card` object is hashed
+///   without `card.number` and `card.cvv` (re-serialised as compact JSON).
+///   Events are kept forever and exported to auditors: a plain hash of a body
+///   holding a card number and CVV could be reversed by trying the few
+///   billion candidates its network, last 4 digits and the Luhn check leave
+///   (invariant 11).
+pub fn record(
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Option<IdempotencyRecord> {
+    let key = key?;
+    let request_hash = match without_card_secrets(body) {
+        Some(body) => digest(method, path, &body),
+        None => digest(method, path, body),
+    };
+    Some(IdempotencyRecord {
+        key_hash: Sha256::digest(key.as_bytes()).into(),
+        request_hash,
+    })
+}
+
+/// The body without `card.number` and `card.cvv`, when it has a `card` object.
+fn without_card_secrets(body: &[u8]) -> Option<Vec<u8>> {
+    let mut value: Value = serde_json::from_slice(body).ok()?;
+    let card = value.get_mut("card")?.as_object_mut()?;
+    card.remove("number");
+    card.remove("cvv");
+    serde_json::to_vec(&value).ok()
+}
+
+/// A writing request's `Idempotency-Key` (if any), what identifies the
+/// request, and what its events record of it. Every keyed `POST` handler
+/// builds one, stamps its events' metadata with it and runs through [`once`].
+#[derive(Debug, Clone)]
+pub struct Request {
+    key: Option<String>,
+    fingerprint: Vec<u8>,
+    record: Option<IdempotencyRecord>,
+}
+
+impl Request {
+    /// `POST path` with `body` (empty for body-less commands).
+    pub fn post(headers: &HeaderMap, path: &str, body: &[u8]) -> Result<Self, ApiError> {
+        let key = key_from(headers)?;
+        Ok(Self {
+            record: record(key.as_deref(), "POST", path, body),
+            fingerprint: fingerprint("POST", path, body),
+            key,
+        })
+    }
+
+    /// `metadata`, recording this request when it carries a key.
+    pub fn stamp(&self, metadata: EventMetadata) -> EventMetadata {
+        EventMetadata {
+            idempotency: self.record,
+            ..metadata
+        }
+    }
+
+    /// Runs `command` at most once per (merchant, key): see [`once`].
+    pub async fn once<F, Fut>(
+        self,
+        pool: &PgPool,
+        merchant: MerchantId,
+        command: F,
+    ) -> Result<CommandResponse, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CommandResponse, ApiError>>,
+    {
+        once(pool, merchant, self.key, self.fingerprint, command).await
+    }
 }
 
 /// Runs `command` at most once per (merchant, key).
@@ -186,5 +283,93 @@ async fn replay(
             ));
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+    use serde_json::json;
+
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn an_empty_key_counts_as_absent() {
+        assert_eq!(key_from(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(key_from(&headers("")).unwrap(), None);
+        assert_eq!(key_from(&headers("   ")).unwrap(), None);
+        assert_eq!(key_from(&headers(" k-1 ")).unwrap().as_deref(), Some("k-1"));
+        let long = "k".repeat(MAX_KEY_LEN + 1);
+        let error = key_from(&headers(&long)).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("Idempotency-Key"));
+        let mut opaque = HeaderMap::new();
+        opaque.insert(HEADER, HeaderValue::from_bytes(b"k\xff").unwrap());
+        assert!(key_from(&opaque).is_err());
+    }
+
+    #[test]
+    fn the_record_hashes_the_key_and_the_request() {
+        assert_eq!(record(None, "POST", "/api/v1/orders", b"{}"), None);
+        let body = br#"{"amount": 5000}"#;
+        let recorded = record(Some("k-1"), "POST", "/api/v1/orders", body).unwrap();
+        assert_eq!(
+            hex::encode(recorded.key_hash),
+            // printf k-1 | sha256sum
+            "7c35c5a1785d20704e44d5de4beb81c1fce91b6fe48ed7c3159af6f7f832078b"
+        );
+        // Without card data the request hash is the fingerprint.
+        assert_eq!(
+            recorded.request_hash.to_vec(),
+            fingerprint("POST", "/api/v1/orders", body)
+        );
+        let other = record(
+            Some("k-1"),
+            "POST",
+            "/api/v1/orders",
+            br#"{"amount": 5001}"#,
+        );
+        assert_ne!(other.unwrap().request_hash, recorded.request_hash);
+    }
+
+    #[test]
+    fn card_number_and_cvv_are_not_in_the_request_hash() {
+        let body = |number: &str, cvv: &str| {
+            json!({"order_id": "order_A1b2C3d4E5f6G7h8", "method": "card",
+                   "card": {"number": number, "cvv": cvv, "expiry_month": "12",
+                            "expiry_year": "30", "holder_name": "A"}})
+            .to_string()
+        };
+        let path = "/api/v1/payments";
+        let one = record(
+            Some("k"),
+            "POST",
+            path,
+            body("4111111111111111", "123").as_bytes(),
+        );
+        let two = record(
+            Some("k"),
+            "POST",
+            path,
+            body("4000000000000002", "999").as_bytes(),
+        );
+        assert_eq!(one.unwrap().request_hash, two.unwrap().request_hash);
+        let without = json!({"order_id": "order_A1b2C3d4E5f6G7h8", "method": "card",
+                             "card": {"expiry_month": "12", "expiry_year": "30",
+                                      "holder_name": "A"}});
+        assert_eq!(
+            one.unwrap().request_hash.to_vec(),
+            fingerprint("POST", path, &serde_json::to_vec(&without).unwrap())
+        );
+        // The idempotency fingerprint itself still tells the two apart.
+        assert_ne!(
+            fingerprint("POST", path, body("4111111111111111", "123").as_bytes()),
+            fingerprint("POST", path, body("4000000000000002", "999").as_bytes())
+        );
     }
 }

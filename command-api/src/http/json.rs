@@ -5,11 +5,24 @@
 //!
 //! Unknown fields are ignored, as in the original gateway: clients may send
 //! extra data (and newer clients newer fields) without breaking.
+//!
+//! `OptionalJson<T>` is for a body that may be left out (suspend's
+//! `{reason?}`), and `NoBody` for the POSTs that take none: an empty body is
+//! accepted there with any or no `Content-Type`; a non-empty one must be a
+//! JSON object as everywhere else.
+//!
+//! No string anywhere in a body (a value or an object key, at any depth, in
+//! known fields or not) may contain a NUL character (`\u0000`): PostgreSQL
+//! `text` and `jsonb` cannot store one. The body is refused here, once for
+//! every endpoint, with a 400 naming the field. (JSON text with a lone
+//! surrogate escape such as `"\ud800"` is not valid JSON and is refused
+//! as such.)
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::error::ApiError;
 
@@ -51,6 +64,50 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJsonWithBytes<T>
     }
 }
 
+/// A body that may be left out: an empty body (nothing, or only whitespace)
+/// is `T::default()` whatever its `Content-Type`; any other body is read as
+/// [`ApiJson`] reads it.
+#[derive(Debug, Clone)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let _ = state;
+        let bytes = read_body(request).await?;
+        if is_blank(&bytes) {
+            return Ok(Self(T::default()));
+        }
+        parse(&bytes).map(Self)
+    }
+}
+
+/// The body of a POST that takes none (rotate-keys, reactivate,
+/// regenerate-secret, webhook test and retry, logout). The rule, the same on
+/// every such POST: an empty body is accepted with any or no `Content-Type`;
+/// a non-empty body must be a JSON object, as on every other POST, and its
+/// fields are ignored (`not json` or `[]` is a 400).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBody;
+
+/// Any JSON object (serde ignores the unknown fields).
+#[derive(Debug, Default, serde::Deserialize)]
+struct AnyObject {}
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        OptionalJson::<AnyObject>::from_request(request, state).await?;
+        Ok(Self)
+    }
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
 async fn read_body(request: Request) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::bad_request(format!(
@@ -78,15 +135,24 @@ async fn read_body(request: Request) -> Result<Bytes, ApiError> {
 
 /// Parses a JSON body into `T` with errors that name the field only.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if is_blank(bytes) {
         return Err(ApiError::bad_request(
             "Request body is empty; a JSON object is expected",
         ));
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+    let value: Value = serde_json::from_slice(bytes)
         .map_err(|_| ApiError::bad_request("Request body is not valid JSON"))?;
     if !value.is_object() {
         return Err(ApiError::bad_request("Request body must be a JSON object"));
+    }
+    // JSON text can only carry a NUL as the escape `\u0000` (a raw control
+    // character is invalid JSON), so most bodies skip the walk.
+    let may_hold_nul = bytes.windows(6).any(|window| window == br"\u0000");
+    if let Some(field) = may_hold_nul.then(|| nul_at(&value, "")).flatten() {
+        return Err(ApiError::bad_request(format!(
+            "{field} must not contain a NUL character (\\u0000)"
+        ))
+        .with_field(field));
     }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
@@ -110,6 +176,33 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::bad_request(description).with_field(path)
     })
+}
+
+/// The path (`card.number`, `events[1]`, as the deserializer names fields)
+/// of the first string holding a NUL, or of the object whose key does.
+fn nul_at(value: &Value, path: &str) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => Some(path.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| nul_at(item, &format!("{path}[{index}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(if path.is_empty() { "body" } else { path }.to_string())
+            } else {
+                nul_at(item, &join(key))
+            }
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -157,5 +250,40 @@ mod tests {
         assert!(parse::<Body>(br#"{"amount": 1e400}"#).is_err());
         assert!(parse::<Body>(br#"{"amount": 9223372036854775808}"#).is_err());
         assert!(parse::<Body>(br#"{"amount": 100, "extra": true}"#).is_ok());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_wherever_they_are() {
+        for (body, field) in [
+            (
+                r#"{"amount": 1, "card": {"number": "4\u0000", "cvv": "1"}}"#,
+                "card.number",
+            ),
+            (r#"{"amount": 1, "notes": {"k\u0000": "v"}}"#, "notes"),
+            (r#"{"amount": 1, "notes": {"k": "v\u0000"}}"#, "notes.k"),
+            (r#"{"amount": 1, "events": ["a", "b\u0000"]}"#, "events[1]"),
+            (
+                r#"{"amount": 1, "a": {"b": [{"c": "\u0000"}]}}"#,
+                "a.b[0].c",
+            ),
+            (r#"{"amount\u0000": 1}"#, "body"),
+        ] {
+            let error = parse::<Body>(body.as_bytes()).unwrap_err();
+            assert_eq!(error.status, 400, "{body}");
+            assert_eq!(error.field.as_deref(), Some(field), "{body}");
+            assert_eq!(
+                error.description,
+                format!("{field} must not contain a NUL character (\\u0000)")
+            );
+        }
+        // Other control characters and escapes are ordinary text.
+        assert!(parse::<Body>(br#"{"amount": 1, "x": "\u0001\t\n\u00e9"}"#).is_ok());
+        // A lone surrogate is not JSON at all.
+        assert_eq!(
+            parse::<Body>(br#"{"amount": 1, "x": "\ud800"}"#)
+                .unwrap_err()
+                .description,
+            "Request body is not valid JSON"
+        );
     }
 }

@@ -22,6 +22,20 @@ pub fn text<T: Serialize>(value: &T) -> String {
     }
 }
 
+/// One value of an order's `notes` (documentation of what is accepted): a
+/// string, an integer from -9223372036854775808 to 9223372036854775807, or a
+/// boolean, at most 256 characters as JSON text. Decimals (`1.5`, `1e2`) and
+/// larger integers are refused with a 400: the event store keeps only
+/// numbers that survive PostgreSQL `jsonb` and the hash chain unchanged, so
+/// send them as strings.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum NoteValue {
+    Text(String),
+    Integer(i64),
+    Flag(bool),
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OrderView {
     /// `order_` + 16 alphanumerics.
@@ -34,7 +48,7 @@ pub struct OrderView {
     #[schema(example = "INR")]
     pub currency: String,
     pub receipt: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = HashMap<String, NoteValue>)]
     pub notes: Map<String, Value>,
     /// `created` → `attempted` → `paid`.
     #[schema(example = "created")]

@@ -2,14 +2,20 @@
 //! [`crate::http::session::StaffSession`]):
 //!
 //! * `POST /api/v1/merchants` `{name, email, password?, fee_bps?}` → 201
-//!   `{id, name, email, api_key, api_secret, webhook_secret, fee_bps, status,
-//!   created_at}`. The API secret is shown only here; only its SHA-256 is
+//!   `{id, name, email, api_key, api_secret, webhook_secret,
+//!   standard_webhooks_secret, fee_bps, status, created_at}`. The API secret is shown only here; only its SHA-256 is
 //!   stored. With a password the merchant also gets a dashboard login.
 //! * `POST /api/v1/merchants/{id}/rotate-keys` → 200 with the new `api_key`
 //!   and `api_secret` (shown once); the old pair stops working at once.
 //! * `POST /api/v1/merchants/{id}/suspend` `{reason?}` → 200; the merchant's
 //!   API calls, logins and sessions get 401 "Merchant account is suspended".
 //! * `POST /api/v1/merchants/{id}/reactivate` → 200.
+//!
+//! Rotate-keys and reactivate take no body, and suspend's is optional: an
+//! empty body is accepted with any or no `Content-Type`; a non-empty one must
+//! be a JSON object ([`NoBody`], [`OptionalJson`]). The webhook secret is
+//! made by [`super::webhooks::new_webhook_secret`], and shown with the string
+//! to give the official Standard Webhooks libraries.
 //!
 //! Each appends one merchant event (`X-Event-Position` on the answer) and then
 //! brings `merchant_credentials` in line with the merchant's new state. The
@@ -23,7 +29,7 @@
 use std::fmt;
 use std::future::Future;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +40,7 @@ use paystream_domain::merchant::{
     Merchant, MerchantAggregate, MerchantCommand, ReactivateMerchant, RegisterMerchant,
     RotateApiKeys, SuspendMerchant, FEE_BPS_MAX,
 };
+use paystream_domain::signature;
 use paystream_domain::validation::{required_text, validate_email};
 use paystream_domain::{DomainError, MerchantId};
 use rand::distributions::Alphanumeric;
@@ -47,7 +54,8 @@ use super::actor_metadata;
 use crate::aggregates::{self, CommandError};
 use crate::http::auth::{secret_hash, sync_credentials};
 use crate::http::error::ApiError;
-use crate::http::json::ApiJson;
+use crate::http::json::{ApiJson, NoBody, OptionalJson};
+use crate::http::path::ApiPath;
 use crate::http::response::CommandResponse;
 use crate::http::session::{self, Role, StaffSession};
 use crate::http::views::{self, ErrorBody};
@@ -100,7 +108,8 @@ impl fmt::Debug for CreateMerchantBody {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// Optional: an empty body (with any or no `Content-Type`) means no reason.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct SuspendBody {
     /// Why; at most 255 characters. Default empty.
     #[serde(default)]
@@ -154,9 +163,15 @@ pub struct CreatedMerchantView {
     pub merchant: MerchantView,
     #[schema(example = "secret_4fGh7JkL2mNp9QrS3tUv6WxY8zAb1CdE")]
     pub api_secret: String,
-    /// Signs the merchant's webhooks.
-    #[schema(example = "whsec_8dK2mP5qR9sT3vW6xY1zA4bC7eF0gH2j")]
+    /// Signs the merchant's webhooks; keys `X-Webhook-Signature` (hex
+    /// HMAC-SHA256 keyed with this whole string).
+    #[schema(example = "whsec_AD2SsFh6Y9rsOXQxziVD4aHXqjE8dtaUmmbnHGNFvU4=")]
     pub webhook_secret: String,
+    /// The string to give the official Standard Webhooks libraries
+    /// (`webhook-signature`); the same as `webhook_secret` for a generated
+    /// secret.
+    #[schema(example = "whsec_AD2SsFh6Y9rsOXQxziVD4aHXqjE8dtaUmmbnHGNFvU4=")]
+    pub standard_webhooks_secret: String,
 }
 
 /// The merchant with its new key pair; the secret is shown only here.
@@ -182,10 +197,6 @@ fn new_api_key() -> String {
 
 fn new_api_secret() -> String {
     format!("secret_{}", random_alphanumeric(32))
-}
-
-fn new_webhook_secret() -> String {
-    format!("whsec_{}", random_alphanumeric(32))
 }
 
 fn merchant_not_found() -> ApiError {
@@ -264,7 +275,7 @@ pub async fn create(
     let merchant_id = MerchantId::from(Uuid::now_v7());
     let api_key = new_api_key();
     let api_secret = new_api_secret();
-    let webhook_secret = new_webhook_secret();
+    let webhook_secret = super::webhooks::new_webhook_secret();
     claim_email(pool, &email, merchant_id, password_hash.as_deref()).await?;
 
     let metadata = actor_metadata(merchant_id, staff.actor());
@@ -310,6 +321,7 @@ pub async fn create(
     let view = CreatedMerchantView {
         merchant: MerchantView::from(merchant),
         api_secret,
+        standard_webhooks_secret: signature::standard_webhooks_secret(&webhook_secret),
         webhook_secret,
     };
     Ok(no_store(CommandResponse::new(
@@ -457,6 +469,7 @@ async fn command(
     security(("session" = []), ("session_cookie" = [])),
     responses(
         (status = 200, description = "The new pair, shown only here; `X-Event-Position` names the event", body = RotatedKeysView),
+        (status = 400, description = "A body that is not empty and not a JSON object", body = ErrorBody),
         (status = 401, description = "No session, or not a staff session", body = ErrorBody),
         (status = 404, description = "No such merchant", body = ErrorBody),
     )
@@ -464,7 +477,8 @@ async fn command(
 pub async fn rotate_keys(
     State(state): State<AppState>,
     staff: StaffSession,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     let api_key = new_api_key();
     let api_secret = new_api_secret();
@@ -491,11 +505,11 @@ pub async fn rotate_keys(
     path = "/api/v1/merchants/{id}/suspend",
     tag = "merchants",
     params(("id" = Uuid, Path, description = "Merchant id")),
-    request_body = SuspendBody,
+    request_body(content = Option<SuspendBody>, description = "Optional: an empty body means no reason"),
     security(("session" = []), ("session_cookie" = [])),
     responses(
         (status = 200, description = "Suspended; `X-Event-Position` names the event", body = MerchantView),
-        (status = 400, description = "Reason too long", body = ErrorBody),
+        (status = 400, description = "Reason too long, or a body that is not empty and not a JSON object", body = ErrorBody),
         (status = 401, description = "No session, or not a staff session", body = ErrorBody),
         (status = 404, description = "No such merchant", body = ErrorBody),
         (status = 409, description = "Already suspended", body = ErrorBody),
@@ -504,8 +518,8 @@ pub async fn rotate_keys(
 pub async fn suspend(
     State(state): State<AppState>,
     staff: StaffSession,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<SuspendBody>,
+    ApiPath(id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<SuspendBody>,
 ) -> Result<CommandResponse, ApiError> {
     let suspend = SuspendMerchant {
         reason: body.reason.trim().to_string(),
@@ -528,6 +542,7 @@ pub async fn suspend(
     security(("session" = []), ("session_cookie" = [])),
     responses(
         (status = 200, description = "Active again; `X-Event-Position` names the event", body = MerchantView),
+        (status = 400, description = "A body that is not empty and not a JSON object", body = ErrorBody),
         (status = 401, description = "No session, or not a staff session", body = ErrorBody),
         (status = 404, description = "No such merchant", body = ErrorBody),
         (status = 409, description = "Not suspended", body = ErrorBody),
@@ -536,7 +551,8 @@ pub async fn suspend(
 pub async fn reactivate(
     State(state): State<AppState>,
     staff: StaffSession,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
+    _: NoBody,
 ) -> Result<CommandResponse, ApiError> {
     let (merchant, position) = command(&state, &staff, &id, ReactivateMerchant.into()).await?;
     Ok(CommandResponse::new(
@@ -598,9 +614,7 @@ mod tests {
         assert!(key.starts_with("key_") && key.len() == 4 + 24, "{key}");
         let secret = new_api_secret();
         assert!(secret.starts_with("secret_") && secret.len() == 7 + 32);
-        let webhook = new_webhook_secret();
-        assert!(webhook.starts_with("whsec_") && webhook.len() == 6 + 32);
-        for value in [&key[4..], &secret[7..], &webhook[6..]] {
+        for value in [&key[4..], &secret[7..]] {
             assert!(value.chars().all(|c| c.is_ascii_alphanumeric()));
         }
         assert_ne!(new_api_secret(), secret);

@@ -27,5 +27,6 @@ pub fn actor_metadata(merchant: MerchantId, actor: String) -> EventMetadata {
         causation_id: None,
         correlation_id: Some(Uuid::now_v7()),
         actor,
+        idempotency: None,
     }
 }

@@ -1,7 +1,7 @@
 //! `POST /api/v1/orders`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
@@ -15,10 +15,12 @@ use super::merchant_metadata;
 use crate::aggregates;
 use crate::http::auth::AuthenticatedMerchant;
 use crate::http::error::ApiError;
-use crate::http::json::ApiJson;
+use crate::http::idempotency;
+use crate::http::json::ApiJsonWithBytes;
 use crate::http::response::CommandResponse;
-use crate::http::views::{self, ErrorBody, OrderView};
+use crate::http::views::{self, ErrorBody, NoteValue, OrderView};
 use crate::startup::AppState;
+use crate::store::EventMetadata;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/orders", post(create))
@@ -27,8 +29,9 @@ pub fn router() -> Router<AppState> {
 /// A new order. Unknown fields are ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrderBody {
-    /// Minor units, at least 100.
-    #[schema(example = 50000)]
+    /// Minor units, at least 100 and at most 99999999 (8 digits, in every
+    /// currency).
+    #[schema(example = 50000, minimum = 100, maximum = 99_999_999)]
     amount: i64,
     /// ISO 4217, uppercase; default `INR`.
     #[serde(default)]
@@ -37,29 +40,51 @@ pub struct CreateOrderBody {
     /// At most 40 characters.
     #[serde(default)]
     receipt: Option<String>,
-    /// At most 15 keys; string, number or boolean values of at most 256 characters.
+    /// At most 15 keys of at most 256 characters. Values are strings,
+    /// integers (64-bit signed) or booleans of at most 256 characters;
+    /// decimals and larger numbers are refused (send them as strings). No
+    /// string may contain a NUL character.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<HashMap<String, NoteValue>>)]
     notes: Option<Map<String, Value>>,
 }
 
-/// Create an order.
+/// Create an order. Honours `Idempotency-Key`.
 #[utoipa::path(
     post,
     path = "/api/v1/orders",
     tag = "orders",
     request_body = CreateOrderBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same answer, no new order (24 h, per merchant); empty counts as absent")),
     security(("api_key" = [], "api_secret" = []), ("basic" = [])),
     responses(
         (status = 201, description = "Created; `X-Event-Position` names its last event", body = OrderView),
         (status = 400, description = "Bad input", body = ErrorBody),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+        (status = 409, description = "The same Idempotency-Key is still in progress", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_ERROR: the key was used with another request", body = ErrorBody),
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
     merchant: AuthenticatedMerchant,
-    ApiJson(body): ApiJson<CreateOrderBody>,
+    headers: HeaderMap,
+    body: ApiJsonWithBytes<CreateOrderBody>,
+) -> Result<CommandResponse, ApiError> {
+    let request = idempotency::Request::post(&headers, "/api/v1/orders", &body.bytes)?;
+    let metadata = request.stamp(merchant_metadata(merchant.merchant_id));
+    request
+        .once(state.store.pool(), merchant.merchant_id, || {
+            create_order(&state, &merchant, body.value, metadata)
+        })
+        .await
+}
+
+async fn create_order(
+    state: &AppState,
+    merchant: &AuthenticatedMerchant,
+    body: CreateOrderBody,
+    metadata: EventMetadata,
 ) -> Result<CommandResponse, ApiError> {
     let currency = match body.currency.as_deref() {
         None => Currency::default(),
@@ -68,7 +93,6 @@ pub async fn create(
             .map_err(|_| DomainError::UnknownCurrency)?,
     };
     let order_id = OrderId::from_random_bytes(rand::random());
-    let metadata = merchant_metadata(merchant.merchant_id);
     let command = CreateOrder {
         order_id: order_id.clone(),
         merchant_id: merchant.merchant_id,

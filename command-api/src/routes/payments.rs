@@ -1,7 +1,7 @@
 //! Payments: create (merchant API and the checkout's public variant),
 //! capture, and refunds.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
@@ -20,7 +20,8 @@ use crate::aggregates::{self, Loaded};
 use crate::http::auth::{AuthenticatedMerchant, PublishableKey};
 use crate::http::error::ApiError;
 use crate::http::idempotency;
-use crate::http::json::{ApiJson, ApiJsonWithBytes};
+use crate::http::json::ApiJsonWithBytes;
+use crate::http::path::ApiPath;
 use crate::http::response::CommandResponse;
 use crate::http::views::{self, ErrorBody, PaymentView, RefundView};
 use crate::startup::AppState;
@@ -82,7 +83,7 @@ pub struct CardSchema {
     path = "/api/v1/payments",
     tag = "payments",
     request_body = CreatePaymentBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same answer, no new payment (24 h, per merchant)")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same answer, no new payment (24 h, per merchant); empty counts as absent")),
     security(("api_key" = [], "api_secret" = []), ("basic" = [])),
     responses(
         (status = 201, description = "Created, `pending`", body = PaymentView),
@@ -99,31 +100,31 @@ pub async fn create(
     headers: HeaderMap,
     body: ApiJsonWithBytes<CreatePaymentBody>,
 ) -> Result<CommandResponse, ApiError> {
-    let key = idempotency::key_from(&headers)?;
-    let fingerprint = idempotency::fingerprint("POST", "/api/v1/payments", &body.bytes);
-    let metadata = merchant_metadata(merchant.merchant_id);
-    idempotency::once(
-        state.store.pool(),
-        merchant.merchant_id,
-        key,
-        fingerprint,
-        || create_payment(&state, merchant.merchant_id, body.value, metadata),
-    )
-    .await
+    let request = idempotency::Request::post(&headers, "/api/v1/payments", &body.bytes)?;
+    let metadata = request.stamp(merchant_metadata(merchant.merchant_id));
+    request
+        .once(state.store.pool(), merchant.merchant_id, || {
+            create_payment(&state, merchant.merchant_id, body.value, metadata)
+        })
+        .await
 }
 
 /// Create a payment from the checkout: the (publishable) API key alone.
+/// Honours `Idempotency-Key`.
 #[utoipa::path(
     post,
     path = "/api/v1/payments/public",
     tag = "payments",
     request_body = CreatePaymentBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same answer, no new payment (24 h, per merchant); empty counts as absent")),
     security(("api_key" = [])),
     responses(
         (status = 201, description = "Created, `pending`", body = PaymentView),
         (status = 400, description = "Bad input", body = ErrorBody),
         (status = 401, description = "Missing or unknown key, or suspended merchant", body = ErrorBody),
         (status = 404, description = "Unknown order, or another merchant's", body = ErrorBody),
+        (status = 409, description = "The same Idempotency-Key is still in progress", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_ERROR: the key was used with another request", body = ErrorBody),
     )
 )]
 pub async fn create_public(
@@ -132,17 +133,13 @@ pub async fn create_public(
     headers: HeaderMap,
     body: ApiJsonWithBytes<CreatePaymentBody>,
 ) -> Result<CommandResponse, ApiError> {
-    let idempotency_key = idempotency::key_from(&headers)?;
-    let fingerprint = idempotency::fingerprint("POST", "/api/v1/payments/public", &body.bytes);
-    let metadata = actor_metadata(key.merchant_id, "checkout".into());
-    idempotency::once(
-        state.store.pool(),
-        key.merchant_id,
-        idempotency_key,
-        fingerprint,
-        || create_payment(&state, key.merchant_id, body.value, metadata),
-    )
-    .await
+    let request = idempotency::Request::post(&headers, "/api/v1/payments/public", &body.bytes)?;
+    let metadata = request.stamp(actor_metadata(key.merchant_id, "checkout".into()));
+    request
+        .once(state.store.pool(), key.merchant_id, || {
+            create_payment(&state, key.merchant_id, body.value, metadata)
+        })
+        .await
 }
 
 fn order_not_found() -> ApiError {
@@ -259,7 +256,10 @@ pub struct CaptureBody {
     post,
     path = "/api/v1/payments/{id}/capture",
     tag = "payments",
-    params(("id" = String, Path, description = "pay_…")),
+    params(
+        ("id" = String, Path, description = "pay_…"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same answer, no second capture (24 h, per merchant); empty counts as absent"),
+    ),
     request_body = CaptureBody,
     security(("api_key" = [], "api_secret" = []), ("basic" = [])),
     responses(
@@ -267,16 +267,35 @@ pub struct CaptureBody {
         (status = 400, description = "Payment not in capturable state, or a bad amount", body = ErrorBody),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
         (status = 404, description = "Unknown payment, or another merchant's", body = ErrorBody),
+        (status = 409, description = "The same Idempotency-Key is still in progress", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_ERROR: the key was used with another request", body = ErrorBody),
     )
 )]
 pub async fn capture(
     State(state): State<AppState>,
     merchant: AuthenticatedMerchant,
-    Path(payment_id): Path<String>,
-    ApiJson(body): ApiJson<CaptureBody>,
+    ApiPath(payment_id): ApiPath<String>,
+    headers: HeaderMap,
+    body: ApiJsonWithBytes<CaptureBody>,
 ) -> Result<CommandResponse, ApiError> {
-    let payment_id = own_payment(&state, merchant.merchant_id, &payment_id).await?;
-    let metadata = merchant_metadata(merchant.merchant_id);
+    let path = format!("/api/v1/payments/{payment_id}/capture");
+    let request = idempotency::Request::post(&headers, &path, &body.bytes)?;
+    let metadata = request.stamp(merchant_metadata(merchant.merchant_id));
+    request
+        .once(state.store.pool(), merchant.merchant_id, || {
+            capture_payment(&state, &merchant, &payment_id, body.value, metadata)
+        })
+        .await
+}
+
+async fn capture_payment(
+    state: &AppState,
+    merchant: &AuthenticatedMerchant,
+    payment_id: &str,
+    body: CaptureBody,
+    metadata: EventMetadata,
+) -> Result<CommandResponse, ApiError> {
+    let payment_id = own_payment(state, merchant.merchant_id, payment_id).await?;
     let at = Utc::now();
     let executed =
         aggregates::execute::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
@@ -310,7 +329,10 @@ pub struct RefundBody {
     post,
     path = "/api/v1/payments/{id}/refunds",
     tag = "payments",
-    params(("id" = String, Path, description = "pay_…")),
+    params(
+        ("id" = String, Path, description = "pay_…"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same answer, no second refund (24 h, per merchant); empty counts as absent"),
+    ),
     request_body = RefundBody,
     security(("api_key" = [], "api_secret" = []), ("basic" = [])),
     responses(
@@ -318,16 +340,35 @@ pub struct RefundBody {
         (status = 400, description = "Refund amount exceeds available amount, payment not refundable, or bad input", body = ErrorBody),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
         (status = 404, description = "Unknown payment, or another merchant's", body = ErrorBody),
+        (status = 409, description = "The same Idempotency-Key is still in progress", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_ERROR: the key was used with another request", body = ErrorBody),
     )
 )]
 pub async fn refund(
     State(state): State<AppState>,
     merchant: AuthenticatedMerchant,
-    Path(payment_id): Path<String>,
-    ApiJson(body): ApiJson<RefundBody>,
+    ApiPath(payment_id): ApiPath<String>,
+    headers: HeaderMap,
+    body: ApiJsonWithBytes<RefundBody>,
 ) -> Result<CommandResponse, ApiError> {
-    let payment_id = own_payment(&state, merchant.merchant_id, &payment_id).await?;
-    let metadata = merchant_metadata(merchant.merchant_id);
+    let path = format!("/api/v1/payments/{payment_id}/refunds");
+    let request = idempotency::Request::post(&headers, &path, &body.bytes)?;
+    let metadata = request.stamp(merchant_metadata(merchant.merchant_id));
+    request
+        .once(state.store.pool(), merchant.merchant_id, || {
+            request_refund(&state, &merchant, &payment_id, body.value, metadata)
+        })
+        .await
+}
+
+async fn request_refund(
+    state: &AppState,
+    merchant: &AuthenticatedMerchant,
+    payment_id: &str,
+    body: RefundBody,
+    metadata: EventMetadata,
+) -> Result<CommandResponse, ApiError> {
+    let payment_id = own_payment(state, merchant.merchant_id, payment_id).await?;
     let refund_id = RefundId::from_random_bytes(rand::random());
     let at = Utc::now();
     let executed =

@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 
 use crate::config::Profile;
 use crate::http::error::ApiError;
-use crate::http::json::ApiJson;
+use crate::http::json::{ApiJson, NoBody};
 use crate::http::session::{self, Role};
 use crate::http::views::{self, ErrorBody};
 use crate::startup::AppState;
@@ -153,12 +153,14 @@ pub async fn login(
     security(("session" = []), ("session_cookie" = [])),
     responses(
         (status = 200, description = "Logged out; the cookie is cleared", body = MessageView),
+        (status = 400, description = "A body that is not empty and not a JSON object", body = ErrorBody),
         (status = 401, description = "No session, or not a live one", body = ErrorBody),
     )
 )]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
+    _: NoBody,
 ) -> Result<Response, ApiError> {
     let token = session::token_from(&headers).ok_or_else(|| {
         ApiError::unauthorized(

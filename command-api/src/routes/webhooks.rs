@@ -2,21 +2,32 @@
 //! dispatcher that actually sends deliveries is a separate service):
 //!
 //! * `PUT /api/v1/webhooks/config` `{url, events?}`: set or clear the endpoint.
-//! * `POST /api/v1/webhooks/regenerate-secret`: a new signing secret; the old
-//!   one keeps signing for [`SECRET_OVERLAP_HOURS`].
+//!   The URL's host is resolved (bounded by [`URL_RESOLVE_TIMEOUT`]) and every
+//!   address judged by the profile's [`AddressPolicy`]: production allows
+//!   public addresses only, and a name that does not resolve is refused too;
+//!   dev allows loopback as well, but not the services' ports 8081–8084 (a
+//!   name that does not resolve is accepted there, for offline work). The
+//!   dispatcher checks again at every attempt, because DNS answers change.
+//! * `POST /api/v1/webhooks/regenerate-secret`: a new signing secret
+//!   ([`new_webhook_secret`]); the old one keeps signing for
+//!   [`SECRET_OVERLAP_HOURS`]. The answer shows the secret and the string to
+//!   give the official Standard Webhooks libraries
+//!   ([`signature::standard_webhooks_secret`]).
 //! * `POST /api/v1/webhooks/test`: schedules a `webhook.test` delivery.
 //! * `POST /api/v1/webhooks/{id}/retry`: re-sends one delivery, attempts reset.
 //! * `POST /api/v1/webhooks/recover` `{since}`: re-sends every delivery that
 //!   failed at or after `since` and is still failed.
 //!
-//! Another merchant's delivery is a 404, like one that does not exist.
+//! Another merchant's delivery is a 404, like one that does not exist. The
+//! POSTs without a body take [`NoBody`].
 
+use std::net::SocketAddr;
 use std::sync::LazyLock;
+use std::time::Duration;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{post, put};
 use axum::Router;
@@ -25,33 +36,37 @@ use futures::{StreamExt, TryStreamExt};
 use paystream_domain::merchant::{
     ConfigureWebhook, Merchant, MerchantAggregate, RegenerateWebhookSecret, WebhookSettings,
 };
+use paystream_domain::signature::{self, SECRET_RANDOM_BYTES};
+use paystream_domain::validation::{webhook_target, AddressPolicy, AddressRefusal, TargetHost};
 use paystream_domain::webhook::{
     RetryWebhookDelivery, ScheduleWebhookDelivery, WebhookDelivery, WebhookDeliveryAggregate,
     WebhookDeliveryStatus, RETRY_INTERVALS_SECONDS, TEST_RETRY_INTERVALS_SECONDS,
     WEBHOOK_TEST_EVENT,
 };
 use paystream_domain::{DomainError, MerchantId, WebhookDeliveryId};
-use rand::distributions::Alphanumeric;
-use rand::Rng;
+use rand::RngCore;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::merchant_metadata;
 use crate::aggregates::{self, CommandError};
+use crate::config::Profile;
 use crate::http::auth::AuthenticatedMerchant;
 use crate::http::error::ApiError;
-use crate::http::json::ApiJson;
+use crate::http::idempotency;
+use crate::http::json::{ApiJson, NoBody};
+use crate::http::path::ApiPath;
 use crate::http::response::CommandResponse;
 use crate::http::views::{self, ErrorBody};
 use crate::startup::AppState;
-use crate::store::{Position, StoreError};
+use crate::store::{EventMetadata, Position, StoreError};
 
 /// How long the previous signing secret keeps signing after a regeneration.
 pub const SECRET_OVERLAP_HOURS: i64 = 24;
 
-/// Random alphanumerics after `whsec_` in a generated secret.
-pub const SECRET_RANDOM_LEN: usize = 32;
+/// How long resolving a webhook URL's host may take at configuration time.
+pub const URL_RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The most deliveries one `recover` call re-schedules; the answer's
 /// `has_more` says when another call would find more.
@@ -109,8 +124,11 @@ fn merchant_state(merchant: &Option<Merchant>) -> Result<&Merchant, ApiError> {
 /// `null` keeps the current subscription; `[]` subscribes to every event.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WebhookConfigBody {
-    /// Absolute http(s) URL, at most 2048 characters; `null` or `""` removes
-    /// the endpoint. Required.
+    /// Absolute http(s) URL, at most 2048 characters, without credentials
+    /// (`user:password@`), to an address the profile allows (production:
+    /// public addresses only, and the host must resolve; dev: loopback too,
+    /// but not ports 8081–8084); `null` or `""` removes the endpoint.
+    /// Required.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, required = true, example = "https://shop.example.com/webhooks")]
     url: Option<Option<String>>,
@@ -160,7 +178,7 @@ where
     security(("api_key" = [], "api_secret" = []), ("basic" = [])),
     responses(
         (status = 200, description = "The configuration now; `X-Event-Position` unless nothing changed", body = WebhookConfigView),
-        (status = 400, description = "Bad URL or unknown event name (`field` says which)", body = ErrorBody),
+        (status = 400, description = "Bad URL (not absolute http(s), credentials in it, an address the profile does not allow, or in production a host that does not resolve) or unknown event name; `field` says which", body = ErrorBody),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
     )
 )]
@@ -175,6 +193,9 @@ pub async fn configure(
     let url = url
         .map(|url| url.trim().to_owned())
         .filter(|url| !url.is_empty());
+    if let Some(url) = &url {
+        check_target(state.profile, url).await?;
+    }
     let metadata = merchant_metadata(merchant.merchant_id);
     let executed = aggregates::execute::<MerchantAggregate, _>(
         &state.store,
@@ -207,23 +228,100 @@ pub async fn configure(
     ))
 }
 
+/// The targets a profile allows (the dispatcher applies the same rule).
+pub fn address_policy(profile: Profile) -> AddressPolicy {
+    match profile {
+        Profile::Production => AddressPolicy::PublicOnly,
+        Profile::Dev => AddressPolicy::PublicAndLoopback,
+    }
+}
+
+fn bad_url(description: String) -> ApiError {
+    ApiError::bad_request(description).with_field("url")
+}
+
+/// Refuses `url` (a 400 on `url`) unless its host is allowed by `profile`'s
+/// policy: an address literal is judged as it is (`127.1`, `2130706433` and
+/// `0x7f000001` are 127.0.0.1), a name by every address it resolves to.
+pub async fn check_target(profile: Profile, url: &str) -> Result<(), ApiError> {
+    let target = webhook_target(url)?;
+    let port = target.port;
+    let (name, addresses) = match target.host {
+        TargetHost::Ip(address) => (None, vec![address]),
+        TargetHost::Name(name) => match resolve(&name, port).await {
+            Some(addresses) => {
+                let addresses = addresses.iter().map(SocketAddr::ip).collect();
+                (Some(name), addresses)
+            }
+            None if profile == Profile::Production => {
+                return Err(bad_url(format!("url host {name} could not be resolved")));
+            }
+            // Dev: offline work is allowed; the dispatcher checks at delivery.
+            None => return Ok(()),
+        },
+    };
+    let policy = address_policy(profile);
+    for address in addresses {
+        match policy.check(address, Some(port)) {
+            Ok(()) => {}
+            Err(AddressRefusal::ServicePort(port)) => {
+                return Err(bad_url(format!(
+                    "url must not point to port {port} on loopback: it belongs to a Paystream service"
+                )));
+            }
+            Err(AddressRefusal::NotPublic(address)) => {
+                let allowed = match policy {
+                    AddressPolicy::PublicOnly => "a public address",
+                    AddressPolicy::PublicAndLoopback => {
+                        "a public or loopback address in the dev profile"
+                    }
+                };
+                return Err(bad_url(match &name {
+                    Some(name) => {
+                        format!(
+                            "url host {name} resolves to {address}; url must point to {allowed}"
+                        )
+                    }
+                    None => format!("url must point to {allowed}, not {address}"),
+                }));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every address of `name`, or `None` when it does not resolve in
+/// [`URL_RESOLVE_TIMEOUT`] (or resolves to nothing).
+async fn resolve(name: &str, port: u16) -> Option<Vec<SocketAddr>> {
+    let lookup = tokio::net::lookup_host((name, port));
+    match tokio::time::timeout(URL_RESOLVE_TIMEOUT, lookup).await {
+        Ok(Ok(addresses)) => Some(addresses.collect::<Vec<_>>()).filter(|a| !a.is_empty()),
+        Ok(Err(_)) | Err(_) => None,
+    }
+}
+
 // ---- POST /api/v1/webhooks/regenerate-secret ---------------------------------
 
-/// `whsec_` + 32 alphanumerics from the operating system's CSPRNG (~190 bits).
+/// A new webhook secret: `whsec_` + base64 of [`SECRET_RANDOM_BYTES`] bytes
+/// from the operating system's CSPRNG ([`signature::new_secret`]).
 pub fn new_webhook_secret() -> String {
-    let random: String = rand::rngs::OsRng
-        .sample_iter(&Alphanumeric)
-        .take(SECRET_RANDOM_LEN)
-        .map(char::from)
-        .collect();
-    format!("whsec_{random}")
+    let mut random = [0u8; SECRET_RANDOM_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    signature::new_secret(&random)
 }
 
 /// The new signing secret and how long the previous one keeps signing.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WebhookSecretView {
-    #[schema(example = "whsec_3kTq9ZrW0xYbN5mC8vLp2sHd7fJa4gE1")]
+    /// Keys `X-Webhook-Signature` (hex HMAC-SHA256 keyed with this whole
+    /// string, `whsec_` included).
+    #[schema(example = "whsec_yPaRKblRtfMog+dz8WHIATAAUDkkRkxWywde9HhJp68=")]
     pub webhook_secret: String,
+    /// The string to give the official Standard Webhooks libraries
+    /// (`webhook-signature`); the same as `webhook_secret` for every secret
+    /// generated here.
+    #[schema(example = "whsec_yPaRKblRtfMog+dz8WHIATAAUDkkRkxWywde9HhJp68=")]
+    pub standard_webhooks_secret: String,
     /// RFC 3339; until then webhooks carry signatures with both secrets.
     pub previous_secret_valid_until: Option<String>,
 }
@@ -235,13 +333,15 @@ pub struct WebhookSecretView {
     tag = "webhooks",
     security(("api_key" = [], "api_secret" = []), ("basic" = [])),
     responses(
-        (status = 200, description = "The new secret; the previous one keeps signing for 24 h", body = WebhookSecretView),
+        (status = 200, description = "The new secret, and the string to give the official Standard Webhooks libraries; the previous secret keeps signing for 24 h", body = WebhookSecretView),
+        (status = 400, description = "A body that is not empty and not a JSON object", body = ErrorBody),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
     )
 )]
 pub async fn regenerate_secret(
     State(state): State<AppState>,
     merchant: AuthenticatedMerchant,
+    _: NoBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let metadata = merchant_metadata(merchant.merchant_id);
     let secret = new_webhook_secret();
@@ -265,6 +365,7 @@ pub async fn regenerate_secret(
         StatusCode::OK,
         views::body(WebhookSecretView {
             webhook_secret: webhook.secret.clone(),
+            standard_webhooks_secret: signature::standard_webhooks_secret(&webhook.secret),
             previous_secret_valid_until: webhook.previous_secret_valid_until.map(views::timestamp),
         }),
         executed.position,
@@ -312,13 +413,14 @@ pub struct WebhookTestView {
     security(("api_key" = [], "api_secret" = []), ("basic" = [])),
     responses(
         (status = 201, description = "Delivery scheduled (sent by the dispatcher, retried on the usual schedule)", body = WebhookTestView),
-        (status = 400, description = "No webhook URL configured, or the endpoint is disabled", body = ErrorBody),
+        (status = 400, description = "No webhook URL configured, the endpoint is disabled, or a body that is not empty and not a JSON object", body = ErrorBody),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
     )
 )]
 pub async fn send_test(
     State(state): State<AppState>,
     merchant: AuthenticatedMerchant,
+    _: NoBody,
 ) -> Result<CommandResponse, ApiError> {
     let loaded = aggregates::load::<MerchantAggregate>(&state.store, merchant.merchant_id).await?;
     let webhook = &merchant_state(&loaded.state)?.webhook;
@@ -391,29 +493,51 @@ pub struct WebhookRetryView {
     pub message: String,
 }
 
-/// Send one delivery again now; its attempts start over.
+/// Send one delivery again now; its attempts start over. Honours
+/// `Idempotency-Key`.
 #[utoipa::path(
     post,
     path = "/api/v1/webhooks/{id}/retry",
     tag = "webhooks",
-    params(("id" = String, Path, description = "whd_…")),
+    params(
+        ("id" = String, Path, description = "whd_…"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Same key: the same answer, no second retry (24 h, per merchant); empty counts as absent"),
+    ),
     security(("api_key" = [], "api_secret" = []), ("basic" = [])),
     responses(
         (status = 200, description = "Retry scheduled, attempts reset", body = WebhookRetryView),
+        (status = 400, description = "A body that is not empty and not a JSON object", body = ErrorBody),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
         (status = 404, description = "Unknown delivery, or another merchant's", body = ErrorBody),
+        (status = 409, description = "The same Idempotency-Key is still in progress", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_ERROR: the key was used with another request", body = ErrorBody),
     )
 )]
 pub async fn retry(
     State(state): State<AppState>,
     merchant: AuthenticatedMerchant,
-    id: Result<Path<String>, PathRejection>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    _: NoBody,
 ) -> Result<CommandResponse, ApiError> {
-    let Ok(Path(id)) = id else {
-        return Err(delivery_not_found());
-    };
+    // No body: the method and path are the request.
+    let path = format!("/api/v1/webhooks/{id}/retry");
+    let request = idempotency::Request::post(&headers, &path, b"")?;
+    let metadata = request.stamp(merchant_metadata(merchant.merchant_id));
+    request
+        .once(state.store.pool(), merchant.merchant_id, || {
+            retry_delivery(&state, &merchant, &id, metadata)
+        })
+        .await
+}
+
+async fn retry_delivery(
+    state: &AppState,
+    merchant: &AuthenticatedMerchant,
+    id: &str,
+    metadata: EventMetadata,
+) -> Result<CommandResponse, ApiError> {
     let delivery_id: WebhookDeliveryId = id.parse().map_err(|_| delivery_not_found())?;
-    let metadata = merchant_metadata(merchant.merchant_id);
     let at = Utc::now();
     // Ownership is checked on the state the command is decided on.
     let executed = aggregates::execute::<WebhookDeliveryAggregate, _>(
@@ -589,15 +713,83 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_are_whsec_and_32_alphanumerics_and_differ() {
+    fn secrets_are_whsec_and_base64_of_32_random_bytes_and_differ() {
+        use base64::Engine as _;
+
         let a = new_webhook_secret();
         let b = new_webhook_secret();
         assert_ne!(a, b);
         for secret in [a, b] {
-            let random = secret.strip_prefix("whsec_").unwrap();
-            assert_eq!(random.len(), SECRET_RANDOM_LEN);
-            assert!(random.bytes().all(|byte| byte.is_ascii_alphanumeric()));
+            let tail = secret.strip_prefix("whsec_").unwrap();
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(tail)
+                .unwrap_or_else(|error| panic!("{secret}: {error}"));
+            assert_eq!(key.len(), SECRET_RANDOM_BYTES);
+            assert_ne!(key, [0; SECRET_RANDOM_BYTES]);
+            // The official libraries can take the secret as it is.
+            assert_eq!(signature::standard_webhooks_secret(&secret), secret);
+            assert_eq!(&*signature::standard_webhooks_key(&secret), key.as_slice());
         }
+    }
+
+    #[tokio::test]
+    async fn targets_are_judged_by_the_profile() {
+        use Profile::{Dev, Production};
+
+        let field = |result: Result<(), ApiError>| result.unwrap_err().field;
+        for url in [
+            "http://127.0.0.1:4000/h",
+            "http://localhost:4000/h",
+            "http://10.0.0.1/h",
+            "http://[::ffff:127.0.0.1]/h",
+            "http://2130706433/h",
+            "https://does-not-resolve.invalid/h",
+        ] {
+            assert_eq!(
+                field(check_target(Production, url).await).as_deref(),
+                Some("url"),
+                "{url}"
+            );
+        }
+        assert!(check_target(Production, "https://93.184.216.34/h")
+            .await
+            .is_ok());
+        assert!(check_target(Dev, "http://127.0.0.1:4000/h").await.is_ok());
+        assert!(check_target(Dev, "http://localhost:4000/h").await.is_ok());
+        assert!(check_target(Dev, "https://does-not-resolve.invalid/h")
+            .await
+            .is_ok());
+        let error = check_target(Dev, "http://127.0.0.1:8081/h")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.description,
+            "url must not point to port 8081 on loopback: it belongs to a Paystream service"
+        );
+        let error = check_target(Dev, "http://192.168.1.10/h")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.description,
+            "url must point to a public or loopback address in the dev profile, not 192.168.1.10"
+        );
+        let error = check_target(Production, "http://localhost:4000/h")
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .description
+                .starts_with("url host localhost resolves to "),
+            "{}",
+            error.description
+        );
+        let error = check_target(Production, "https://does-not-resolve.invalid/h")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.description,
+            "url host does-not-resolve.invalid could not be resolved"
+        );
     }
 
     #[test]

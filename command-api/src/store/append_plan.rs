@@ -66,6 +66,7 @@ impl<'a> PreparedAppend<'a> {
                     causation_id: metadata.causation_id,
                     correlation_id: metadata.correlation_id,
                     actor: &metadata.actor,
+                    idempotency: metadata.idempotency,
                     payload: &event.payload,
                 }
                 .canonical_bytes(),

@@ -5,18 +5,24 @@
 //! from 32 zero bytes. `canonical` is a JSON array of the event's stored facts
 //! with object keys sorted and no whitespace, so any backend, and any auditor
 //! with a JSON library, can recompute it from what it reads.
+//!
+//! Two forms coexist, told apart by their first element: `paystream.event.v1`
+//! for events without idempotency metadata (every event stored before it
+//! existed keeps its hash), and `paystream.event.v2`, which adds the
+//! idempotency key's hash and the request's hash after the actor.
 
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{RecordedEvent, StoreError, StreamId};
+use super::{IdempotencyRecord, RecordedEvent, StoreError, StreamId};
 
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
-/// Tag of the canonical form, so that a future form can coexist.
+/// Tags of the canonical forms: v1 without idempotency metadata, v2 with it.
 const CANONICAL_FORM: &str = "paystream.event.v1";
+const CANONICAL_FORM_IDEMPOTENT: &str = "paystream.event.v2";
 
 /// The facts of one event that its hash covers.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +37,8 @@ pub struct EventFacts<'a> {
     pub causation_id: Option<Uuid>,
     pub correlation_id: Option<Uuid>,
     pub actor: &'a str,
+    /// Covered by the v2 form only; `None` keeps the v1 form.
+    pub idempotency: Option<IdempotencyRecord>,
     pub payload: &'a Value,
 }
 
@@ -47,6 +55,7 @@ impl<'a> EventFacts<'a> {
             causation_id: event.metadata.causation_id,
             correlation_id: event.metadata.correlation_id,
             actor: &event.metadata.actor,
+            idempotency: event.metadata.idempotency,
             payload: &event.payload,
         }
     }
@@ -55,8 +64,13 @@ impl<'a> EventFacts<'a> {
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         out.push(b'[');
+        let form = if self.idempotency.is_some() {
+            CANONICAL_FORM_IDEMPOTENT
+        } else {
+            CANONICAL_FORM
+        };
         let scalars: [&dyn ErasedJson; 11] = [
-            &CANONICAL_FORM,
+            &form,
             &self.stream_id,
             &self.version,
             &self.event_id,
@@ -71,6 +85,12 @@ impl<'a> EventFacts<'a> {
         for scalar in scalars {
             scalar.write_json(&mut out);
             out.push(b',');
+        }
+        if let Some(idempotency) = &self.idempotency {
+            for hash in [&idempotency.key_hash, &idempotency.request_hash] {
+                hex::encode(hash).write_json(&mut out);
+                out.push(b',');
+            }
         }
         write_canonical(self.payload, &mut out);
         out.push(b']');
@@ -269,6 +289,7 @@ mod tests {
             causation_id: None,
             correlation_id: None,
             actor: "merchant:x",
+            idempotency: None,
             payload,
         }
     }
@@ -281,6 +302,37 @@ mod tests {
             String::from_utf8(bytes).unwrap(),
             r#"["paystream.event.v1","order-order_A1b2C3d4E5f6G7h8",1,"00000000-0000-0000-0000-000000000000","OrderCreated",1,1700000000000000,null,null,null,"merchant:x",{"a":{"y":null,"z":[1,"x"]},"b":1,"ä":true}]"#
         );
+    }
+
+    #[test]
+    fn idempotency_metadata_takes_the_v2_form_and_is_covered() {
+        let payload = json!({"a": 1});
+        let record = IdempotencyRecord {
+            key_hash: [0xab; 32],
+            request_hash: [0x01; 32],
+        };
+        let with = EventFacts {
+            idempotency: Some(record),
+            ..facts(&payload)
+        };
+        assert_eq!(
+            String::from_utf8(with.canonical_bytes()).unwrap(),
+            format!(
+                r#"["paystream.event.v2","order-order_A1b2C3d4E5f6G7h8",1,"00000000-0000-0000-0000-000000000000","OrderCreated",1,1700000000000000,null,null,null,"merchant:x","{}","{}",{{"a":1}}]"#,
+                "ab".repeat(32),
+                "01".repeat(32)
+            )
+        );
+        // Stripping the record, or changing either hash, changes the bytes.
+        let other = EventFacts {
+            idempotency: Some(IdempotencyRecord {
+                request_hash: [0x02; 32],
+                ..record
+            }),
+            ..with
+        };
+        assert_ne!(with.canonical_bytes(), facts(&payload).canonical_bytes());
+        assert_ne!(with.canonical_bytes(), other.canonical_bytes());
     }
 
     #[test]

@@ -166,6 +166,25 @@ pub struct EventMetadata {
     pub correlation_id: Option<Uuid>,
     /// `merchant:<id>`, `staff:<email>`, `system:acquirer`, …
     pub actor: String,
+    /// The `Idempotency-Key` request that caused the append, when it had one.
+    /// Absent from the JSON of events without one, so their form (and their
+    /// hashes) are what they were before the field existed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+/// What an event records of the `Idempotency-Key` request that caused it:
+/// hashes only, never the key or the body themselves (a body may carry a
+/// card number). Both are SHA-256, shown as lowercase hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// SHA-256 of the key as sent (after trimming).
+    #[serde(with = "hex_hash")]
+    pub key_hash: [u8; 32],
+    /// SHA-256 of the request: method, path and body, card number and CVV
+    /// left out (see `http::idempotency::record`).
+    #[serde(with = "hex_hash")]
+    pub request_hash: [u8; 32],
 }
 
 /// An event as stored.
@@ -211,13 +230,66 @@ pub enum StoreError {
     InvalidEvent(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database cannot be reached or cannot serve right now (connection
+    /// lost, pool exhausted, shutting down, out of resources, a transient
+    /// serialization failure): retrying later may succeed.
     #[error("event store unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The database refused a value that a request carried: text it cannot
+    /// hold (a NUL character: SQLSTATE 22021 `character_not_in_repertoire`,
+    /// 22P05 `untranslatable_character`) or text that is not of the column's
+    /// type (22P02 `invalid_text_representation`). The input is at fault, not
+    /// the database; services validate inputs first and this is the backstop.
+    #[error("the database refused a value of the request")]
+    InvalidValue(#[source] sqlx::Error),
+    /// Any other database error (a violated constraint, a row that does not
+    /// decode, a bug in a statement): neither unavailability nor bad input.
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+}
+
+/// SQLSTATEs of values the database refuses (see [`StoreError::InvalidValue`]).
+const INVALID_VALUE_STATES: [&str; 3] = ["22021", "22P05", "22P02"];
+
+/// Whether a database error means the database cannot serve right now:
+/// SQLSTATE classes 08 (connection exception), 28 (the service's login is
+/// refused), 53 (insufficient resources) and 58 (system error), a database
+/// that does not exist or was dropped (3D000, 57P04), the shutdown and
+/// start-up states 57P01–57P03, a
+/// cancelled (timed out) statement 57014, serialization failures and
+/// deadlocks (40001, 40P01), a lock not available (55P03) and a read-only
+/// server (25006, as during a fail-over).
+fn is_transient_state(code: &str) -> bool {
+    ["08", "28", "53", "58"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || [
+            "3D000", "57P01", "57P02", "57P03", "57P04", "57014", "40001", "40P01", "55P03",
+            "25006",
+        ]
+        .contains(&code)
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        StoreError::Unavailable(error)
+        use sqlx::Error as E;
+        match &error {
+            E::Database(database) => match database.code() {
+                Some(code) if INVALID_VALUE_STATES.contains(&code.as_ref()) => {
+                    StoreError::InvalidValue(error)
+                }
+                Some(code) if is_transient_state(&code) => StoreError::Unavailable(error),
+                _ => StoreError::Database(error),
+            },
+            E::Io(_)
+            | E::Tls(_)
+            | E::Protocol(_)
+            | E::PoolTimedOut
+            | E::PoolClosed
+            | E::WorkerCrashed
+            | E::Configuration(_) => StoreError::Unavailable(error),
+            _ => StoreError::Database(error),
+        }
     }
 }
 
@@ -298,5 +370,76 @@ mod tests {
             assert!(StreamId::parse(bad.to_string()).is_err(), "{bad} accepted");
         }
         assert!(StreamId::parse(format!("order-{}", "x".repeat(200))).is_err());
+    }
+
+    /// A database error with only a SQLSTATE, as the server would send it.
+    #[derive(Debug)]
+    struct State(&'static str);
+
+    impl fmt::Display for State {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for State {}
+
+    impl sqlx::error::DatabaseError for State {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn classify(error: sqlx::Error) -> &'static str {
+        match StoreError::from(error) {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::InvalidValue(_) => "invalid value",
+            StoreError::Database(_) => "database",
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn database_errors_caused_by_a_value_are_never_unavailability() {
+        let database = |code| sqlx::Error::Database(Box::new(State(code)));
+        for code in ["22021", "22P05", "22P02"] {
+            assert_eq!(classify(database(code)), "invalid value", "{code}");
+        }
+        for code in [
+            "08006", "08001", "53300", "57P01", "57P03", "57014", "40001", "40P01", "58030",
+            "25006",
+        ] {
+            assert_eq!(classify(database(code)), "unavailable", "{code}");
+        }
+        // Other data exceptions, constraints, syntax: our bug, not an outage.
+        for code in ["22003", "23505", "42601", "P0001", "XX000"] {
+            assert_eq!(classify(database(code)), "database", "{code}");
+        }
+        assert_eq!(classify(sqlx::Error::PoolTimedOut), "unavailable");
+        assert_eq!(classify(sqlx::Error::PoolClosed), "unavailable");
+        assert_eq!(
+            classify(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into())),
+            "unavailable"
+        );
+        assert_eq!(classify(sqlx::Error::RowNotFound), "database");
+        assert_eq!(
+            classify(sqlx::Error::ColumnNotFound("x".into())),
+            "database"
+        );
     }
 }

@@ -8,8 +8,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use paystream_command_api::store::{
-    ChainBreakKind, EventMetadata, EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent,
-    StoreError, StreamId,
+    ChainBreakKind, EventMetadata, EventStore, ExpectedVersion, IdempotencyRecord, NewEvent,
+    Position, RecordedEvent, StoreError, StreamId,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -63,6 +63,7 @@ pub fn metadata() -> EventMetadata {
         causation_id: Some(Uuid::now_v7()),
         correlation_id: Some(Uuid::now_v7()),
         actor: "test:contract".into(),
+        idempotency: None,
     }
 }
 
@@ -123,6 +124,23 @@ pub async fn append_and_read_back<H: Harness>(harness: H) {
         .unwrap();
     assert_eq!((more.first_version, more.last_version), (4, 4));
     assert!(more.position > appended.position);
+
+    // Idempotency metadata is stored, read back and covered by the chain.
+    let keyed = EventMetadata {
+        idempotency: Some(IdempotencyRecord {
+            key_hash: [7; 32],
+            request_hash: [9; 32],
+        }),
+        ..metadata()
+    };
+    store
+        .append(&stream, ExpectedVersion::Exact(4), vec![event(5)], &keyed)
+        .await
+        .unwrap();
+    let read = read_everything(&store, &stream).await;
+    assert_eq!(read[4].metadata, keyed);
+    assert_eq!(read[3].metadata.idempotency, None);
+    assert!(store.verify_stream(&stream).await.unwrap().is_none());
 }
 
 pub async fn stale_expectation_is_a_typed_conflict_and_writes_nothing<H: Harness>(harness: H) {

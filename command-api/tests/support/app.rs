@@ -37,10 +37,15 @@ pub fn dev_merchant() -> Merchant {
 
 /// Dev profile, no relay and no acquirer: the API alone.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_in(Profile::Dev).await
+}
+
+/// The API alone in `profile` (production seeds nothing).
+pub async fn spawn_app_in(profile: Profile) -> TestApp {
     let database = TestDatabase::create().await;
     let name = unique_name("t");
     let config = Config {
-        profile: Profile::Dev,
+        profile,
         database_url: Secret::new(database.url.clone()),
         database_max_connections: 16,
         nats_url: nats_url(),

@@ -8,11 +8,12 @@ use crate::money::Money;
 pub struct CreateOrder {
     pub order_id: OrderId,
     pub merchant_id: MerchantId,
-    /// At least 100 minor units.
+    /// At least 100 minor units, at most the currency's maximum.
     pub amount: Money,
     /// At most 40 characters.
     pub receipt: Option<String>,
-    /// At most 15 keys; values are strings, numbers or booleans of at most 256 characters.
+    /// At most 15 keys; values are strings, `i64` integers or booleans of at
+    /// most 256 characters.
     pub notes: Option<Map<String, Value>>,
     pub at: DateTime<Utc>,
 }

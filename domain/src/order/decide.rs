@@ -32,6 +32,7 @@ fn create(state: &OrderState, command: CreateOrder) -> Result<Vec<OrderEvent>, D
             format!("amount must be at least {ORDER_AMOUNT_MIN}"),
         ));
     }
+    command.amount.at_most_maximum()?;
     if let Some(receipt) = &command.receipt {
         at_most_chars("receipt", receipt, RECEIPT_MAX_CHARS)?;
     }
@@ -51,7 +52,13 @@ fn create(state: &OrderState, command: CreateOrder) -> Result<Vec<OrderEvent>, D
 }
 
 /// At most 15 keys; keys and values at most 256 characters; values are
-/// strings, numbers or booleans (a number's length is that of its JSON text).
+/// strings, integers or booleans (an integer's length is that of its JSON text).
+///
+/// Numbers must be integers in the `i64` range: the event store keeps only
+/// numbers that survive PostgreSQL's `jsonb` and the hash chain's canonical
+/// form unchanged, and a decimal (`1.5`, `1e2`, `-0`) or a larger integer,
+/// read as a binary floating-point number, does not. Clients send those as
+/// strings, which are kept exactly.
 pub fn validate_notes(notes: &Map<String, Value>) -> Result<(), DomainError> {
     if notes.len() > NOTES_MAX_KEYS {
         return Err(DomainError::invalid(
@@ -68,12 +75,22 @@ pub fn validate_notes(notes: &Map<String, Value>) -> Result<(), DomainError> {
         }
         let length = match value {
             Value::String(text) => text.chars().count(),
-            Value::Number(number) => number.to_string().len(),
+            Value::Number(number) if number.is_i64() => number.to_string().len(),
+            Value::Number(_) => {
+                return Err(DomainError::invalid(
+                    "notes",
+                    format!(
+                        "notes numbers must be integers from {} to {}; send other numbers as strings",
+                        i64::MIN,
+                        i64::MAX
+                    ),
+                ));
+            }
             Value::Bool(flag) => flag.to_string().len(),
             Value::Null | Value::Array(_) | Value::Object(_) => {
                 return Err(DomainError::invalid(
                     "notes",
-                    "notes values must be strings, numbers or booleans",
+                    "notes values must be strings, integers or booleans",
                 ));
             }
         };

@@ -135,7 +135,8 @@ fn create_order_accepts_the_limits() {
     for index in 0..15 {
         many.insert(format!("k{index}"), Value::String("v".repeat(256)));
     }
-    many.insert("k0".to_owned(), json!(12.5));
+    many.insert("k0".to_owned(), json!(i64::MIN));
+    many.insert("k1".to_owned(), json!(i64::MAX));
     let command = CreateOrder {
         notes: Some(many.clone()),
         ..create()
@@ -147,6 +148,52 @@ fn create_order_accepts_the_limits() {
     given::<OrderAggregate>([])
         .when(command.into())
         .then([expected.into()]);
+}
+
+#[test]
+fn create_order_accepts_the_maximum_amount_in_any_currency() {
+    for currency in [Currency::INR, Currency::JPY, Currency::KWD] {
+        let maximum = currency.max_amount_minor();
+        let OrderEvent::OrderCreated(expected) = created() else {
+            unreachable!()
+        };
+        given::<OrderAggregate>([])
+            .when(
+                CreateOrder {
+                    amount: Money::new(maximum, currency),
+                    ..create()
+                }
+                .into(),
+            )
+            .then([OrderCreated {
+                amount: 99_999_999,
+                currency,
+                ..expected
+            }
+            .into()]);
+    }
+}
+
+#[test]
+fn create_order_rejects_an_amount_above_the_maximum() {
+    for amount in [100_000_000, i64::MAX] {
+        let error = given::<OrderAggregate>([])
+            .when(
+                CreateOrder {
+                    amount: Money::new(amount, Currency::INR),
+                    ..create()
+                }
+                .into(),
+            )
+            .then_error(DomainError::AmountAboveMaximum {
+                maximum: Money::new(99_999_999, Currency::INR),
+            });
+        assert_eq!(error.field(), Some("amount"));
+        assert_eq!(
+            error.to_string(),
+            "amount must be at most 99999999 (999999.99 INR)"
+        );
+    }
 }
 
 #[test]
@@ -235,9 +282,44 @@ fn create_order_rejects_bad_notes() {
             .when(with_notes(json!({ "a": value })).into())
             .then_error(DomainError::invalid(
                 "notes",
-                "notes values must be strings, numbers or booleans",
+                "notes values must be strings, integers or booleans",
             ));
     }
+}
+
+#[test]
+fn create_order_rejects_notes_numbers_that_are_not_i64_integers() {
+    // As a JSON body parses them: a decimal, an exponent, a negative zero and
+    // integers beyond i64 are not kept exactly by the store, so they are refused.
+    for text in [
+        "1.5",
+        "12.50",
+        "1e2",
+        "-0",
+        "9223372036854775808",
+        "18446744073709551616",
+        "-9223372036854775809",
+    ] {
+        let value: Value = serde_json::from_str(text).unwrap();
+        given::<OrderAggregate>([])
+            .when(with_notes(json!({ "a": value })).into())
+            .then_error(DomainError::invalid(
+                "notes",
+                "notes numbers must be integers from -9223372036854775808 to 9223372036854775807; send other numbers as strings",
+            ));
+    }
+    // The same values as strings are kept as sent.
+    let OrderEvent::OrderCreated(expected) = created() else {
+        unreachable!()
+    };
+    let as_text = json!({ "a": "1.5", "b": "18446744073709551616", "c": 7 });
+    given::<OrderAggregate>([])
+        .when(with_notes(as_text.clone()).into())
+        .then([OrderCreated {
+            notes: as_text.as_object().cloned(),
+            ..expected
+        }
+        .into()]);
 }
 
 // ---- MarkOrderAttempted ----------------------------------------------------

@@ -43,7 +43,8 @@ pub struct RecordPaymentFailure {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapturePayment {
-    /// Minor units, 1 up to the payment amount.
+    /// Minor units, 1 up to the payment amount (and never above the
+    /// currency's maximum).
     pub amount: i64,
     pub at: DateTime<Utc>,
 }
@@ -51,7 +52,8 @@ pub struct CapturePayment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRefund {
     pub refund_id: RefundId,
-    /// Minor units, at least 1 and at most what is not yet refunded or pending.
+    /// Minor units, at least 1 and at most what is not yet refunded or
+    /// pending (and never above the currency's maximum).
     pub amount: i64,
     /// At most 255 characters.
     pub reason: Option<String>,

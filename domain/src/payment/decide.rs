@@ -9,6 +9,7 @@ use super::event::{
 use super::state::{Payment, PaymentState, PaymentStatus, RefundStatus};
 use super::{ERROR_CODE_MAX_CHARS, ERROR_DESCRIPTION_MAX_CHARS, REFUND_REASON_MAX_CHARS};
 use crate::error::DomainError;
+use crate::money::Money;
 use crate::validation::{at_most_chars, required_text, validate_card, validate_vpa};
 
 pub(super) fn decide(
@@ -30,7 +31,9 @@ fn existing(state: &PaymentState) -> Result<&Payment, DomainError> {
 }
 
 /// Checks, in order: the payment is new, the order is not paid, the amount is
-/// positive, then the method (VPA, or card number → CVV → expiry).
+/// positive and at most the maximum (an order stored before the maximum
+/// existed may be above it), then the method (VPA, or card number → CVV →
+/// expiry).
 fn create(state: &PaymentState, command: CreatePayment) -> Result<Vec<PaymentEvent>, DomainError> {
     if state.is_some() {
         return Err(DomainError::PaymentAlreadyExists);
@@ -41,6 +44,7 @@ fn create(state: &PaymentState, command: CreatePayment) -> Result<Vec<PaymentEve
     if !command.amount.is_positive() {
         return Err(DomainError::invalid("amount", "amount must be at least 1"));
     }
+    command.amount.at_most_maximum()?;
     let (method, vpa, card_network, card_last4) = match &command.method {
         PaymentMethodInput::Upi { vpa } => {
             validate_vpa(vpa)?;
@@ -109,6 +113,7 @@ fn capture(payment: &Payment, command: CapturePayment) -> Result<Vec<PaymentEven
     if payment.status != PaymentStatus::Success || payment.captured {
         return Err(DomainError::PaymentNotCapturable);
     }
+    Money::new(command.amount, payment.amount.currency).at_most_maximum()?;
     let amount = payment.amount.amount_minor;
     if !(1..=amount).contains(&command.amount) {
         return Err(DomainError::invalid(
@@ -124,7 +129,8 @@ fn capture(payment: &Payment, command: CapturePayment) -> Result<Vec<PaymentEven
 }
 
 /// Checks, in order: the refund id is new, the payment succeeded, the amount
-/// is at least 1, the reason fits, and the amount is within what is left.
+/// is at least 1 and at most the maximum, the reason fits, and the amount is
+/// within what is left.
 fn request_refund(
     payment: &Payment,
     command: RequestRefund,
@@ -138,6 +144,7 @@ fn request_refund(
     if command.amount < 1 {
         return Err(DomainError::invalid("amount", "amount must be at least 1"));
     }
+    Money::new(command.amount, payment.amount.currency).at_most_maximum()?;
     if let Some(reason) = &command.reason {
         at_most_chars("reason", reason, REFUND_REASON_MAX_CHARS)?;
     }

@@ -433,6 +433,61 @@ fn capture_amount_must_be_within_the_payment() {
     }
 }
 
+#[test]
+fn capture_amount_above_the_maximum_is_rejected_as_such() {
+    let maximum = DomainError::AmountAboveMaximum {
+        maximum: Money::new(99_999_999, Currency::INR),
+    };
+    for amount in [100_000_000, i64::MAX] {
+        let error = given::<PaymentAggregate>([created_upi(), succeeded()])
+            .when(capture(amount))
+            .then_error(maximum.clone());
+        assert_eq!(error.field(), Some("amount"));
+    }
+}
+
+#[test]
+fn payment_of_an_order_at_the_maximum_is_captured_and_refunded_in_full() {
+    let created = PaymentCreated {
+        amount: 99_999_999,
+        ..match created_upi() {
+            PaymentEvent::PaymentCreated(created) => created,
+            _ => unreachable!(),
+        }
+    };
+    given::<PaymentAggregate>([])
+        .when(
+            CreatePayment {
+                amount: Money::new(99_999_999, Currency::INR),
+                ..create(upi("user@paytm"))
+            }
+            .into(),
+        )
+        .then([created.clone().into()]);
+    given::<PaymentAggregate>([created.clone().into(), succeeded()])
+        .when(capture(99_999_999))
+        .then([captured(99_999_999)]);
+    given::<PaymentAggregate>([created.into(), succeeded(), captured(99_999_999)])
+        .when(refund_request(1, 99_999_999))
+        .then([refund_created(1, 99_999_999)]);
+}
+
+#[test]
+fn payment_of_an_order_above_the_maximum_is_rejected() {
+    // Orders stored before the maximum existed may carry more.
+    given::<PaymentAggregate>([])
+        .when(
+            CreatePayment {
+                amount: Money::new(100_000_000, Currency::JPY),
+                ..create(upi("user@paytm"))
+            }
+            .into(),
+        )
+        .then_error(DomainError::AmountAboveMaximum {
+            maximum: Money::new(99_999_999, Currency::JPY),
+        });
+}
+
 // ---- RequestRefund ---------------------------------------------------------------
 
 #[test]
@@ -516,6 +571,13 @@ fn request_refund_rejections() {
         given::<PaymentAggregate>([created_upi(), succeeded()])
             .when(refund_request(1, amount))
             .then_error(DomainError::invalid("amount", "amount must be at least 1"));
+    }
+    for amount in [100_000_000, i64::MAX] {
+        given::<PaymentAggregate>([created_upi(), succeeded()])
+            .when(refund_request(1, amount))
+            .then_error(DomainError::AmountAboveMaximum {
+                maximum: Money::new(99_999_999, Currency::INR),
+            });
     }
     given::<PaymentAggregate>([created_upi(), succeeded()])
         .when(

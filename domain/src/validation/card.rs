@@ -14,6 +14,11 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::DomainError;
+use crate::validation::at_most_chars;
+
+/// Longest card holder name, in characters. The name is checked and dropped
+/// (never stored), but no input is unbounded.
+pub const HOLDER_NAME_MAX_CHARS: usize = 255;
 
 /// Card details as the shopper typed them.
 ///
@@ -164,9 +169,9 @@ pub struct ValidatedCard {
 
 /// Validates a card against "today" (`current_year`, `current_month` 1–12).
 ///
-/// Checks, in order: number (format, length, Luhn), CVV, expiry format, and
-/// finally that the expiry month is not before the current month (a card is
-/// valid through the end of its expiry month).
+/// Checks, in order: number (format, length, Luhn), CVV, expiry format, that
+/// the expiry month is not before the current month (a card is valid through
+/// the end of its expiry month), and finally the holder's name's length.
 pub fn validate_card(
     card: &CardInput,
     current_year: i32,
@@ -178,6 +183,7 @@ pub fn validate_card(
     if (expiry_year, expiry_month) < (current_year, current_month) {
         return Err(DomainError::ExpiredCard);
     }
+    at_most_chars("card.holder_name", &card.holder_name, HOLDER_NAME_MAX_CHARS)?;
     Ok(ValidatedCard {
         network: card_network(&digits),
         last4: digits[digits.len() - 4..].to_owned(),
@@ -476,6 +482,21 @@ mod tests {
             );
             assert_eq!(error.code(), "INVALID_CARD");
         }
+    }
+
+    #[test]
+    fn the_holder_name_is_bounded() {
+        let mut input = card("4111111111111111", "12", "30", "123");
+        input.holder_name = "é".repeat(HOLDER_NAME_MAX_CHARS);
+        assert!(validate_card(&input, 2025, 6).is_ok());
+        input.holder_name.push('a');
+        let error = validate_card(&input, 2025, 6).unwrap_err();
+        assert_eq!(error.code(), "BAD_REQUEST_ERROR");
+        assert_eq!(error.field(), Some("card.holder_name"));
+        assert_eq!(
+            error.to_string(),
+            "card.holder_name must be at most 255 characters"
+        );
     }
 
     #[test]

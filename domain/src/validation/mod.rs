@@ -1,14 +1,16 @@
 //! Input rules from the contract, shared by the aggregates, the services and
 //! the web crate. Each check returns a [`DomainError`] naming the field.
 
+pub mod address;
 pub mod card;
 pub mod email;
 pub mod url;
 pub mod vpa;
 
+pub use address::{is_public, AddressPolicy, AddressRefusal, SERVICE_PORTS};
 pub use card::{validate_card, CardInput, CardNetwork, CardRejection, ValidatedCard};
 pub use email::validate_email;
-pub use url::validate_webhook_url;
+pub use url::{validate_webhook_url, webhook_target, TargetHost, WebhookTarget};
 pub use vpa::{is_valid_vpa, validate_vpa};
 
 use crate::error::DomainError;

@@ -1,7 +1,17 @@
-//! Webhook endpoint URLs: absolute `http`/`https`, at most 2048 bytes.
+//! Webhook endpoint URLs: absolute `http`/`https`, at most 2048 bytes, no
+//! credentials.
 //!
-//! This is a syntactic check only. Refusing private and loopback targets needs
-//! DNS and the deployment profile, so it belongs to the services.
+//! [`validate_webhook_url`] is a syntactic check; every path that accepts or
+//! schedules a URL shares it. [`webhook_target`] tells where a valid URL
+//! points (an IP address or a name, and the port), read by the same WHATWG
+//! URL parser the dispatcher's HTTP client uses, so odd IPv4 forms (`127.1`,
+//! `2130706433`, `0x7f000001`, `0`) are the addresses they stand for.
+//! Resolving names and judging addresses ([`super::address`]) needs DNS and
+//! the deployment profile, so the services do it.
+
+use std::net::IpAddr;
+
+use url::{Host, Url};
 
 use crate::error::DomainError;
 
@@ -11,45 +21,112 @@ pub const WEBHOOK_URL_MAX_LEN: usize = 2048;
 /// Accepts `http://host[:port][/path][?query][#fragment]` (and `https`), where
 /// host is a DNS name, an IPv4 address or a bracketed IPv6 address. Rejects
 /// relative URLs, other schemes, empty hosts, bad ports, whitespace, control
-/// and non-ASCII characters (send an IDN host in its `xn--` form).
+/// and non-ASCII characters (send an IDN host in its `xn--` form), and user
+/// information (`user:password@`): a URL is shown back to the merchant and
+/// kept in the event log, so it must not carry credentials.
 pub fn validate_webhook_url(url: &str) -> Result<(), DomainError> {
+    parse(url).map(|_| ())
+}
+
+/// Where a webhook URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookTarget {
+    pub host: TargetHost,
+    /// The URL's port, or the scheme's (80, 443).
+    pub port: u16,
+}
+
+/// The host of a [`WebhookTarget`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetHost {
+    /// An address literal, in whatever form the URL wrote it.
+    Ip(IpAddr),
+    /// A DNS name (lowercase, as written otherwise, a final dot kept).
+    Name(String),
+}
+
+/// Validates `url` ([`validate_webhook_url`]) and tells where it points.
+pub fn webhook_target(url: &str) -> Result<WebhookTarget, DomainError> {
+    let parsed = parse(url)?;
+    let port = parsed.port_or_known_default().ok_or_else(not_absolute)?;
+    let host = match parsed.host().ok_or_else(not_absolute)? {
+        Host::Domain(name) => TargetHost::Name(name.to_owned()),
+        Host::Ipv4(address) => TargetHost::Ip(address.into()),
+        Host::Ipv6(address) => TargetHost::Ip(address.into()),
+    };
+    Ok(WebhookTarget { host, port })
+}
+
+fn not_absolute() -> DomainError {
+    DomainError::invalid("url", "url must be an absolute http or https URL")
+}
+
+fn parse(url: &str) -> Result<Url, DomainError> {
     if url.len() > WEBHOOK_URL_MAX_LEN {
         return Err(DomainError::invalid(
             "url",
             format!("url must be at most {WEBHOOK_URL_MAX_LEN} characters"),
         ));
     }
-    if is_absolute_http_url(url) {
-        Ok(())
+    match is_absolute_http_url(url) {
+        Syntax::Valid => {}
+        Syntax::Credentials => return Err(credentials()),
+        Syntax::Invalid => return Err(not_absolute()),
+    }
+    // The WHATWG parser (the dispatcher's HTTP client reads URLs with it too)
+    // has the last word: a host like `1.2.3.999` is a malformed IPv4 address
+    // to it, not a name.
+    let parsed = Url::parse(url).map_err(|_| not_absolute())?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(credentials());
+    }
+    Ok(parsed)
+}
+
+fn credentials() -> DomainError {
+    DomainError::invalid(
+        "url",
+        "url must not contain a user name or password (user:password@)",
+    )
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Syntax {
+    Valid,
+    Invalid,
+    Credentials,
+}
+
+fn is_absolute_http_url(url: &str) -> Syntax {
+    let Some(authority) = http_authority(url) else {
+        return Syntax::Invalid;
+    };
+    if authority.contains('@') {
+        return Syntax::Credentials;
+    }
+    let Some((host, port)) = split_host_port(authority) else {
+        return Syntax::Invalid;
+    };
+    if is_valid_host(host) && port.is_none_or(is_valid_port) {
+        Syntax::Valid
     } else {
-        Err(DomainError::invalid(
-            "url",
-            "url must be an absolute http or https URL",
-        ))
+        Syntax::Invalid
     }
 }
 
-fn is_absolute_http_url(url: &str) -> bool {
+/// What follows `http://` or `https://` up to the path, query or fragment;
+/// `None` for other schemes, relative URLs, and any byte that is not
+/// printable ASCII.
+fn http_authority(url: &str) -> Option<&str> {
     if !url.bytes().all(|byte| byte.is_ascii_graphic()) {
-        return false;
+        return None;
     }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return false;
-    };
+    let (scheme, rest) = url.split_once("://")?;
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return false;
+        return None;
     }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    // Drop user information, if any: the host is what follows the last '@'.
-    let host_and_port = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let (host, port) = match split_host_port(host_and_port) {
-        Some(parts) => parts,
-        None => return false,
-    };
-    is_valid_host(host) && port.is_none_or(is_valid_port)
+    Some(&rest[..authority_end])
 }
 
 /// Splits `host[:port]` / `[v6][:port]`. `None` when the brackets are unbalanced.
@@ -112,7 +189,6 @@ mod tests {
             "http://localhost:4000/hook",
             "http://127.0.0.1:8080",
             "HTTPS://Example.COM/path?x=1&y=2#frag",
-            "https://user:pass@example.com/x",
             "http://[::1]:9000/hook",
             "http://[2001:db8::1]/",
             "https://host.docker.internal:3000/webhook",
@@ -149,11 +225,81 @@ mod tests {
             "http://[::1/x",
             "http://[]/x",
             "http://[::1]x/",
+            "http://1.2.3.999/",
+            "http://256.0.0.1/",
+            "http://0x100000000/",
             too_long.as_str(),
         ] {
             let error = validate_webhook_url(url).unwrap_err();
             assert_eq!(error.field(), Some("url"), "{url:?}");
             assert_eq!(error.code(), "BAD_REQUEST_ERROR");
+            assert_eq!(
+                webhook_target(url).unwrap_err(),
+                error,
+                "{url:?}: both checks agree"
+            );
         }
+    }
+
+    #[test]
+    fn credentials_are_refused() {
+        for url in [
+            "https://user:pass@example.com/x",
+            "https://user@example.com/x",
+            "https://:pass@example.com/x",
+            "https://@example.com/x",
+            "http://user:pass@127.0.0.1:4000/hook",
+            "http://a@b@example.com/",
+        ] {
+            let error = validate_webhook_url(url).unwrap_err();
+            assert_eq!(error.field(), Some("url"), "{url:?}");
+            assert_eq!(
+                error.to_string(),
+                "url must not contain a user name or password (user:password@)",
+                "{url:?}"
+            );
+        }
+        // An `@` after the authority is part of the path or query.
+        assert_eq!(
+            validate_webhook_url("https://example.com/a@b?c=d@e#f@g"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn targets_read_hosts_as_the_http_client_does() {
+        let ip = |url: &str| match webhook_target(url).unwrap().host {
+            TargetHost::Ip(address) => address.to_string(),
+            TargetHost::Name(name) => panic!("{url}: a name, {name}"),
+        };
+        assert_eq!(ip("http://127.0.0.1/"), "127.0.0.1");
+        assert_eq!(ip("http://127.1/"), "127.0.0.1");
+        assert_eq!(ip("http://2130706433/"), "127.0.0.1");
+        assert_eq!(ip("http://0x7f000001/"), "127.0.0.1");
+        assert_eq!(ip("http://0x7f.1/"), "127.0.0.1");
+        assert_eq!(ip("http://0177.0.0.1/"), "127.0.0.1");
+        assert_eq!(ip("http://0/"), "0.0.0.0");
+        assert_eq!(ip("http://169.254.169.254./latest"), "169.254.169.254");
+        assert_eq!(ip("http://[::1]:9000/"), "::1");
+        assert_eq!(ip("http://[::ffff:127.0.0.1]/"), "::ffff:127.0.0.1");
+        assert_eq!(
+            webhook_target("HTTPS://Shop.Example.COM/hooks").unwrap(),
+            WebhookTarget {
+                host: TargetHost::Name("shop.example.com".into()),
+                port: 443,
+            }
+        );
+        assert_eq!(
+            webhook_target("http://metadata.google.internal/x").unwrap(),
+            WebhookTarget {
+                host: TargetHost::Name("metadata.google.internal".into()),
+                port: 80,
+            }
+        );
+        assert_eq!(
+            webhook_target("http://localhost:4000/h").unwrap().port,
+            4000
+        );
+        assert_eq!(webhook_target("https://[::1]/h").unwrap().port, 443);
     }
 }

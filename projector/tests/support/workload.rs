@@ -24,6 +24,7 @@ fn metadata(merchant: Option<MerchantId>, actor: &str) -> EventMetadata {
         causation_id: None,
         correlation_id: Some(Uuid::now_v7()),
         actor: actor.to_owned(),
+        idempotency: None,
     }
 }
 

@@ -38,8 +38,9 @@ use futures::TryStreamExt;
 use paystream_command_api::http::error::ApiError;
 use paystream_command_api::http::views::{timestamp, ErrorBody};
 use paystream_command_api::store::chain::ChainWalker;
+use paystream_command_api::store::postgres::decode_idempotency;
 use paystream_command_api::store::{
-    ChainBreak, EventMetadata, Position, RecordedEvent, StoreError, StreamId,
+    ChainBreak, EventMetadata, IdempotencyRecord, Position, RecordedEvent, StoreError, StreamId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -96,6 +97,7 @@ fn verify_chunk_sql(after: bool, upto: bool) -> String {
         "select coalesce(e.stream_id, s.stream_id) as key, \
                 e.position, e.event_id, e.stream_id, e.version, e.event_type, e.schema_version, \
                 e.payload, e.merchant_id, e.causation_id, e.correlation_id, e.actor, \
+                e.idempotency_key_hash, e.idempotency_request_hash, \
                 e.recorded_at, e.hash, s.version as head_version, s.last_hash as head_hash \
          from (select * from events {range}) e \
          full join (select stream_id, version, last_hash from event_streams {range}) s \
@@ -158,7 +160,8 @@ pub struct VerifyReport {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct VerifyParams {
-    /// Start after this stream id (`next_after` of a previous walk).
+    /// Start after this stream id (`next_after` of a previous walk):
+    /// `category-id`, printable ASCII, at most 200 characters.
     after: Option<String>,
     /// Check at most about this many streams (1 to 10 000 000): whole
     /// chunks of 1 000, the last one cut to fit.
@@ -210,6 +213,7 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
             causation_id: row.try_get("causation_id")?,
             correlation_id: row.try_get("correlation_id")?,
             actor: row.try_get("actor")?,
+            idempotency: decode_idempotency(row)?,
         },
         recorded_at: row.try_get("recorded_at")?,
         hash: hash32(row.try_get("hash")?)?,
@@ -387,7 +391,9 @@ pub async fn verify(
 ) -> Result<Json<VerifyReport>, ApiError> {
     let start_after = params.get("after").map(str::to_string);
     if let Some(after) = &start_after {
-        if after.len() > StreamId::MAX_LEN {
+        // A stream id is printable ASCII: checked here, so that nothing the
+        // database cannot compare (a NUL) ever reaches the statement.
+        if StreamId::parse(after.clone()).is_err() {
             return Err(ApiError::bad_request(
                 "after must be a stream id (next_after of a previous answer)",
             )
@@ -487,6 +493,10 @@ struct ExportRow {
     hash: String,
     redacted: bool,
     data: Value,
+    /// Hashes of the `Idempotency-Key` request that caused the event; only
+    /// on events that have them (they are then part of the hashed facts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idempotency: Option<IdempotencyRecord>,
 }
 
 impl ExportRow {
@@ -507,11 +517,12 @@ impl ExportRow {
             hash: hex::encode(event.hash),
             redacted,
             data: event.payload,
+            idempotency: event.metadata.idempotency,
         }
     }
 }
 
-pub const CSV_HEADER: &str = "position,id,stream,version,type,schema_version,recorded_at,merchant_id,actor,causation_id,correlation_id,hash,redacted,data\r\n";
+pub const CSV_HEADER: &str = "position,id,stream,version,type,schema_version,recorded_at,merchant_id,actor,causation_id,correlation_id,hash,redacted,data,idempotency_key_hash,idempotency_request_hash\r\n";
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or
 /// LF, with quotes doubled.
@@ -523,6 +534,10 @@ pub fn csv_field(text: &str, out: &mut String) {
     } else {
         out.push_str(text);
     }
+}
+
+fn hex_or_empty(hash: Option<[u8; 32]>) -> String {
+    hash.map(hex::encode).unwrap_or_default()
 }
 
 fn csv_row(row: &ExportRow, out: &mut String) {
@@ -542,6 +557,8 @@ fn csv_row(row: &ExportRow, out: &mut String) {
         row.hash.clone(),
         row.redacted.to_string(),
         row.data.to_string(),
+        hex_or_empty(row.idempotency.map(|record| record.key_hash)),
+        hex_or_empty(row.idempotency.map(|record| record.request_hash)),
     ];
     for (index, field) in fields.iter().enumerate() {
         if index > 0 {
@@ -561,8 +578,8 @@ async fn export_page(
     out: &mut String,
 ) -> Result<Option<i64>, StoreError> {
     const COLUMNS: &str = "select position, event_id, stream_id, version, event_type, \
-        schema_version, payload, merchant_id, causation_id, correlation_id, actor, recorded_at, \
-        hash from events where position > $1 and position < $2 \
+        schema_version, payload, merchant_id, causation_id, correlation_id, actor, \
+        idempotency_key_hash, idempotency_request_hash, recorded_at, hash from events where position > $1 and position < $2 \
         and ($3::timestamptz is null or recorded_at >= $3) \
         and ($4::timestamptz is null or recorded_at < $4) ";
     let sql = if filter.merchant.is_some() {
@@ -641,7 +658,7 @@ async fn produce(
     params(ExportParams),
     security(("session" = []), ("session_cookie" = [])),
     responses(
-        (status = 200, description = "NDJSON (one event per line: position, id, stream, version, type, schema_version, recorded_at, merchant_id, actor, causation_id, correlation_id, hash, redacted, data) or CSV with those columns and a header row", content_type = "application/x-ndjson", body = String),
+        (status = 200, description = "NDJSON (one event per line: position, id, stream, version, type, schema_version, recorded_at, merchant_id, actor, causation_id, correlation_id, hash, redacted, data, and `idempotency` {key_hash, request_hash} on events caused by an Idempotency-Key request) or CSV with those columns (the last two as idempotency_key_hash, idempotency_request_hash, empty when absent) and a header row", content_type = "application/x-ndjson", body = String),
         (status = 400, description = "Bad parameter (`field` says which)", body = ErrorBody),
         (status = 401, description = "No staff or auditor session", body = ErrorBody),
     )

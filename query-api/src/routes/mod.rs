@@ -11,12 +11,14 @@ pub mod orders;
 pub mod payments;
 pub mod refunds;
 pub mod stats;
+pub mod test_merchant;
 pub mod webhooks;
 
-use axum::extract::{FromRequestParts, Path, Query};
+use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use paystream_command_api::http::error::ApiError;
+use paystream_command_api::http::path::ApiPath;
 use serde::Deserialize;
 
 /// `?as_of=<RFC 3339>`: the moment to rebuild an object at (`None`: now).
@@ -63,8 +65,10 @@ impl<S: Send + Sync> FromRequestParts<S> for AsOf {
     }
 }
 
-/// The `{id}` of a path. One that cannot be decoded (bad UTF-8) names no
-/// object: a 404 like any other unknown id, in the contract's format.
+/// The `{id}` of a path, read with the shared [`ApiPath`] extractor: one
+/// that cannot be decoded (percent-encoded bytes that are not UTF-8) is a
+/// 400 `BAD_REQUEST_ERROR` with `field: "id"`, as on the command side; an id
+/// that decodes but names nothing is the handler's 404.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectId(pub String);
 
@@ -72,10 +76,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ObjectId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Path::<String>::from_request_parts(parts, state)
+        ApiPath::<String>::from_request_parts(parts, state)
             .await
-            .map(|Path(id)| Self(id))
-            .map_err(|_| ApiError::not_found("No such object"))
+            .map(|ApiPath(id)| Self(id))
     }
 }
 

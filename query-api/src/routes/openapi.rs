@@ -14,10 +14,12 @@ use paystream_command_api::routes::openapi::CommandApiDoc;
 use utoipa::OpenApi;
 
 use super::{audit, ledger, merchants};
-use super::{events, health, jobs, orders, payments, refunds, stats, webhooks};
-use crate::listing::Page;
+use super::{events, health, jobs, orders, payments, refunds, stats, test_merchant, webhooks};
+use crate::listing::{ListPage, Page};
 use crate::startup::QueryState;
-use crate::views::{Health, History, HistoryEvent, JobsStatus, PublicOrderView, PublicPaymentView};
+use crate::views::{
+    Health, History, HistoryEvent, IdempotencyView, JobsStatus, PublicOrderView, PublicPaymentView,
+};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -45,6 +47,7 @@ use crate::views::{Health, History, HistoryEvent, JobsStatus, PublicOrderView, P
         events::feed,
         stats::stats,
         jobs::status,
+        test_merchant::test_merchant,
         ledger::balance,
         ledger::entries,
         ledger::trial_balance,
@@ -61,11 +64,13 @@ use crate::views::{Health, History, HistoryEvent, JobsStatus, PublicOrderView, P
         PublicPaymentView,
         History,
         HistoryEvent,
+        IdempotencyView,
         Health,
         JobsStatus,
-        Page<OrderView>,
-        Page<PaymentView>,
-        Page<RefundView>,
+        test_merchant::TestMerchantView,
+        ListPage<OrderView>,
+        ListPage<PaymentView>,
+        ListPage<RefundView>,
         payments::PaymentRefunds,
         webhooks::WebhookLog,
         webhooks::WebhookLogItem,
@@ -127,6 +132,7 @@ mod tests {
             "/api/v1/payments/{id}/public",
             "/api/v1/refunds/{id}/events",
             "/api/v1/test/jobs/status",
+            "/api/v1/test/merchant",
         ] {
             assert!(paths.contains_key(path), "{path} missing");
         }

@@ -17,7 +17,7 @@ use super::{order_not_found, AsOf, ObjectId};
 use crate::auth::{HistoryReader, MerchantReader};
 use crate::fold::{self, Folded};
 use crate::freshness::MinPosition;
-use crate::listing::{corrupt_row, ListQuery, Page, Params, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::listing::{corrupt_row, ListPage, ListQuery, Params, OBJECT_LIST_DEFAULT_LIMIT};
 use crate::startup::QueryState;
 use crate::views::{History, PublicOrderView};
 
@@ -145,8 +145,9 @@ const ORDER_STATUSES: [&str; 3] = ["created", "attempted", "paid"];
     path = "/api/v1/orders",
     tag = "orders",
     params(
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 10"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page (the fast way to page; not with `offset`)"),
+        ("offset" = Option<u32>, Query, description = "Orders to skip, 0 to 2147483647, default 0 (the original gateway's paging; not with `cursor`)"),
         ("status" = Option<String>, Query, description = "`created`, `attempted` or `paid`"),
         ("created_from" = Option<String>, Query, description = "RFC 3339; orders created at or after it"),
         ("created_to" = Option<String>, Query, description = "RFC 3339; orders created before it"),
@@ -154,7 +155,7 @@ const ORDER_STATUSES: [&str; 3] = ["created", "attempted", "paid"];
     ),
     security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
     responses(
-        (status = 200, description = "One page of orders, newest first", body = Page<OrderView>),
+        (status = 200, description = "One page of orders, newest first; `total` counts every order matching the filters (left out with `cursor`)", body = ListPage<OrderView>),
         (status = 400, description = "A bad parameter (`field` names it)", body = ErrorBody),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
         (status = 503, description = "`PROJECTION_BEHIND`: the read model did not reach `X-Min-Position` in time", body = ErrorBody),
@@ -165,9 +166,8 @@ pub async fn list_orders(
     merchant: MerchantReader,
     min_position: MinPosition,
     params: Params,
-) -> Result<Json<Page<OrderView>>, ApiError> {
-    let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let cursor = params.cursor("orders")?;
+) -> Result<Json<ListPage<OrderView>>, ApiError> {
+    let paging = params.paging("orders", OBJECT_LIST_DEFAULT_LIMIT)?;
     let status = params.one_of("status", &ORDER_STATUSES)?;
     let created = params.created_range()?;
     let pool = state.store.pool();
@@ -180,23 +180,20 @@ pub async fn list_orders(
     )
     .equals("status", status)
     .created(created)
-    .after(cursor)
-    .fetch(pool, limit)
+    .page(pool, &paging)
     .await?;
     let rows = rows
-        .iter()
-        .map(|row| {
+        .try_map(|row| {
             let id: String = row.try_get("order_id")?;
             let created_at: DateTime<Utc> = row.try_get("created_at")?;
             let Jsonb(order) = row.try_get::<Jsonb<Order>, _>("state")?;
             Ok((id, created_at, order))
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(|error| corrupt_row("rm_orders", error))?;
-    let page = Page::from_rows(
+        .map_err(|error: sqlx::Error| corrupt_row("rm_orders", error))?;
+    let page = ListPage::from_rows(
         "orders",
         rows,
-        limit,
+        &paging,
         |(id, created_at, _)| (*created_at, id.as_str()),
         |(_, _, order)| Ok(OrderView::from(&order)),
     )?;

@@ -19,7 +19,7 @@ use super::{payment_not_found, AsOf, ObjectId};
 use crate::auth::{HistoryReader, MerchantReader};
 use crate::fold::{self, Folded};
 use crate::freshness::MinPosition;
-use crate::listing::{corrupt_row, ListQuery, Page, Params, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::listing::{corrupt_row, ListPage, ListQuery, Params, OBJECT_LIST_DEFAULT_LIMIT};
 use crate::startup::QueryState;
 use crate::views::{History, PublicPaymentView};
 
@@ -199,8 +199,9 @@ const PAYMENT_METHODS: [&str; 2] = ["upi", "card"];
     path = "/api/v1/payments",
     tag = "payments",
     params(
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 10"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page (the fast way to page; not with `offset`)"),
+        ("offset" = Option<u32>, Query, description = "Payments to skip, 0 to 2147483647, default 0 (the original gateway's paging; not with `cursor`)"),
         ("status" = Option<String>, Query, description = "`pending`, `success` or `failed`"),
         ("method" = Option<String>, Query, description = "`upi` or `card`"),
         ("order_id" = Option<String>, Query, description = "Only this order's payments"),
@@ -210,7 +211,7 @@ const PAYMENT_METHODS: [&str; 2] = ["upi", "card"];
     ),
     security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
     responses(
-        (status = 200, description = "One page of payments, newest first", body = Page<PaymentView>),
+        (status = 200, description = "One page of payments, newest first; `total` counts every payment matching the filters (left out with `cursor`)", body = ListPage<PaymentView>),
         (status = 400, description = "A bad parameter (`field` names it)", body = ErrorBody),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
         (status = 503, description = "`PROJECTION_BEHIND`: the read model did not reach `X-Min-Position` in time", body = ErrorBody),
@@ -221,9 +222,8 @@ pub async fn list_payments(
     merchant: MerchantReader,
     min_position: MinPosition,
     params: Params,
-) -> Result<Json<Page<PaymentView>>, ApiError> {
-    let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let cursor = params.cursor("payments")?;
+) -> Result<Json<ListPage<PaymentView>>, ApiError> {
+    let paging = params.paging("payments", OBJECT_LIST_DEFAULT_LIMIT)?;
     let status = params.one_of("status", &PAYMENT_STATUSES)?;
     let method = params.one_of("method", &PAYMENT_METHODS)?;
     let order_id = params
@@ -248,23 +248,20 @@ pub async fn list_payments(
     .equals("method", method)
     .equals("order_id", order_id.as_ref().map(OrderId::as_str))
     .created(created)
-    .after(cursor)
-    .fetch(pool, limit)
+    .page(pool, &paging)
     .await?;
     let rows = rows
-        .iter()
-        .map(|row| {
+        .try_map(|row| {
             let id: String = row.try_get("payment_id")?;
             let created_at: DateTime<Utc> = row.try_get("created_at")?;
             let Jsonb(payment) = row.try_get::<Jsonb<Payment>, _>("state")?;
             Ok((id, created_at, payment))
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(|error| corrupt_row("rm_payments", error))?;
-    let page = Page::from_rows(
+        .map_err(|error: sqlx::Error| corrupt_row("rm_payments", error))?;
+    let page = ListPage::from_rows(
         "payments",
         rows,
-        limit,
+        &paging,
         |(id, created_at, _)| (*created_at, id.as_str()),
         |(_, _, payment)| Ok(PaymentView::from(&payment)),
     )?;

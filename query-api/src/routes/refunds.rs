@@ -18,7 +18,7 @@ use super::{refund_not_found, AsOf, ObjectId};
 use crate::auth::{HistoryReader, MerchantReader};
 use crate::fold::{self, Folded};
 use crate::freshness::MinPosition;
-use crate::listing::{corrupt_row, ListQuery, Page, Params, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::listing::{corrupt_row, ListPage, ListQuery, Params, OBJECT_LIST_DEFAULT_LIMIT};
 use crate::startup::QueryState;
 use crate::views::History;
 
@@ -123,8 +123,9 @@ const REFUND_STATUSES: [&str; 2] = ["pending", "processed"];
     path = "/api/v1/refunds",
     tag = "refunds",
     params(
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 10"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page (the fast way to page; not with `offset`)"),
+        ("offset" = Option<u32>, Query, description = "Refunds to skip, 0 to 2147483647, default 0 (the original gateway's paging; not with `cursor`)"),
         ("status" = Option<String>, Query, description = "`pending` or `processed`"),
         ("payment_id" = Option<String>, Query, description = "Only this payment's refunds"),
         ("created_from" = Option<String>, Query, description = "RFC 3339; refunds requested at or after it"),
@@ -133,7 +134,7 @@ const REFUND_STATUSES: [&str; 2] = ["pending", "processed"];
     ),
     security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
     responses(
-        (status = 200, description = "One page of refunds, newest first", body = Page<RefundView>),
+        (status = 200, description = "One page of refunds, newest first; `total` counts every refund matching the filters (left out with `cursor`)", body = ListPage<RefundView>),
         (status = 400, description = "A bad parameter (`field` names it)", body = ErrorBody),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
         (status = 503, description = "`PROJECTION_BEHIND`: the read model did not reach `X-Min-Position` in time", body = ErrorBody),
@@ -144,9 +145,8 @@ pub async fn list_refunds(
     merchant: MerchantReader,
     min_position: MinPosition,
     params: Params,
-) -> Result<Json<Page<RefundView>>, ApiError> {
-    let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let cursor = params.cursor("refunds")?;
+) -> Result<Json<ListPage<RefundView>>, ApiError> {
+    let paging = params.paging("refunds", OBJECT_LIST_DEFAULT_LIMIT)?;
     let status = params.one_of("status", &REFUND_STATUSES)?;
     let payment_id = params
         .get("payment_id")
@@ -169,12 +169,10 @@ pub async fn list_refunds(
     .equals("status", status)
     .equals("payment_id", payment_id.as_ref().map(PaymentId::as_str))
     .created(created)
-    .after(cursor)
-    .fetch(pool, limit)
+    .page(pool, &paging)
     .await?;
     let rows = rows
-        .iter()
-        .map(|row| {
+        .try_map(|row| {
             let id: String = row.try_get("refund_id")?;
             let created_at: DateTime<Utc> = row.try_get("created_at")?;
             let Jsonb(refund) = row.try_get::<Jsonb<Refund>, _>("state")?;
@@ -186,12 +184,11 @@ pub async fn list_refunds(
             );
             Ok((id, created_at, view))
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(|error| corrupt_row("rm_refunds", error))?;
-    let page = Page::from_rows(
+        .map_err(|error: sqlx::Error| corrupt_row("rm_refunds", error))?;
+    let page = ListPage::from_rows(
         "refunds",
         rows,
-        limit,
+        &paging,
         |(id, created_at, _)| (*created_at, id.as_str()),
         |(_, _, view)| Ok(view),
     )?;

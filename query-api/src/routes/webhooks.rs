@@ -6,7 +6,9 @@
 //!   from the delivery's stream (read your writes: a test event or a retry
 //!   just acknowledged is already there).
 //! * `GET /api/v1/webhooks/config`: the endpoint and the signing secret,
-//!   folded from the merchant's stream (read your writes after `PUT`).
+//!   folded from the merchant's stream (read your writes after `PUT`), with
+//!   the string to give the official Standard Webhooks libraries
+//!   ([`signature::standard_webhooks_secret`]).
 //!
 //! Another merchant's delivery is a 404, like one that does not exist.
 
@@ -21,6 +23,7 @@ use paystream_command_api::http::error::ApiError;
 use paystream_command_api::http::views::{timestamp, ErrorBody};
 use paystream_command_api::store::RecordedEvent;
 use paystream_domain::merchant::MerchantAggregate;
+use paystream_domain::signature;
 use paystream_domain::webhook::{
     WebhookDelivery, WebhookDeliveryAggregate, WebhookDeliveryEvent, WebhookDeliveryStatus,
 };
@@ -314,9 +317,17 @@ pub struct WebhookSettingsView {
     pub enabled: bool,
     /// Why the endpoint was disabled (`gone`), while it is.
     pub disabled_reason: Option<String>,
-    /// The current signing secret.
+    /// The current signing secret. `X-Webhook-Signature` is the hex
+    /// HMAC-SHA256 of the body keyed with this whole string (`whsec_`
+    /// included).
     #[schema(example = "whsec_test_abc123")]
     pub secret: String,
+    /// The string to give the official Standard Webhooks libraries to verify
+    /// `webhook-signature`: the secret itself when it is `whsec_` + base64
+    /// (every generated secret), else `whsec_` + base64 of the secret's UTF-8
+    /// bytes (the seeded dev secret).
+    #[schema(example = "whsec_d2hzZWNfdGVzdF9hYmMxMjM=")]
+    pub standard_webhooks_secret: String,
     /// Until then the previous secret still signs too (a second
     /// `webhook-signature` entry); `null` when there is no previous secret.
     pub previous_secret_valid_until: Option<String>,
@@ -329,7 +340,7 @@ pub struct WebhookSettingsView {
     tag = "webhooks",
     security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
     responses(
-        (status = 200, description = "The configuration and secret (`Cache-Control: no-store`)", body = WebhookSettingsView),
+        (status = 200, description = "The configuration, the secret and the string to give the official Standard Webhooks libraries (`Cache-Control: no-store`)", body = WebhookSettingsView),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
     )
 )]
@@ -349,6 +360,7 @@ pub async fn get_config(
         enabled: webhook.enabled,
         disabled_reason: webhook.disabled_reason.clone(),
         secret: webhook.secret.clone(),
+        standard_webhooks_secret: signature::standard_webhooks_secret(&webhook.secret),
         previous_secret_valid_until: webhook
             .previous_secret
             .as_ref()

@@ -4,7 +4,9 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod api;
+pub mod apis;
 pub mod receiver;
+pub mod verifiers;
 
 pub use paystream_command_api::testing::{
     admin_database_url, jetstream_at, nats_url, unique_name, wait_until, TestDatabase,

@@ -47,16 +47,17 @@ with created as (
 ), written as (
     insert into events (position, event_id, stream_id, category, version, event_type,
                         schema_version, payload, merchant_id, causation_id, correlation_id,
-                        actor, recorded_at, hash)
+                        actor, idempotency_key_hash, idempotency_request_hash, recorded_at, hash)
     select (pg_current_xact_id()::text::bigint << 20) + $10 + e.ordinal - 1, e.event_id,
            e.stream_id, split_part(e.stream_id, '-', 1), e.version, e.event_type,
            e.schema_version, e.payload, e.merchant_id, e.causation_id, e.correlation_id,
-           e.actor, $1, e.hash
+           e.actor, e.idempotency_key_hash, e.idempotency_request_hash, $1, e.hash
       from unnest($11::uuid[], $12::text[], $13::bigint[], $14::text[], $15::smallint[],
                   $16::jsonb[], $17::uuid[], $18::uuid[], $19::uuid[], $20::text[],
-                  $21::bytea[], $22::bigint[])
+                  $21::bytea[], $22::bigint[], $23::bytea[], $24::bytea[])
            as e(event_id, stream_id, version, event_type, schema_version, payload,
-                merchant_id, causation_id, correlation_id, actor, hash, ordinal)
+                merchant_id, causation_id, correlation_id, actor, hash, ordinal,
+                idempotency_key_hash, idempotency_request_hash)
      where e.stream_id in (select stream_id from moved)
     returning 1
 )
@@ -350,6 +351,8 @@ async fn write_plan(
     let mut actors = Vec::with_capacity(count);
     let mut hashes = Vec::with_capacity(count);
     let mut ordinals = Vec::with_capacity(count);
+    let mut key_hashes = Vec::with_capacity(count);
+    let mut request_hashes = Vec::with_capacity(count);
     for planned in &plan.events {
         let append = appends[planned.append];
         let event = &append.events[planned.event];
@@ -365,6 +368,9 @@ async fn write_plan(
         actors.push(append.metadata.actor.as_str());
         hashes.push(planned.hash.as_slice());
         ordinals.push(planned.ordinal as i64);
+        let idempotency = append.metadata.idempotency.as_ref();
+        key_hashes.push(idempotency.map(|record| record.key_hash.as_slice()));
+        request_hashes.push(idempotency.map(|record| record.request_hash.as_slice()));
     }
     let row = sqlx::query(WRITE_PLAN)
         .bind(recorded_at)
@@ -389,6 +395,8 @@ async fn write_plan(
         .bind(actors)
         .bind(hashes)
         .bind(ordinals)
+        .bind(key_hashes)
+        .bind(request_hashes)
         .fetch_one(&mut *connection)
         .await?;
     let moved: Vec<String> = row.try_get("moved")?;

@@ -24,8 +24,8 @@ use super::chain::ChainWalker;
 use super::group_commit::{GroupCommit, GroupCommitConfig};
 use super::head_cache::HeadCache;
 use super::{
-    Appended, ChainBreak, EventMetadata, EventStore, ExpectedVersion, NewEvent, Position,
-    RecordedEvent, StoreError, StreamId,
+    Appended, ChainBreak, EventMetadata, EventStore, ExpectedVersion, IdempotencyRecord, NewEvent,
+    Position, RecordedEvent, StoreError, StreamId,
 };
 
 mod append;
@@ -41,7 +41,8 @@ macro_rules! select_events {
     ($($rest:literal)*) => {
         concat!(
             "select position, event_id, stream_id, version, event_type, schema_version, payload, \
-             merchant_id, causation_id, correlation_id, actor, recorded_at, hash from events ",
+             merchant_id, causation_id, correlation_id, actor, idempotency_key_hash, \
+             idempotency_request_hash, recorded_at, hash from events ",
             $($rest),*
         )
     };
@@ -295,10 +296,27 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
             causation_id: row.try_get("causation_id")?,
             correlation_id: row.try_get("correlation_id")?,
             actor: row.try_get("actor")?,
+            idempotency: decode_idempotency(row)?,
         },
         recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
         hash: to_hash(row.try_get("hash")?)?,
     })
+}
+
+/// The idempotency columns of an events row: both set, or neither.
+pub fn decode_idempotency(row: &PgRow) -> Result<Option<IdempotencyRecord>, StoreError> {
+    let key_hash: Option<Vec<u8>> = row.try_get("idempotency_key_hash")?;
+    let request_hash: Option<Vec<u8>> = row.try_get("idempotency_request_hash")?;
+    match (key_hash, request_hash) {
+        (None, None) => Ok(None),
+        (Some(key_hash), Some(request_hash)) => Ok(Some(IdempotencyRecord {
+            key_hash: to_hash(key_hash)?,
+            request_hash: to_hash(request_hash)?,
+        })),
+        _ => Err(StoreError::Corrupt(
+            "an event has one idempotency hash without the other".into(),
+        )),
+    }
 }
 
 fn to_hash(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
