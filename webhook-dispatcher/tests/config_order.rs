@@ -16,7 +16,7 @@ use paystream_domain::webhook::WebhookDeliveryStatus;
 use paystream_domain::{MerchantId, PaymentId};
 use paystream_webhook_dispatcher::{spawn, Dispatcher};
 use serde_json::json;
-use support::api::CommandApi;
+use support::apis::{Apis, Credentials};
 use support::receiver::{Answer, Received, Receiver};
 use support::{wait_until, TestEnv};
 
@@ -25,17 +25,17 @@ const ALL: [&str; 3] = ["payment.created", "payment.pending", "payment.success"]
 struct System {
     env: TestEnv,
     /// The instance the payments are made through.
-    api: CommandApi,
-    /// A second command-api instance.
-    other: CommandApi,
+    api: Apis,
+    /// A second command-api instance (and query-api).
+    other: Apis,
     _dispatcher: Dispatcher,
 }
 
 impl System {
     async fn start() -> Self {
         let env = TestEnv::start().await;
-        let api = CommandApi::start(&env).await;
-        let other = CommandApi::start(&env).await;
+        let api = Apis::start(&env).await;
+        let other = Apis::start(&env).await;
         let dispatcher =
             spawn(env.store.clone(), env.jetstream.clone(), env.settings()).expect("dispatcher");
         Self {
@@ -53,7 +53,7 @@ impl System {
     /// A payment through the API, then its success recorded at once (as the
     /// acquirer would): three events to announce.
     async fn settled_payment(&self) -> String {
-        let payment = self.api.payment().await;
+        let payment = self.api.payment(&Credentials::seeded()).await;
         let id: PaymentId = payment.parse().expect("payment id");
         self.env.succeed(self.merchant(), &id).await;
         payment
@@ -110,18 +110,21 @@ async fn received_all(receiver: &Receiver, payment: &str, names: &[&str]) {
 /// Deliveries to `old` for a payment, warming the dispatcher's view of the
 /// merchant with that configuration.
 async fn warm(system: &System, old: &Receiver) {
-    system.api.configure(json!({"url": old.url})).await;
+    system
+        .api
+        .configure(&Credentials::seeded(), json!({"url": old.url}))
+        .await;
     let warm = system.settled_payment().await;
     received_all(old, &warm, &ALL).await;
 }
 
-async fn url_change_applies_at_once(change_through: fn(&System) -> &CommandApi) {
+async fn url_change_applies_at_once(change_through: fn(&System) -> &Apis) {
     let system = System::start().await;
     let (old, new) = (Receiver::ok().await, Receiver::ok().await);
     warm(&system, &old).await;
 
     change_through(&system)
-        .configure(json!({"url": new.url}))
+        .configure(&Credentials::seeded(), json!({"url": new.url}))
         .await;
     let payment = system.settled_payment().await;
 
@@ -152,15 +155,10 @@ async fn a_rotated_secret_signs_the_next_payment() {
     warm(&system, &endpoint).await;
     let before = endpoint.received();
 
-    let (status, rotated) = system
+    let rotated = system
         .other
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/webhooks/regenerate-secret",
-            None,
-        )
+        .regenerate_webhook_secret(&Credentials::seeded())
         .await;
-    assert_eq!(status, 200, "{rotated}");
     let secret = rotated["webhook_secret"].as_str().expect("new secret");
     assert_ne!(secret, seed::DEV_WEBHOOK_SECRET);
     let payment = system.settled_payment().await;
@@ -193,7 +191,10 @@ async fn a_new_events_filter_applies_to_the_next_payment() {
 
     system
         .other
-        .configure(json!({"url": endpoint.url, "events": ["payment.success"]}))
+        .configure(
+            &Credentials::seeded(),
+            json!({"url": endpoint.url, "events": ["payment.success"]}),
+        )
         .await;
     let payment = system.settled_payment().await;
 
@@ -211,7 +212,10 @@ async fn a_removed_endpoint_is_sent_nothing_more() {
     let endpoint = Receiver::ok().await;
     warm(&system, &endpoint).await;
 
-    system.other.configure(json!({"url": null})).await;
+    system
+        .other
+        .configure(&Credentials::seeded(), json!({"url": null}))
+        .await;
     let payment = system.settled_payment().await;
 
     system.settle().await;
@@ -222,8 +226,11 @@ async fn a_removed_endpoint_is_sent_nothing_more() {
 async fn an_endpoint_disabled_by_410_gone_is_sent_nothing_more() {
     let system = System::start().await;
     let gone = Receiver::start(|_| Answer::status(410)).await;
-    system.api.configure(json!({"url": gone.url})).await;
-    let first = system.api.payment().await;
+    system
+        .api
+        .configure(&Credentials::seeded(), json!({"url": gone.url}))
+        .await;
+    let first = system.api.payment(&Credentials::seeded()).await;
     let merchant_stream = format!("merchant-{}", seed::DEV_MERCHANT_ID);
     wait_until(
         Duration::from_secs(20),

@@ -161,14 +161,43 @@ impl Apis {
 
     /// `PUT /api/v1/webhooks/config` with `url` and every event.
     pub async fn configure_webhook(&self, merchant: &Credentials, url: &str) -> Value {
+        self.configure(merchant, json!({"url": url, "events": []}))
+            .await
+    }
+
+    /// `PUT /api/v1/webhooks/config` with `body`.
+    pub async fn configure(&self, merchant: &Credentials, body: Value) -> Value {
         self.command(
             Method::PUT,
             "/api/v1/webhooks/config",
             merchant,
-            Some(json!({"url": url, "events": []})),
+            Some(body),
             200,
         )
         .await
+    }
+
+    /// An order and a UPI payment; the payment's id.
+    pub async fn payment(&self, merchant: &Credentials) -> String {
+        let order = self
+            .command(
+                Method::POST,
+                "/api/v1/orders",
+                merchant,
+                Some(json!({"amount": 50000})),
+                201,
+            )
+            .await;
+        let payment = self
+            .command(
+                Method::POST,
+                "/api/v1/payments",
+                merchant,
+                Some(json!({"order_id": order["id"], "method": "upi", "vpa": "shopper@upi"})),
+                201,
+            )
+            .await;
+        payment["id"].as_str().expect("payment id").to_owned()
     }
 
     /// `POST /api/v1/webhooks/regenerate-secret`: the answer.

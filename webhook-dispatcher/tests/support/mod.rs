@@ -3,7 +3,6 @@
 //! webhook receiver the test controls.
 #![allow(dead_code, unused_imports)]
 
-pub mod api;
 pub mod apis;
 pub mod receiver;
 pub mod verifiers;
