@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     )
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
     .layer(axum::middleware::from_fn_with_state(metrics, track))
+    .layer(crate::http::in_flight_limit())
     .with_state(state)
 }
 

@@ -62,12 +62,18 @@ pub async fn apply_parking(
     if events.is_empty() {
         return Ok(0);
     }
-    // Plan every statement for its actual arguments. A cached generic plan
+    // Plan every statement for its actual arguments: a cached generic plan
     // chosen while a table was nearly empty (a fresh deployment, a rebuild)
-    // would keep scanning it whole as it grows: a rebuild measured 10x slower.
-    sqlx::query("set local plan_cache_mode = force_custom_plan")
-        .execute(&mut *conn)
-        .await?;
+    // would keep scanning it whole as it grows (a rebuild measured 10x
+    // slower). And do not wait for the WAL flush: the read models are
+    // derived, so a crash may lose the last moments of commits without harm,
+    // the checkpoint going back with them and the events applied again.
+    sqlx::query(
+        "select set_config('plan_cache_mode', 'force_custom_plan', true), \
+                set_config('synchronous_commit', 'off', true)",
+    )
+    .execute(&mut *conn)
+    .await?;
     let mut whole = conn.begin().await?;
     match projection.apply(&mut whole, events).await {
         Ok(()) => {
@@ -138,25 +144,33 @@ pub async fn checkpoint(pool: &PgPool, projection: Projection) -> Result<(i64, u
     }))
 }
 
-/// Locks the checkpoint row for this transaction (creating it at 0).
+/// Locks the checkpoint row for this transaction (creating it at 0 the
+/// first time: one statement per batch once it exists).
 pub async fn lock_checkpoint(
     conn: &mut PgConnection,
     projection: Projection,
 ) -> Result<(i64, u64), sqlx::Error> {
-    sqlx::query(
-        "insert into projection_checkpoints (projection, position) values ($1, 0) \
-         on conflict (projection) do nothing",
-    )
-    .bind(projection.name())
-    .execute(&mut *conn)
-    .await?;
-    let (position, sequence): (i64, i64) = sqlx::query_as(
-        "select position, stream_sequence from projection_checkpoints \
-         where projection = $1 for update",
-    )
-    .bind(projection.name())
-    .fetch_one(&mut *conn)
-    .await?;
+    let lock = || {
+        sqlx::query_as::<_, (i64, i64)>(
+            "select position, stream_sequence from projection_checkpoints \
+             where projection = $1 for update",
+        )
+        .bind(projection.name())
+    };
+    let row = match lock().fetch_optional(&mut *conn).await? {
+        Some(row) => row,
+        None => {
+            sqlx::query(
+                "insert into projection_checkpoints (projection, position) values ($1, 0) \
+                 on conflict (projection) do nothing",
+            )
+            .bind(projection.name())
+            .execute(&mut *conn)
+            .await?;
+            lock().fetch_one(&mut *conn).await?
+        }
+    };
+    let (position, sequence) = row;
     Ok((position, u64::try_from(sequence).unwrap_or(0)))
 }
 

@@ -90,11 +90,9 @@ pub async fn rebuild(
                 let events: Vec<&RecordedEvent> = page.iter().collect();
                 let mut tx = conn.begin().await?;
                 use_schema(&mut tx, Some(projection)).await?;
-                // A crash loses only this run's private tables: no need to
-                // wait for each page to reach the disk.
-                sqlx::query("set local synchronous_commit = off")
-                    .execute(&mut *tx)
-                    .await?;
+                // Without waiting for each page's WAL flush (as every
+                // projector transaction): a crash loses only this run's
+                // private tables.
                 parked += apply_parking(&mut tx, projection, &events).await?;
                 tx.commit().await?;
                 applied[slot].fetch_add(page.len() as u64, Ordering::Relaxed);

@@ -58,6 +58,7 @@ pub fn router(state: QueryState) -> Router {
         state.metrics.clone(),
         crate::metrics::track,
     ))
+    .layer(paystream_command_api::http::in_flight_limit())
     .with_state(state)
 }
 
