@@ -43,8 +43,9 @@ async fn job_status_follows_the_real_acquirer() {
             mode: ProcessingMode::Test {
                 // Long enough to see both payments in flight even when the
                 // relay lags (a writing transaction anywhere in the cluster
-                // holds its horizon back).
-                delay: Duration::from_millis(3000),
+                // holds its horizon back: 3 s was not always enough in CI,
+                // where the other tests create and drop databases).
+                delay: Duration::from_millis(8000),
                 payment_success: true,
             },
             ack_wait: Duration::from_secs(10),
@@ -71,7 +72,7 @@ async fn job_status_follows_the_real_acquirer() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let failed = body["id"].as_str().unwrap().to_string();
     let in_flight = wait_until(
-        Duration::from_secs(5),
+        Duration::from_secs(7),
         "both payments in flight",
         || async {
             let status = jobs(&apps).await;
