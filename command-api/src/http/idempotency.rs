@@ -59,9 +59,17 @@ pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
-/// What makes two requests "the same": method, path and exact body bytes.
+/// What makes two requests "the same": method, path and body bytes, except
+/// that a card's number counts only by its last 4 digits and its CVV not at
+/// all ([`identifying_body`]). The fingerprint is kept for 24 hours and the
+/// events' request hash for ever; a plain hash of a body holding a card
+/// number and CVV could be reversed by trying the few billion candidates its
+/// network, last 4 digits and the Luhn check leave (invariant 11). Two
+/// cards with the same last 4 digits, expiry and holder under one key count
+/// as the same request (the first answer is replayed, nothing is charged
+/// twice); any other change of card is `IDEMPOTENCY_ERROR`.
 pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
-    digest(method, path, body).to_vec()
+    digest(method, path, &identifying_body(body)).to_vec()
 }
 
 fn digest(method: &str, path: &str, body: &[u8]) -> [u8; 32] {
@@ -78,13 +86,8 @@ fn digest(method: &str, path: &str, body: &[u8]) -> [u8; 32] {
 /// without a key.
 ///
 /// * `key_hash`: SHA-256 of the key (trimmed, as compared).
-/// * `request_hash`: SHA-256 of `method`, NUL, `path`, NUL, body — the
-///   [`fingerprint`] — except that a body with a `card` object is hashed
-///   without `card.number` and `card.cvv` (re-serialised as compact JSON).
-///   Events are kept forever and exported to auditors: a plain hash of a body
-///   holding a card number and CVV could be reversed by trying the few
-///   billion candidates its network, last 4 digits and the Luhn check leave
-///   (invariant 11).
+/// * `request_hash`: the [`fingerprint`]: SHA-256 of `method`, NUL, `path`,
+///   NUL, [`identifying_body`].
 pub fn record(
     key: Option<&str>,
     method: &str,
@@ -92,23 +95,40 @@ pub fn record(
     body: &[u8],
 ) -> Option<IdempotencyRecord> {
     let key = key?;
-    let request_hash = match without_card_secrets(body) {
-        Some(body) => digest(method, path, &body),
-        None => digest(method, path, body),
-    };
     Some(IdempotencyRecord {
         key_hash: Sha256::digest(key.as_bytes()).into(),
-        request_hash,
+        request_hash: digest(method, path, &identifying_body(body)),
     })
 }
 
-/// The body without `card.number` and `card.cvv`, when it has a `card` object.
-fn without_card_secrets(body: &[u8]) -> Option<Vec<u8>> {
-    let mut value: Value = serde_json::from_slice(body).ok()?;
-    let card = value.get_mut("card")?.as_object_mut()?;
-    card.remove("number");
-    card.remove("cvv");
-    serde_json::to_vec(&value).ok()
+/// The body as a request is identified by: as sent, unless it has a `card`
+/// object; then re-serialised as compact JSON with `card.number` replaced by
+/// `card.last4` (its last 4 digits) and without `card.cvv`.
+fn identifying_body(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let without_secrets = || {
+        let mut value: Value = serde_json::from_slice(body).ok()?;
+        let card = value.get_mut("card")?.as_object_mut()?;
+        let last4 = card.remove("number").map(|number| {
+            let digits: Vec<char> = number
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            digits[digits.len().saturating_sub(4)..]
+                .iter()
+                .collect::<String>()
+        });
+        card.remove("cvv");
+        if let Some(last4) = last4 {
+            card.insert("last4".into(), Value::String(last4));
+        }
+        serde_json::to_vec(&value).ok()
+    };
+    match without_secrets() {
+        Some(body) => std::borrow::Cow::Owned(body),
+        None => std::borrow::Cow::Borrowed(body),
+    }
 }
 
 /// A writing request's `Idempotency-Key` (if any), what identifies the
@@ -323,7 +343,7 @@ mod tests {
             // printf k-1 | sha256sum
             "7c35c5a1785d20704e44d5de4beb81c1fce91b6fe48ed7c3159af6f7f832078b"
         );
-        // Without card data the request hash is the fingerprint.
+        // The request hash is the fingerprint.
         assert_eq!(
             recorded.request_hash.to_vec(),
             fingerprint("POST", "/api/v1/orders", body)
@@ -338,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn card_number_and_cvv_are_not_in_the_request_hash() {
+    fn only_the_last_4_digits_of_a_card_identify_a_request() {
         let body = |number: &str, cvv: &str| {
             json!({"order_id": "order_A1b2C3d4E5f6G7h8", "method": "card",
                    "card": {"number": number, "cvv": cvv, "expiry_month": "12",
@@ -346,30 +366,29 @@ mod tests {
             .to_string()
         };
         let path = "/api/v1/payments";
-        let one = record(
-            Some("k"),
-            "POST",
-            path,
-            body("4111111111111111", "123").as_bytes(),
-        );
-        let two = record(
-            Some("k"),
-            "POST",
-            path,
-            body("4000000000000002", "999").as_bytes(),
-        );
-        assert_eq!(one.unwrap().request_hash, two.unwrap().request_hash);
-        let without = json!({"order_id": "order_A1b2C3d4E5f6G7h8", "method": "card",
-                             "card": {"expiry_month": "12", "expiry_year": "30",
-                                      "holder_name": "A"}});
+        let hash = |number: &str, cvv: &str| {
+            record(Some("k"), "POST", path, body(number, cvv).as_bytes())
+                .unwrap()
+                .request_hash
+        };
+        // Same last 4 digits, another number and CVV: nothing else counts.
         assert_eq!(
-            one.unwrap().request_hash.to_vec(),
-            fingerprint("POST", path, &serde_json::to_vec(&without).unwrap())
+            hash("4111111111111111", "123"),
+            hash("4000 0000-0000 1111", "999")
         );
-        // The idempotency fingerprint itself still tells the two apart.
+        let identified = json!({"order_id": "order_A1b2C3d4E5f6G7h8", "method": "card",
+                                "card": {"last4": "1111", "expiry_month": "12",
+                                         "expiry_year": "30", "holder_name": "A"}});
+        let expected = digest("POST", path, &serde_json::to_vec(&identified).unwrap());
+        assert_eq!(hash("4111111111111111", "123"), expected);
+        assert_eq!(
+            fingerprint("POST", path, body("4111111111111111", "123").as_bytes()),
+            expected.to_vec()
+        );
+        // Other last 4 digits: another request.
         assert_ne!(
             fingerprint("POST", path, body("4111111111111111", "123").as_bytes()),
-            fingerprint("POST", path, body("4000000000000002", "999").as_bytes())
+            fingerprint("POST", path, body("4000000000000002", "123").as_bytes())
         );
     }
 }
