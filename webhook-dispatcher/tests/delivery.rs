@@ -407,18 +407,29 @@ async fn gone_disables_the_endpoint_and_retry_after_is_honoured() {
         .unwrap();
     assert_eq!(recorded.1["retry_after_seconds"], 30);
     assert_eq!(recorded.1["status_code"], 503);
-    let row_next: chrono::DateTime<Utc> =
-        wait_until(Duration::from_secs(5), "the schedule row", || async {
-            sqlx::query_scalar(
+    // The row follows the recorded attempt (written batched, a moment
+    // after the event): due no earlier than Retry-After says.
+    let row_next: chrono::DateTime<Utc> = wait_until(
+        Duration::from_secs(5),
+        "the schedule row to follow the attempt",
+        || async {
+            let row: Option<chrono::DateTime<Utc>> = sqlx::query_scalar(
                 "select next_attempt_at from webhook_schedule where delivery_id = $1",
             )
             .bind(delivery.delivery_id.as_str())
             .fetch_optional(env.store.pool())
             .await
-            .unwrap()
-        })
-        .await;
-    assert!(row_next >= Utc::now() + TimeDelta::seconds(25));
+            .unwrap();
+            row.filter(|row| *row > attempted)
+        },
+    )
+    .await;
+    // (The row is stored in microseconds.)
+    assert!(
+        row_next >= attempted + TimeDelta::seconds(30) - TimeDelta::microseconds(1),
+        "{attempted} → row {row_next}"
+    );
+    assert!(row_next > Utc::now(), "not due yet");
     assert_eq!(busy.count(), 1);
 }
 
