@@ -86,29 +86,45 @@ async fn load_stream<A: Aggregate>(
     stream: StreamId,
 ) -> Result<Loaded<A>, CommandError> {
     let mut state = A::State::default();
+    let version = read_events::<A>(store, &stream, |_, event| {
+        state = A::evolve(std::mem::take(&mut state), &event);
+    })
+    .await?;
+    Ok(Loaded {
+        stream,
+        state,
+        version,
+    })
+}
+
+/// Reads `stream` page by page, oldest first, handing `visit` each event as
+/// stored (position, version, …; its payload already taken) and decoded;
+/// returns the last version (0 when the stream does not exist). An event
+/// that does not decode is [`CommandError::Corrupt`].
+pub async fn read_events<A: Aggregate>(
+    store: &PgEventStore,
+    stream: &StreamId,
+    mut visit: impl FnMut(&crate::store::RecordedEvent, A::Event),
+) -> Result<u64, CommandError> {
     let mut version = 0;
     loop {
-        let page = store.read_stream(&stream, version, PAGE).await?;
+        let page = store.read_stream(stream, version, PAGE).await?;
         let full = page.len() == PAGE;
-        for recorded in page {
+        for mut recorded in page {
             let event = A::Event::from_stored(
                 &recorded.event_type,
                 recorded.schema_version,
-                recorded.payload,
+                std::mem::take(&mut recorded.payload),
             )
             .map_err(|error| CommandError::Corrupt {
                 stream: stream.clone(),
                 reason: error.to_string(),
             })?;
-            state = A::evolve(state, &event);
             version = recorded.version;
+            visit(&recorded, event);
         }
         if !full {
-            return Ok(Loaded {
-                stream,
-                state,
-                version,
-            });
+            return Ok(version);
         }
     }
 }

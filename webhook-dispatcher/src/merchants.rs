@@ -27,13 +27,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use paystream_command_api::aggregates::CommandError;
-use paystream_command_api::store::{EventStore, PgEventStore, Position, StreamId};
-use paystream_domain::merchant::{Merchant, MerchantAggregate, MerchantEvent};
-use paystream_domain::{Aggregate, DomainEvent, MerchantId};
-
-/// Events read per page when a merchant's stream is loaded.
-const PAGE: usize = 500;
+use paystream_command_api::aggregates::{self, CommandError};
+use paystream_command_api::store::{PgEventStore, Position, StreamId};
+use paystream_domain::merchant::{Merchant, MerchantAggregate};
+use paystream_domain::{Aggregate, MerchantId};
 
 /// One merchant's settings after each of its events, oldest first.
 #[derive(Debug, Clone, Default)]
@@ -196,30 +193,14 @@ async fn read_history(
     let stream = StreamId::new(MerchantAggregate::CATEGORY, merchant_id)?;
     let mut history = History::default();
     let mut state = None;
-    let mut version = 0;
-    loop {
-        let page = store.read_stream(&stream, version, PAGE).await?;
-        let full = page.len() == PAGE;
-        for recorded in page {
-            let event = MerchantEvent::from_stored(
-                &recorded.event_type,
-                recorded.schema_version,
-                recorded.payload,
-            )
-            .map_err(|error| CommandError::Corrupt {
-                stream: stream.clone(),
-                reason: error.to_string(),
-            })?;
-            state = MerchantAggregate::evolve(state, &event);
-            version = recorded.version;
-            if let Some(merchant) = &state {
-                history.states.push((recorded.position, merchant.clone()));
-            }
+    aggregates::read_events::<MerchantAggregate>(store, &stream, |recorded, event| {
+        state = MerchantAggregate::evolve(state.take(), &event);
+        if let Some(merchant) = &state {
+            history.states.push((recorded.position, merchant.clone()));
         }
-        if !full {
-            return Ok(history);
-        }
-    }
+    })
+    .await?;
+    Ok(history)
 }
 
 /// The merchant whose stream `stream` is, if it is a merchant stream.
