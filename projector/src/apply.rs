@@ -7,9 +7,10 @@
 //!   applies them one at a time, parking each poison event in
 //!   `projection_parked` (every later event of its stream is then parked
 //!   too, as a gap: it would otherwise be folded over a hole).
-//! * [`apply_live`] is one live step: lock the checkpoint row, check the
-//!   messages continue the JetStream sequence it records, skip positions at
-//!   or below it (redeliveries), apply the rest, move the checkpoint.
+//! * [`apply_live`] is one live step for every projection, in one
+//!   transaction: lock the checkpoint rows, check the messages continue the
+//!   JetStream sequence each records, skip positions at or below each
+//!   (redeliveries), apply the rest, move the checkpoints.
 
 use paystream_command_api::store::RecordedEvent;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -53,7 +54,26 @@ impl From<sqlx::Error> for StepError {
     }
 }
 
-/// Applies `events` in the caller's transaction; returns how many were parked.
+/// The settings of every projector transaction, set once at its start.
+///
+/// Plan every statement for its actual arguments: a cached generic plan
+/// chosen while a table was nearly empty (a fresh deployment, a rebuild)
+/// would keep scanning it whole as it grows (a rebuild measured 10x slower).
+/// And do not wait for the WAL flush: the read models are derived, so a crash
+/// may lose the last moments of commits without harm, the checkpoint going
+/// back with them and the events applied again.
+pub async fn batch_settings(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "select set_config('plan_cache_mode', 'force_custom_plan', true), \
+                set_config('synchronous_commit', 'off', true)",
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies `events` in the caller's transaction (begun with
+/// [`batch_settings`]), in a savepoint; returns how many were parked.
 pub async fn apply_parking(
     conn: &mut PgConnection,
     projection: Projection,
@@ -62,18 +82,6 @@ pub async fn apply_parking(
     if events.is_empty() {
         return Ok(0);
     }
-    // Plan every statement for its actual arguments: a cached generic plan
-    // chosen while a table was nearly empty (a fresh deployment, a rebuild)
-    // would keep scanning it whole as it grows (a rebuild measured 10x
-    // slower). And do not wait for the WAL flush: the read models are
-    // derived, so a crash may lose the last moments of commits without harm,
-    // the checkpoint going back with them and the events applied again.
-    sqlx::query(
-        "select set_config('plan_cache_mode', 'force_custom_plan', true), \
-                set_config('synchronous_commit', 'off', true)",
-    )
-    .execute(&mut *conn)
-    .await?;
     let mut whole = conn.begin().await?;
     match projection.apply(&mut whole, events).await {
         Ok(()) => {
@@ -144,68 +152,88 @@ pub async fn checkpoint(pool: &PgPool, projection: Projection) -> Result<(i64, u
     }))
 }
 
-/// Locks the checkpoint row for this transaction (creating it at 0 the
-/// first time: one statement per batch once it exists).
-pub async fn lock_checkpoint(
+/// Locks the checkpoint rows of `projections` for this transaction, always
+/// in name order (the live step and the rebuild's swap both lock several:
+/// one order means they wait for each other, never deadlock), creating them
+/// at 0 the first time. Returns (position, stream sequence) in the order of
+/// `projections`: one statement per batch once the rows exist.
+pub async fn lock_checkpoints(
     conn: &mut PgConnection,
-    projection: Projection,
-) -> Result<(i64, u64), sqlx::Error> {
+    projections: &[Projection],
+) -> Result<Vec<(i64, u64)>, sqlx::Error> {
+    let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
     let lock = || {
-        sqlx::query_as::<_, (i64, i64)>(
-            "select position, stream_sequence from projection_checkpoints \
-             where projection = $1 for update",
+        sqlx::query_as::<_, (String, i64, i64)>(
+            "select projection, position, stream_sequence from projection_checkpoints \
+             where projection = any($1) order by projection for update",
         )
-        .bind(projection.name())
+        .bind(&names)
     };
-    let row = match lock().fetch_optional(&mut *conn).await? {
-        Some(row) => row,
-        None => {
-            sqlx::query(
-                "insert into projection_checkpoints (projection, position) values ($1, 0) \
-                 on conflict (projection) do nothing",
-            )
-            .bind(projection.name())
-            .execute(&mut *conn)
-            .await?;
-            lock().fetch_one(&mut *conn).await?
-        }
-    };
-    let (position, sequence) = row;
-    Ok((position, u64::try_from(sequence).unwrap_or(0)))
+    let mut rows = lock().fetch_all(&mut *conn).await?;
+    if rows.len() < names.len() {
+        sqlx::query(
+            "insert into projection_checkpoints (projection, position) \
+             select unnest($1::text[]), 0 on conflict (projection) do nothing",
+        )
+        .bind(&names)
+        .execute(&mut *conn)
+        .await?;
+        rows = lock().fetch_all(&mut *conn).await?;
+    }
+    Ok(names
+        .iter()
+        .map(|name| {
+            rows.iter()
+                .find(|(projection, _, _)| projection == name)
+                .map_or((0, 0), |(_, position, sequence)| {
+                    (*position, u64::try_from(*sequence).unwrap_or(0))
+                })
+        })
+        .collect())
 }
 
-/// One live step over consecutive messages (`batch` in stream order).
+/// Moves the checkpoints of `projections` to their `outcomes`, in one
+/// statement.
+async fn write_checkpoints(
+    conn: &mut PgConnection,
+    projections: &[Projection],
+    outcomes: &[Outcome],
+) -> Result<(), sqlx::Error> {
+    let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
+    let positions: Vec<i64> = outcomes.iter().map(|o| o.position).collect();
+    let sequences: Vec<i64> = outcomes
+        .iter()
+        .map(|o| i64::try_from(o.stream_sequence).unwrap_or(i64::MAX))
+        .collect();
+    sqlx::query(
+        "update projection_checkpoints c \
+         set position = v.position, stream_sequence = v.stream_sequence, updated_at = now() \
+         from unnest($1::text[], $2::bigint[], $3::bigint[]) as v(projection, position, stream_sequence) \
+         where c.projection = v.projection",
+    )
+    .bind(&names)
+    .bind(&positions)
+    .bind(&sequences)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One live step over consecutive messages (`batch` in stream order), for
+/// every projection in `projections`, in one transaction: each projection
+/// skips what its own checkpoint already covers and applies the rest, and
+/// all the checkpoints move with the rows. Returns one outcome per
+/// projection.
+///
+/// The batch is first applied without savepoints; only if an event is
+/// poison is it applied again, each projection in a savepoint and the
+/// poison events parked one by one.
 pub async fn apply_live(
     pool: &PgPool,
-    projection: Projection,
+    projections: &[Projection],
     batch: &[Delivered],
-) -> Result<Outcome, StepError> {
-    let mut tx = pool.begin().await?;
-    let (position, sequence) = lock_checkpoint(&mut tx, projection).await?;
-    // Messages at or below the checkpoint's sequence were handled before;
-    // the rest must start right after it.
-    let newer: Vec<&Delivered> = batch
-        .iter()
-        .filter(|m| m.stream_sequence > sequence)
-        .collect();
-    let Some(first) = newer.first() else {
-        tx.commit().await?;
-        return Ok(Outcome {
-            skipped: batch.len(),
-            position,
-            stream_sequence: sequence,
-            ..Outcome::default()
-        });
-    };
-    // A sequence of 0 is unknown (fresh, or rebuilt from the store): the
-    // position check alone decides what is new.
-    if sequence != 0 && first.stream_sequence != sequence + 1 {
-        return Err(StepError::Gap {
-            first: first.stream_sequence,
-            checkpoint: sequence,
-        });
-    }
-    if let Some(pair) = newer
+) -> Result<Vec<Outcome>, StepError> {
+    if let Some(pair) = batch
         .windows(2)
         .find(|pair| pair[1].stream_sequence != pair[0].stream_sequence + 1)
     {
@@ -214,31 +242,63 @@ pub async fn apply_live(
             checkpoint: pair[0].stream_sequence,
         });
     }
-    let fresh: Vec<&RecordedEvent> = newer
-        .iter()
-        .map(|m| &m.event)
-        .filter(|event| event.position.0 > position)
-        .collect();
-    let parked = apply_parking(&mut tx, projection, &fresh).await?;
-    let last = newer.last().map_or(sequence, |m| m.stream_sequence);
-    let new_position = fresh.last().map_or(position, |event| event.position.0);
-    sqlx::query(
-        "update projection_checkpoints \
-         set position = $2, stream_sequence = $3, updated_at = now() where projection = $1",
-    )
-    .bind(projection.name())
-    .bind(new_position)
-    .bind(i64::try_from(last).unwrap_or(i64::MAX))
-    .execute(&mut *tx)
-    .await?;
+    match live_step(pool, projections, batch, false).await {
+        Err(StepError::Apply(error)) if error.is_poison() => {
+            live_step(pool, projections, batch, true).await
+        }
+        other => other,
+    }
+}
+
+async fn live_step(
+    pool: &PgPool,
+    projections: &[Projection],
+    batch: &[Delivered],
+    parking: bool,
+) -> Result<Vec<Outcome>, StepError> {
+    let mut tx = pool.begin().await?;
+    batch_settings(&mut tx).await?;
+    let checkpoints = lock_checkpoints(&mut tx, projections).await?;
+    let mut outcomes = Vec::with_capacity(projections.len());
+    for (projection, (position, sequence)) in projections.iter().copied().zip(checkpoints) {
+        // Messages at or below the checkpoint's sequence were handled
+        // before; the rest must start right after it. A sequence of 0 is
+        // unknown (fresh, or rebuilt from the store): the position check
+        // alone decides what is new.
+        let newer: Vec<&Delivered> = batch
+            .iter()
+            .filter(|m| m.stream_sequence > sequence)
+            .collect();
+        if let Some(first) = newer.first() {
+            if sequence != 0 && first.stream_sequence != sequence + 1 {
+                return Err(StepError::Gap {
+                    first: first.stream_sequence,
+                    checkpoint: sequence,
+                });
+            }
+        }
+        let fresh: Vec<&RecordedEvent> = newer
+            .iter()
+            .map(|m| &m.event)
+            .filter(|event| event.position.0 > position)
+            .collect();
+        let parked = if parking {
+            apply_parking(&mut tx, projection, &fresh).await?
+        } else {
+            projection.apply(&mut tx, &fresh).await?;
+            0
+        };
+        outcomes.push(Outcome {
+            applied: fresh.len() - parked,
+            skipped: batch.len() - fresh.len(),
+            parked,
+            position: fresh.last().map_or(position, |event| event.position.0),
+            stream_sequence: newer.last().map_or(sequence, |m| m.stream_sequence),
+        });
+    }
+    write_checkpoints(&mut tx, projections, &outcomes).await?;
     tx.commit().await?;
-    Ok(Outcome {
-        applied: fresh.len() - parked,
-        skipped: batch.len() - fresh.len(),
-        parked,
-        position: new_position,
-        stream_sequence: last,
-    })
+    Ok(outcomes)
 }
 
 /// One step of catching up from the store, for events JetStream no longer
@@ -251,29 +311,21 @@ pub async fn apply_from_store(
     stream_sequence: Option<u64>,
 ) -> Result<Outcome, StepError> {
     let mut tx = pool.begin().await?;
-    let (position, sequence) = lock_checkpoint(&mut tx, projection).await?;
+    batch_settings(&mut tx).await?;
+    let (position, sequence) = lock_checkpoints(&mut tx, &[projection]).await?[0];
     let fresh: Vec<&RecordedEvent> = events
         .iter()
         .filter(|event| event.position.0 > position)
         .collect();
     let parked = apply_parking(&mut tx, projection, &fresh).await?;
-    let new_position = fresh.last().map_or(position, |event| event.position.0);
-    let new_sequence = stream_sequence.unwrap_or(sequence);
-    sqlx::query(
-        "update projection_checkpoints \
-         set position = $2, stream_sequence = $3, updated_at = now() where projection = $1",
-    )
-    .bind(projection.name())
-    .bind(new_position)
-    .bind(i64::try_from(new_sequence).unwrap_or(i64::MAX))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Outcome {
+    let outcome = Outcome {
         applied: fresh.len() - parked,
         skipped: events.len() - fresh.len(),
         parked,
-        position: new_position,
-        stream_sequence: new_sequence,
-    })
+        position: fresh.last().map_or(position, |event| event.position.0),
+        stream_sequence: stream_sequence.unwrap_or(sequence),
+    };
+    write_checkpoints(&mut tx, &[projection], &[outcome]).await?;
+    tx.commit().await?;
+    Ok(outcome)
 }

@@ -17,7 +17,8 @@ pub struct Config {
     )]
     pub database_url: Secret,
 
-    /// Pool size: each projection holds at most one connection at a time.
+    /// Pool size: the consumer holds one connection at a time; `/health`
+    /// and `/metrics` take others.
     #[arg(long, env = "PAYSTREAM_PROJECTOR_DATABASE_MAX_CONNECTIONS", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(2..=64))]
     pub database_max_connections: u32,
@@ -51,13 +52,13 @@ pub struct Config {
     )]
     pub events_subject_prefix: String,
 
-    /// Durable consumer names are `{consumer_prefix}-{projection}`.
+    /// The durable JetStream consumer that feeds every projection.
     #[arg(
         long,
-        env = "PAYSTREAM_PROJECTOR_CONSUMER_PREFIX",
+        env = "PAYSTREAM_PROJECTOR_CONSUMER",
         default_value = "projector"
     )]
-    pub consumer_prefix: String,
+    pub consumer_name: String,
 
     /// Most events applied in one transaction.
     #[arg(long, env = "PAYSTREAM_PROJECTOR_BATCH_SIZE", default_value_t = 500,
@@ -72,8 +73,4 @@ impl Config {
     pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
     /// How long JetStream waits for an ack before redelivering.
     pub const ACK_WAIT: Duration = Duration::from_secs(30);
-
-    pub fn consumer_name(&self, projection: &str) -> String {
-        format!("{}-{projection}", self.consumer_prefix)
-    }
 }

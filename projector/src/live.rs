@@ -1,19 +1,26 @@
-//! Live tailing: one durable JetStream pull consumer per projection.
+//! Live tailing: one durable JetStream pull consumer for every projection.
 //!
-//! The checkpoint in PostgreSQL, not the consumer's ack state, decides what
-//! is applied: at every (re)start the consumer is re-created to deliver from
-//! the message after the checkpoint's stream sequence, each batch must
-//! continue that sequence (see [`apply_live`]), and positions at or below the
-//! checkpoint are skipped. Acks only release JetStream's window. So a
-//! redelivery has no second effect, nothing is skipped, and the projector
-//! recovers by itself from NATS or PostgreSQL restarts: any error drops the
-//! consumer session and starts over from the checkpoint, with back-off.
+//! Each batch of messages is applied to all four projections in one
+//! transaction ([`apply_live`]): one delivery and one commit per batch,
+//! instead of one per projection (the per-payment budget measured every
+//! event delivered to each of four consumers).
+//!
+//! The checkpoints in PostgreSQL, one per projection, not the consumer's ack
+//! state, decide what is applied: at every (re)start the consumer is
+//! re-created to deliver from the message after the lowest checkpoint's
+//! stream sequence, each projection's messages must continue its own
+//! checkpoint's sequence, and positions at or below its checkpoint are
+//! skipped (a rebuilt projection can be ahead of the others). Acks only
+//! release JetStream's window. So a redelivery has no second effect, nothing
+//! is skipped, and the projector recovers by itself from NATS or PostgreSQL
+//! restarts: any error drops the consumer session and starts over from the
+//! checkpoints, with back-off.
 //!
 //! JetStream keeps events for a while; the store keeps them for ever. When
-//! the messages after the checkpoint are gone (expired, purged, or the
-//! stream re-created, its sequences starting again and naming other
-//! events), the projection first reads them from the store ([`bridge`]), up
-//! to where JetStream's history begins, then resumes the consumer there.
+//! the messages after a checkpoint are gone (expired, purged, or the stream
+//! re-created, its sequences starting again and naming other events), that
+//! projection first reads them from the store ([`bridge`]), up to where
+//! JetStream's history begins, then the consumer resumes there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,33 +36,22 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::projection::Projection;
 
-/// Runs one projection's consumer for ever.
+/// Runs the consumer of every projection for ever.
 pub async fn run(
     store: PgEventStore,
     jetstream: jetstream::Context,
     config: Arc<Config>,
-    projection: Projection,
     metrics: Arc<Metrics>,
 ) {
     let mut failures: u32 = 0;
     loop {
-        let result = consume(
-            &store,
-            &jetstream,
-            &config,
-            projection,
-            &metrics,
-            &mut failures,
-        )
-        .await;
+        let result = consume(&store, &jetstream, &config, &metrics, &mut failures).await;
         failures = failures.saturating_add(1);
-        metrics.of(projection).restarts.inc();
+        metrics.restarts.inc();
         match result {
-            Ok(()) => {
-                tracing::warn!(%projection, "message stream ended; restarting from the checkpoint")
-            }
+            Ok(()) => tracing::warn!("message stream ended; restarting from the checkpoints"),
             Err(error) => {
-                tracing::warn!(%projection, %error, failures, "projection consumer error; restarting from the checkpoint")
+                tracing::warn!(%error, failures, "projector consumer error; restarting from the checkpoints")
             }
         }
         tokio::time::sleep(backoff(failures, Config::BACKOFF_MAX)).await;
@@ -66,36 +62,44 @@ async fn consume(
     store: &PgEventStore,
     jetstream: &jetstream::Context,
     config: &Config,
-    projection: Projection,
     metrics: &Metrics,
     failures: &mut u32,
 ) -> Result<(), String> {
     let pool = store.pool();
-    let (_, sequence) = checkpoint(pool, projection)
-        .await
-        .map_err(|error| format!("checkpoint: {error}"))?;
     let mut stream = jetstream
         .get_stream(&config.events_stream)
         .await
         .map_err(|error| format!("stream {}: {error}", config.events_stream))?;
-    let sequence = bridge(store, &mut stream, projection, sequence, metrics).await?;
-    let name = config.consumer_name(projection.name());
-    // Re-created at each start so it resumes exactly after the checkpoint.
-    match stream.delete_consumer(&name).await {
-        Ok(_) => {}
-        Err(error) if error.to_string().contains("not found") => {}
-        Err(error) => tracing::debug!(%projection, %error, "deleting the old consumer"),
+    // Resume after the lowest sequence any projection needs.
+    let mut resume_after = u64::MAX;
+    for projection in Projection::ALL {
+        let (_, sequence) = checkpoint(pool, projection)
+            .await
+            .map_err(|error| format!("checkpoint: {error}"))?;
+        let sequence = bridge(store, &mut stream, projection, sequence, metrics).await?;
+        resume_after = resume_after.min(sequence);
+    }
+    let name = &config.consumer_name;
+    // Re-created at each start so it resumes exactly after the checkpoints.
+    // The per-projection consumers of earlier versions go too.
+    let earlier = Projection::ALL.map(|projection| format!("{name}-{projection}"));
+    for old in std::iter::once(name).chain(&earlier) {
+        match stream.delete_consumer(old).await {
+            Ok(_) => {}
+            Err(error) if error.to_string().contains("not found") => {}
+            Err(error) => tracing::debug!(consumer = %old, %error, "deleting the old consumer"),
+        }
     }
     let batch_size = usize::try_from(config.batch_size).unwrap_or(500).max(1);
     let wanted = consumer::pull::Config {
         durable_name: Some(name.clone()),
-        description: Some(format!("Paystream projection {projection}")),
+        description: Some("Paystream projector (every projection)".into()),
         filter_subject: format!("{}.>", config.events_subject_prefix),
-        deliver_policy: if sequence == 0 {
+        deliver_policy: if resume_after == 0 {
             consumer::DeliverPolicy::All
         } else {
             consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: sequence + 1,
+                start_sequence: resume_after + 1,
             }
         },
         ack_policy: consumer::AckPolicy::All,
@@ -115,7 +119,7 @@ async fn consume(
         .messages()
         .await
         .map_err(|error| format!("messages: {error}"))?;
-    tracing::info!(%projection, consumer = %name, after_sequence = sequence, "projection consuming");
+    tracing::info!(consumer = %name, after_sequence = resume_after, "projector consuming");
 
     loop {
         let mut batch = Vec::with_capacity(batch_size);
@@ -132,9 +136,9 @@ async fn consume(
                 Some(None) | None => break,
             }
         }
-        let delivered = decode(projection, &batch, metrics)?;
-        let step = apply_live(pool, projection, &delivered);
-        let outcome = match tokio::time::timeout(Config::ACK_WAIT.mul_f32(0.8), step).await {
+        let delivered = decode(&batch, metrics)?;
+        let step = apply_live(pool, &Projection::ALL, &delivered);
+        let outcomes = match tokio::time::timeout(Config::ACK_WAIT.mul_f32(0.8), step).await {
             Err(_) => return Err("applying a batch timed out".into()),
             Ok(Err(StepError::Gap { first, checkpoint })) => {
                 return Err(format!(
@@ -142,16 +146,18 @@ async fn consume(
                 ))
             }
             Ok(Err(error)) => return Err(error.to_string()),
-            Ok(Ok(outcome)) => outcome,
+            Ok(Ok(outcomes)) => outcomes,
         };
         *failures = 0;
-        metrics
-            .of(projection)
-            .record(&outcome, delivered.last().map(|m| &m.event));
+        for (projection, outcome) in Projection::ALL.into_iter().zip(&outcomes) {
+            metrics
+                .of(projection)
+                .record(outcome, delivered.last().map(|m| &m.event));
+        }
         if let Some(last) = batch.last() {
             // AckPolicy::All: acknowledges every message up to this one.
             if let Err(error) = last.ack_with(AckKind::Ack).await {
-                tracing::debug!(%projection, %error, "ack failed; redelivered messages are skipped");
+                tracing::debug!(%error, "ack failed; redelivered messages are skipped");
             }
         }
     }
@@ -258,11 +264,7 @@ async fn message_position(
 /// Reads each message's event; a message that does not hold one is a relay
 /// bug, not something to retry: the consumer stops (the checkpoint keeps the
 /// place) and the error is counted and logged.
-fn decode(
-    projection: Projection,
-    batch: &[jetstream::Message],
-    metrics: &Metrics,
-) -> Result<Vec<Delivered>, String> {
+fn decode(batch: &[jetstream::Message], metrics: &Metrics) -> Result<Vec<Delivered>, String> {
     batch
         .iter()
         .map(|message| {
@@ -271,7 +273,7 @@ fn decode(
                 .map_err(|error| format!("message info: {error}"))?;
             let event: RecordedEvent =
                 serde_json::from_slice(&message.payload).map_err(|error| {
-                    metrics.of(projection).unreadable.inc();
+                    metrics.unreadable.inc();
                     format!(
                         "stream sequence {} ({}) holds no readable event: {error}",
                         info.stream_sequence, message.subject

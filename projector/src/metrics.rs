@@ -33,10 +33,6 @@ pub struct ProjectionMetrics {
     /// Redelivered events at or below the checkpoint.
     pub skipped: Counter,
     pub parked: Counter,
-    /// Messages that held no readable event.
-    pub unreadable: Counter,
-    /// Consumer sessions restarted after an error.
-    pub restarts: Counter,
     pub position: AtomicI64,
     /// Milliseconds from the last applied event's commit to its application.
     pub last_delay_ms: AtomicI64,
@@ -59,6 +55,11 @@ impl ProjectionMetrics {
 #[derive(Debug, Default)]
 pub struct Metrics {
     projections: [ProjectionMetrics; Projection::ALL.len()],
+    /// Messages that held no readable event.
+    pub unreadable: Counter,
+    /// Consumer sessions restarted after an error (one consumer serves
+    /// every projection).
+    pub restarts: Counter,
 }
 
 impl Metrics {
@@ -110,18 +111,6 @@ impl Metrics {
             &counter(|m| &m.parked),
         );
         family(
-            "projector_unreadable_messages_total",
-            "counter",
-            "JetStream messages that held no readable event.",
-            &counter(|m| &m.unreadable),
-        );
-        family(
-            "projector_consumer_restarts_total",
-            "counter",
-            "Consumer sessions restarted after an error.",
-            &counter(|m| &m.restarts),
-        );
-        family(
             "projector_apply_delay_milliseconds",
             "gauge",
             "Commit-to-applied delay of the last applied event.",
@@ -146,6 +135,24 @@ impl Metrics {
             "Events parked now.",
             &|p| lag_of(p).map(|lag| lag.parked.to_string()),
         );
+        for (name, help, value) in [
+            (
+                "projector_unreadable_messages_total",
+                "JetStream messages that held no readable event.",
+                &self.unreadable,
+            ),
+            (
+                "projector_consumer_restarts_total",
+                "Consumer sessions restarted after an error.",
+                &self.restarts,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.get()
+            );
+        }
         out
     }
 }

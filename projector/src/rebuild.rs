@@ -29,7 +29,7 @@ use paystream_command_api::store::{EventStore, PgEventStore, Position, RecordedE
 use sqlx::{Connection, PgConnection};
 use tokio::sync::mpsc;
 
-use crate::apply::{apply_parking, lock_checkpoint};
+use crate::apply::{apply_parking, batch_settings, lock_checkpoints};
 use crate::projection::{ApplyError, Projection};
 
 /// Events read per page.
@@ -93,6 +93,7 @@ pub async fn rebuild(
                 // Without waiting for each page's WAL flush (as every
                 // projector transaction): a crash loses only this run's
                 // private tables.
+                batch_settings(&mut tx).await?;
                 parked += apply_parking(&mut tx, projection, &events).await?;
                 tx.commit().await?;
                 applied[slot].fetch_add(page.len() as u64, Ordering::Relaxed);
@@ -238,10 +239,12 @@ async fn swap(
     mut position: i64,
 ) -> Result<(u64, usize, i64), ApplyError> {
     let mut tx = conn.begin().await?;
-    let mut live = Vec::with_capacity(projections.len());
-    for projection in projections {
-        live.push(lock_checkpoint(&mut tx, *projection).await?.0);
-    }
+    batch_settings(&mut tx).await?;
+    let live: Vec<i64> = lock_checkpoints(&mut tx, projections)
+        .await?
+        .into_iter()
+        .map(|(position, _)| position)
+        .collect();
     let (mut events, mut parked) = (0, 0);
     loop {
         let page = store

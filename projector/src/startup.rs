@@ -1,6 +1,6 @@
 //! Builds and runs the projector from one [`Config`]: a PostgreSQL pool
-//! (connecting applies the migrations), a NATS client, one live consumer per
-//! projection, and a small HTTP server for `/health` and `/metrics`.
+//! (connecting applies the migrations), a NATS client, one live consumer for
+//! every projection, and a small HTTP server for `/health` and `/metrics`.
 
 use std::sync::Arc;
 
@@ -17,7 +17,6 @@ use crate::config::Config;
 use crate::lag::lags;
 use crate::live;
 use crate::metrics::Metrics;
-use crate::projection::Projection;
 
 #[derive(Debug, Clone)]
 struct HttpState {
@@ -76,15 +75,12 @@ impl Application {
         // Owned by this future: when it ends or is dropped (the task
         // aborted), the set is dropped and every consumer with it.
         let mut consumers = tokio::task::JoinSet::new();
-        for projection in Projection::ALL {
-            consumers.spawn(live::run(
-                self.store.clone(),
-                jetstream.clone(),
-                self.config.clone(),
-                projection,
-                self.metrics.clone(),
-            ));
-        }
+        consumers.spawn(live::run(
+            self.store.clone(),
+            jetstream,
+            self.config.clone(),
+            self.metrics.clone(),
+        ));
         let state = HttpState {
             store: self.store,
             nats: self.nats,

@@ -548,7 +548,7 @@ async fn run(setup: Setup) -> anyhow::Result<()> {
                 format!("127.0.0.1:{projector_port}"),
             ),
             (
-                "PAYSTREAM_PROJECTOR_CONSUMER_PREFIX",
+                "PAYSTREAM_PROJECTOR_CONSUMER",
                 format!("{prefix}-projector"),
             ),
         ]),

@@ -26,7 +26,7 @@ pub struct Harness {
     pub nats_url: String,
     pub jetstream: jetstream::Context,
     pub relay: RelayConfig,
-    pub consumer_prefix: String,
+    pub consumer_name: String,
     relay_task: Option<JoinHandle<()>>,
     projector_task: Option<JoinHandle<anyhow::Result<()>>>,
     pub projector_addr: Option<std::net::SocketAddr>,
@@ -49,7 +49,7 @@ impl Harness {
                 subject_prefix: format!("{name}.events"),
                 ..RelayConfig::default()
             },
-            consumer_prefix: format!("{name}_projector"),
+            consumer_name: format!("{name}_projector"),
             relay_task: None,
             projector_task: None,
             projector_addr: None,
@@ -84,7 +84,7 @@ impl Harness {
             http_addr: "127.0.0.1:0".parse().expect("address"),
             events_stream: self.relay.stream_name.clone(),
             events_subject_prefix: self.relay.subject_prefix.clone(),
-            consumer_prefix: self.consumer_prefix.clone(),
+            consumer_name: self.consumer_name.clone(),
             batch_size: 200,
         }
     }
@@ -114,7 +114,7 @@ impl Harness {
                 "PAYSTREAM_EVENTS_SUBJECT_PREFIX",
                 &self.relay.subject_prefix,
             )
-            .env("PAYSTREAM_PROJECTOR_CONSUMER_PREFIX", &self.consumer_prefix)
+            .env("PAYSTREAM_PROJECTOR_CONSUMER", &self.consumer_name)
             .env("PAYSTREAM_PROJECTOR_BATCH_SIZE", "50")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

@@ -116,7 +116,7 @@ pub async fn spawn_apps_with(options: Options) -> Apps {
             http_addr: "127.0.0.1:0".parse().expect("address"),
             events_stream: command_config.events_stream.clone(),
             events_subject_prefix: command_config.events_subject_prefix.clone(),
-            consumer_prefix: format!("projector_{}", Uuid::now_v7().simple()),
+            consumer_name: format!("projector_{}", Uuid::now_v7().simple()),
             batch_size: 500,
         })
         .await
