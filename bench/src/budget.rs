@@ -38,8 +38,17 @@ fn stat(pid: u32) -> Option<(String, u64)> {
 
 /// `VmHWM` of one process, in MiB.
 pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    status_mib(pid, "VmHWM:")
+}
+
+/// `VmRSS` of one process (now), in MiB.
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    status_mib(pid, "VmRSS:")
+}
+
+fn status_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -123,6 +132,8 @@ pub struct Snapshot {
     pub nats_published: Option<u64>,
     pub nats_delivered: Option<u64>,
     pub cpu: BTreeMap<String, f64>,
+    /// Per table of the system's database: sequential scans, rows they read.
+    pub seq_scans: BTreeMap<String, (i64, i64)>,
 }
 
 /// Reads the counters. Statement counts need `pg_stat_statements` (loaded by
@@ -149,6 +160,12 @@ pub async fn snapshot(
         .fetch_one(pool)
         .await
         .ok();
+    let seq_scans: Vec<(String, i64, i64)> = sqlx::query_as(
+        "select relname::text, coalesce(seq_scan, 0), coalesce(seq_tup_read, 0) \
+         from pg_stat_user_tables",
+    )
+    .fetch_all(pool)
+    .await?;
     let (nats_published, nats_delivered) = match jetstream {
         Some(jetstream) => nats_counts(jetstream, stream_name).await,
         None => (None, None),
@@ -162,6 +179,10 @@ pub async fn snapshot(
         nats_published,
         nats_delivered,
         cpu: processes.cpu_seconds(),
+        seq_scans: seq_scans
+            .into_iter()
+            .map(|(table, scans, rows)| (table, (scans, rows)))
+            .collect(),
     })
 }
 
@@ -201,6 +222,9 @@ pub struct Budget {
     pub nats_delivered: Option<f64>,
     /// Per process: cores used on average, and CPU milliseconds per payment.
     pub cpu: BTreeMap<String, (f64, f64)>,
+    /// Tables sequentially scanned during the step: (table, scans, rows
+    /// read), most rows first. On a hot path only small tables may appear.
+    pub seq_scans: Vec<(String, i64, i64)>,
 }
 
 pub fn budget(before: &Snapshot, after: &Snapshot, payments: u64) -> Budget {
@@ -216,8 +240,20 @@ pub fn budget(before: &Snapshot, after: &Snapshot, payments: u64) -> Budget {
             (name.clone(), (used / seconds, per(used * 1000.0)))
         })
         .collect();
+    let mut seq_scans: Vec<(String, i64, i64)> = after
+        .seq_scans
+        .iter()
+        .filter_map(|(table, (scans, rows))| {
+            let (scans_before, rows_before) =
+                before.seq_scans.get(table).copied().unwrap_or_default();
+            let scans = scans - scans_before;
+            (scans > 0).then(|| (table.clone(), scans, rows - rows_before))
+        })
+        .collect();
+    seq_scans.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
     Budget {
         payments,
+        seq_scans,
         seconds,
         events: per((after.events - before.events) as f64),
         statements: delta(before.statements, after.statements),
@@ -264,6 +300,14 @@ impl Budget {
         out.push_str("\n| process | cores used | CPU ms per payment |\n|---|---|---|\n");
         for (name, (cores, ms)) in &self.cpu {
             out.push_str(&format!("| {name} | {cores:.2} | {ms:.2} |\n"));
+        }
+        if self.seq_scans.is_empty() {
+            out.push_str("\nNo table was scanned sequentially.\n");
+        } else {
+            out.push_str("\n| table scanned sequentially | scans | rows read |\n|---|---|---|\n");
+            for (table, scans, rows) in &self.seq_scans {
+                out.push_str(&format!("| {table} | {scans} | {rows} |\n"));
+            }
         }
         out
     }

@@ -23,6 +23,8 @@
 //! * [`budget`]: counters and the per-payment budget.
 //! * [`baseline`]: pgbench and the raw store append rate.
 //! * [`run`]: the steps and the report.
+//! * [`seed`]: history (payment lives through the real store), for the
+//!   `seed` binary and the projector's rebuild benchmark.
 
 pub mod api;
 pub mod baseline;
@@ -30,5 +32,6 @@ pub mod budget;
 pub mod load;
 pub mod receiver;
 pub mod run;
+pub mod seed;
 
 pub use run::{run, Options, Report};

@@ -117,7 +117,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         )?;
         writeln!(
             out,
-            "| offered/s | settled/s | create p50/p99/p99.9 ms | commit→outcome | outcome visible on GET | webhook received | capture | refund | errors | lost |\n|---|---|---|---|---|---|---|---|---|---|"
+            "| offered/s | settled/s | create p50/p99/p99.9 ms | commit→outcome | outcome visible on GET | webhook received | capture | refund | errors | lost | RSS after the step, MiB |\n|---|---|---|---|---|---|---|---|---|---|---|"
         )?;
         let mut knee = None;
         let mut budgets = Vec::new();
@@ -142,9 +142,14 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             let create = &recorder.histograms["create"];
             let p99_create = Duration::from_micros(create.value_at_quantile(0.99));
             let errors: u64 = recorder.errors.values().sum();
+            let rss: Vec<String> = processes
+                .services()
+                .into_iter()
+                .filter_map(|(name, pid)| Some(format!("{name} {:.0}", budget::rss_mib(pid)?)))
+                .collect();
             writeln!(
                 out,
-                "| {rate:.0} | {settled:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {rate:.0} | {settled:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 load::percentiles(create),
                 load::percentiles(&checked.commit_to_outcome),
                 load::percentiles(&recorder.histograms["outcome visible on GET"]),
@@ -157,9 +162,10 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
                 load::percentiles(&recorder.histograms["refund"]),
                 errors,
                 checked.lost,
+                rss.join(", "),
             )?;
             if !recorder.errors.is_empty() {
-                writeln!(out, "|   | errors: {:?} |||||||||", recorder.errors)?;
+                writeln!(out, "|   | errors: {:?} ||||||||||", recorder.errors)?;
             }
             if create.is_empty() || p99_create > options.knee_p99 {
                 break;
