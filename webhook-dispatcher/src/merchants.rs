@@ -97,6 +97,11 @@ impl Merchants {
         }
     }
 
+    /// (merchants remembered, capacity), for `/metrics`.
+    pub fn size(&self) -> (usize, usize) {
+        (self.lock().histories.len(), self.capacity)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()

@@ -41,8 +41,14 @@ impl Metrics {
             .fetch_add(u64::from(latency_ms) * 1000, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition, with the queue gauges read by the caller.
-    pub fn render(&self, due_depth: Option<i64>, lag_seconds: Option<f64>) -> String {
+    /// The Prometheus text exposition, with the queue gauges and the caches'
+    /// (name, entries, capacity) read by the caller.
+    pub fn render(
+        &self,
+        due_depth: Option<i64>,
+        lag_seconds: Option<f64>,
+        caches: &[(&str, usize, usize)],
+    ) -> String {
         let mut out = String::with_capacity(2048);
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut counter = |name: &str, help: &str, value: u64| {
@@ -129,6 +135,23 @@ impl Metrics {
                 "# HELP webhook_schedule_lag_seconds How overdue the oldest unclaimed due delivery is.\n# TYPE webhook_schedule_lag_seconds gauge\nwebhook_schedule_lag_seconds {lag}"
             );
         }
+        for (family, help, value) in [
+            (
+                "webhook_cache_entries",
+                "Entries in each bounded in-memory cache.",
+                (|(_, entries, _): &(&str, usize, usize)| *entries) as fn(&_) -> usize,
+            ),
+            (
+                "webhook_cache_capacity",
+                "Most entries each cache keeps (the oldest go first).",
+                |(_, _, capacity)| *capacity,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} gauge");
+            for cache in caches {
+                let _ = writeln!(out, "{family}{{cache=\"{}\"}} {}", cache.0, value(cache));
+            }
+        }
         out
     }
 }
@@ -143,12 +166,14 @@ mod tests {
         metrics.attempts.fetch_add(3, Ordering::Relaxed);
         metrics.observe_latency_ms(20);
         metrics.observe_latency_ms(7_000);
-        let text = metrics.render(Some(4), Some(1.5));
+        let text = metrics.render(Some(4), Some(1.5), &[("payments", 3, 4096)]);
         assert!(text.contains("webhook_attempts_total 3\n"), "{text}");
         assert!(text.contains("webhook_attempt_latency_seconds_bucket{le=\"0.025\"} 1\n"));
         assert!(text.contains("webhook_attempt_latency_seconds_bucket{le=\"5\"} 1\n"));
         assert!(text.contains("webhook_attempt_latency_seconds_bucket{le=\"+Inf\"} 2\n"));
         assert!(text.contains("webhook_queue_due 4\n"));
         assert!(text.contains("webhook_schedule_lag_seconds 1.5\n"));
+        assert!(text.contains("webhook_cache_entries{cache=\"payments\"} 3\n"));
+        assert!(text.contains("webhook_cache_capacity{cache=\"payments\"} 4096\n"));
     }
 }

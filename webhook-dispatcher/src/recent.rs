@@ -38,6 +38,10 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         self.map.get(key)
     }
 
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
     fn insert(&mut self, key: K, value: V) {
         if self.map.insert(key.clone(), value).is_none() {
             self.order.push_back(key);
@@ -57,6 +61,12 @@ pub struct Payments(Mutex<Bounded<String, (u64, Payment)>>);
 impl Payments {
     pub fn new(capacity: usize) -> Self {
         Self(Mutex::new(Bounded::new(capacity)))
+    }
+
+    /// (entries, capacity), for `/metrics`.
+    pub fn size(&self) -> (usize, usize) {
+        let payments = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (payments.len(), payments.capacity)
     }
 
     /// The payment at exactly `version` of `stream`, if remembered.
@@ -87,6 +97,12 @@ pub struct Rows(Mutex<Bounded<String, i64>>);
 impl Rows {
     pub fn new(capacity: usize) -> Self {
         Self(Mutex::new(Bounded::new(capacity)))
+    }
+
+    /// (entries, capacity), for `/metrics`.
+    pub fn size(&self) -> (usize, usize) {
+        let rows = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (rows.len(), rows.capacity)
     }
 
     pub fn wrote(&self, delivery_id: &str, version: i64) {

@@ -25,7 +25,27 @@ use crate::{intake, schedule, worker};
 #[derive(Debug)]
 pub struct Dispatcher {
     pub metrics: Arc<Metrics>,
+    pub caches: Caches,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// The dispatcher's bounded memories, whose sizes `/metrics` shows.
+#[derive(Debug, Clone)]
+pub struct Caches {
+    rows: Arc<crate::recent::Rows>,
+    merchants: Arc<Merchants>,
+}
+
+impl Caches {
+    /// (name, entries, capacity) of each.
+    pub fn sizes(&self) -> Vec<(&'static str, usize, usize)> {
+        let named = |name, (entries, capacity)| (name, entries, capacity);
+        vec![
+            named("payments", intake::remembered_payments()),
+            named("schedule_rows", self.rows.size()),
+            named("merchants", self.merchants.size()),
+        ]
+    }
 }
 
 impl Dispatcher {
@@ -42,8 +62,9 @@ impl Drop for Dispatcher {
     }
 }
 
-/// Most schedule rows remembered as written by this dispatcher.
-const REMEMBERED_ROWS: usize = 65_536;
+/// Most schedule rows remembered as written by this dispatcher. A delivery's
+/// own events echo back within about a second; a forgotten one costs a read.
+const REMEMBERED_ROWS: usize = 16_384;
 
 /// Most merchants whose webhook settings are remembered.
 const REMEMBERED_MERCHANTS: usize = 10_000;
@@ -82,6 +103,10 @@ pub fn spawn(
     );
     // Merchants' settings by log position, kept current by the intake.
     let merchants = Arc::new(Merchants::new(REMEMBERED_MERCHANTS));
+    let caches = Caches {
+        rows: rows.clone(),
+        merchants: merchants.clone(),
+    };
     let tasks = vec![
         tokio::spawn(intake::run(
             store.clone(),
@@ -101,7 +126,11 @@ pub fn spawn(
             writer,
         )),
     ];
-    Ok(Dispatcher { metrics, tasks })
+    Ok(Dispatcher {
+        metrics,
+        caches,
+        tasks,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -109,16 +138,18 @@ struct HttpState {
     store: PgEventStore,
     nats: async_nats::Client,
     metrics: Arc<Metrics>,
+    caches: Caches,
 }
 
-pub fn router(store: PgEventStore, nats: async_nats::Client, metrics: Arc<Metrics>) -> Router {
+pub fn router(store: PgEventStore, nats: async_nats::Client, dispatcher: &Dispatcher) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .with_state(HttpState {
             store,
             nats,
-            metrics,
+            metrics: dispatcher.metrics.clone(),
+            caches: dispatcher.caches.clone(),
         })
 }
 
@@ -160,7 +191,7 @@ async fn metrics_text(State(state): State<HttpState>) -> impl IntoResponse {
     };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(depth, lag),
+        state.metrics.render(depth, lag, &state.caches.sizes()),
     )
 }
 
@@ -177,7 +208,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let dispatcher = spawn(store.clone(), startup::jetstream(&nats), config.settings())?;
     let listener = TcpListener::bind(config.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, profile = ?config.profile, "webhook-dispatcher listening");
-    axum::serve(listener, router(store, nats, dispatcher.metrics.clone()))
+    axum::serve(listener, router(store, nats, &dispatcher))
         .with_graceful_shutdown(paystream_command_api::startup::shutdown_signal())
         .await?;
     Ok(())

@@ -645,7 +645,7 @@ async fn health_and_metrics_are_served() {
     let app = paystream_webhook_dispatcher::service::router(
         env.store.clone(),
         env.jetstream.client(),
-        dispatcher.metrics.clone(),
+        &dispatcher,
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let client = reqwest::Client::new();
@@ -662,6 +662,11 @@ async fn health_and_metrics_are_served() {
         "webhook_attempt_latency_seconds_count 1\n",
         "webhook_queue_due 0\n",
         "webhook_schedule_lag_seconds 0\n",
+        // Every cache shows its bound, and this dispatcher has seen one merchant.
+        "webhook_cache_capacity{cache=\"payments\"} 4096\n",
+        "webhook_cache_capacity{cache=\"schedule_rows\"} 16384\n",
+        "webhook_cache_capacity{cache=\"merchants\"} 10000\n",
+        "webhook_cache_entries{cache=\"merchants\"} 1\n",
     ];
     // The final row write is batched: the queue gauges settle within moments.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

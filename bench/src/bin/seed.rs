@@ -59,10 +59,14 @@ async fn main() -> anyhow::Result<()> {
     let merchants = seed::merchants(&store, merchants).await?;
     seed::lives(&store, &merchants, lives, writers as usize, true).await?;
     let elapsed = started.elapsed().as_secs_f64();
-    store
-        .pool()
-        .execute("vacuum analyze events; vacuum analyze event_streams")
-        .await?;
+    for table in ["events", "event_streams"] {
+        // One statement each: VACUUM cannot run in the implicit transaction
+        // of a multi-statement query.
+        store
+            .pool()
+            .execute(format!("vacuum analyze {table}").as_str())
+            .await?;
+    }
     // History older than JetStream's retention: never republished.
     let head: i64 = sqlx::query_scalar(
         "select coalesce(max(position), 0) from events where position < events_horizon()",

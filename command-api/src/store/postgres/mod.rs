@@ -113,6 +113,19 @@ impl PgEventStore {
             .run(&pool)
             .await
             .map_err(|error| StoreError::Unavailable(error.into()))?;
+        // Without autovacuum, hot rows (stream heads, checkpoints, the
+        // schedule) bloat their tables and nothing re-analyzes them, so
+        // cached plans chosen while a table was small are never re-planned.
+        let autovacuum: String = sqlx::query_scalar("show autovacuum")
+            .fetch_one(&pool)
+            .await?;
+        if autovacuum != "on" {
+            tracing::warn!(
+                autovacuum,
+                "PostgreSQL autovacuum is off: tables will bloat and query plans go stale; \
+                 turn it on (deploy/dev does)"
+            );
+        }
         Ok(Self::new(pool, GroupCommitConfig::default()))
     }
 
