@@ -1299,6 +1299,9 @@ async fn metrics_count_requests_by_route_template_and_report_the_relay() {
         // The template, never the raw id.
         "command_api_http_requests_total{method=\"POST\",route=\"/api/v1/payments/{id}/capture\",status=\"404\"} 1\n",
         "command_api_database_up 1\n",
+        // Every cache shows its bound.
+        "command_api_cache_capacity{cache=\"stream_heads\"} 100000\n",
+        "command_api_cache_capacity{cache=\"credentials\"} 10000\n",
         // No relay runs in this app: the order waits, unpublished.
         "relay_position 0\n",
     ] {
@@ -1312,4 +1315,16 @@ async fn metrics_count_requests_by_route_template_and_report_the_relay() {
         .parse()
         .unwrap();
     assert!(backlog >= 1, "{text}");
+    // The order's head and the merchant's credentials are remembered.
+    for cache in ["stream_heads", "credentials"] {
+        let entries: u64 = text
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(&format!("command_api_cache_entries{{cache=\"{cache}\"}} "))
+            })
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(entries >= 1, "{cache}: {text}");
+    }
 }

@@ -43,12 +43,13 @@ async fn job_status_follows_the_real_acquirer() {
             mode: ProcessingMode::Test {
                 // Long enough to see both payments in flight even when the
                 // relay lags (a writing transaction anywhere in the cluster
-                // holds its horizon back: 3 s was not always enough in CI,
-                // where the other tests create and drop databases).
-                delay: Duration::from_millis(8000),
+                // holds its horizon back, and CI runs the other tests beside
+                // this one: 3 s, then 8 s, were not always enough).
+                delay: Duration::from_secs(15),
                 payment_success: true,
             },
-            ack_wait: Duration::from_secs(10),
+            // Longer than the delay: the acquirer holds each message for it.
+            ack_wait: Duration::from_secs(20),
             ..AcquirerConfig::default()
         },
     );
@@ -72,7 +73,7 @@ async fn job_status_follows_the_real_acquirer() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let failed = body["id"].as_str().unwrap().to_string();
     let in_flight = wait_until(
-        Duration::from_secs(7),
+        Duration::from_secs(14),
         "both payments in flight",
         || async {
             let status = jobs(&apps).await;
@@ -85,7 +86,7 @@ async fn job_status_follows_the_real_acquirer() {
     assert_eq!(in_flight["completed"], 0);
 
     for (payment, outcome) in [(&paid, "success"), (&failed, "failed")] {
-        wait_until(Duration::from_secs(20), "the outcome", || async {
+        wait_until(Duration::from_secs(30), "the outcome", || async {
             let (_, body) = apps
                 .get(&format!("/api/v1/payments/{payment}/public"), None)
                 .await;

@@ -106,6 +106,15 @@ fn remember(api_key: &str, credential: &Credential) {
     cache.insert(api_key.to_string(), (credential.clone(), Instant::now()));
 }
 
+/// (credentials remembered, most it keeps), for `/metrics`.
+pub fn credential_cache_size() -> (usize, usize) {
+    let entries = cache()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .len();
+    (entries, CREDENTIAL_CACHE_MAX)
+}
+
 fn forget_all() {
     cache()
         .lock()

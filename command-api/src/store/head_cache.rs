@@ -56,6 +56,12 @@ impl HeadCache {
         generations.0.insert(stream.clone(), head);
     }
 
+    /// (heads remembered, most it keeps), for `/metrics`.
+    pub fn size(&self) -> (usize, usize) {
+        let generations = self.lock();
+        (generations.0.len() + generations.1.len(), 2 * self.capacity)
+    }
+
     pub fn remove(&self, stream: &StreamId) {
         let mut generations = self.lock();
         generations.0.remove(stream);

@@ -133,6 +133,11 @@ impl PgEventStore {
         &self.pool
     }
 
+    /// (stream heads remembered, most it keeps), for `/metrics`.
+    pub fn head_cache_size(&self) -> (usize, usize) {
+        self.heads.size()
+    }
+
     pub fn group_commit(&self) -> &GroupCommit {
         &self.committer
     }
