@@ -13,4 +13,5 @@ pub mod routes;
 pub mod seed;
 pub mod startup;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
