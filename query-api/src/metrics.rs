@@ -25,10 +25,32 @@ pub use paystream_command_api::http::metrics::track;
 /// A projection gauge: name, help, and how to read it.
 type Gauge = (&'static str, &'static str, fn(&ProjectionHealth) -> i64);
 
-/// The request metrics, then the projections' gauges as read now (`None`:
-/// the database could not be read).
-pub fn render(http: &HttpMetrics, projections: Option<&[ProjectionHealth]>) -> String {
+/// The request metrics, the caches' (name, entries, capacity), then the
+/// projections' gauges as read now (`None`: the database could not be read).
+pub fn render(
+    http: &HttpMetrics,
+    caches: &[(&str, usize, usize)],
+    projections: Option<&[ProjectionHealth]>,
+) -> String {
     let mut out = http.render();
+    for (family, help, capacity) in [
+        (
+            "query_api_cache_entries",
+            "Entries in each bounded in-memory cache.",
+            false,
+        ),
+        (
+            "query_api_cache_capacity",
+            "Most entries each cache keeps.",
+            true,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} gauge");
+        for (cache, entries, most) in caches {
+            let value = if capacity { most } else { entries };
+            let _ = writeln!(out, "{family}{{cache=\"{cache}\"}} {value}");
+        }
+    }
     let _ = writeln!(
         out,
         "# HELP query_api_database_up Whether the read-model tables could be read for this scrape.\n# TYPE query_api_database_up gauge\nquery_api_database_up {}",
@@ -67,6 +89,12 @@ pub fn render(http: &HttpMetrics, projections: Option<&[ProjectionHealth]>) -> S
     out
 }
 
+/// The API-key cache of the shared auth extractor.
+fn credentials_cache() -> (&'static str, usize, usize) {
+    let (entries, capacity) = paystream_command_api::http::auth::credential_cache_size();
+    ("credentials", entries, capacity)
+}
+
 pub fn router() -> Router<QueryState> {
     Router::new().route("/metrics", get(scrape))
 }
@@ -75,7 +103,11 @@ async fn scrape(State(state): State<QueryState>) -> Response {
     let projections = health::projections(state.store.pool()).await.ok();
     (
         [(CONTENT_TYPE, TEXT)],
-        render(&state.metrics, projections.as_deref()),
+        render(
+            &state.metrics,
+            &[credentials_cache()],
+            projections.as_deref(),
+        ),
     )
         .into_response()
 }
@@ -95,12 +127,14 @@ mod tests {
             lag_capped: false,
             parked: 0,
         }];
-        let text = render(&metrics, Some(&projections));
+        let text = render(&metrics, &[("credentials", 2, 10_000)], Some(&projections));
         assert!(text.contains(
             "query_api_http_requests_total{method=\"GET\",route=\"/api/v1/balance\",status=\"200\"} 1\n"
         ), "{text}");
         assert!(text.contains("query_api_projection_lag_events{projection=\"ledger\"} 3\n"));
         assert!(text.contains("query_api_database_up 1\n"));
-        assert!(render(&metrics, None).contains("query_api_database_up 0\n"));
+        assert!(text.contains("query_api_cache_entries{cache=\"credentials\"} 2\n"));
+        assert!(text.contains("query_api_cache_capacity{cache=\"credentials\"} 10000\n"));
+        assert!(render(&metrics, &[], None).contains("query_api_database_up 0\n"));
     }
 }
