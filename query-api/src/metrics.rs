@@ -15,7 +15,9 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use paystream_command_api::http::metrics::{escape, HttpMetrics, CONTENT_TYPE as TEXT};
+use paystream_command_api::http::metrics::{
+    escape, render_caches, CacheSize, HttpMetrics, CONTENT_TYPE as TEXT,
+};
 
 use crate::routes::health::{self, ProjectionHealth};
 use crate::startup::QueryState;
@@ -29,28 +31,11 @@ type Gauge = (&'static str, &'static str, fn(&ProjectionHealth) -> i64);
 /// projections' gauges as read now (`None`: the database could not be read).
 pub fn render(
     http: &HttpMetrics,
-    caches: &[(&str, usize, usize)],
+    caches: &[CacheSize],
     projections: Option<&[ProjectionHealth]>,
 ) -> String {
     let mut out = http.render();
-    for (family, help, capacity) in [
-        (
-            "query_api_cache_entries",
-            "Entries in each bounded in-memory cache.",
-            false,
-        ),
-        (
-            "query_api_cache_capacity",
-            "Most entries each cache keeps.",
-            true,
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} gauge");
-        for (cache, entries, most) in caches {
-            let value = if capacity { most } else { entries };
-            let _ = writeln!(out, "{family}{{cache=\"{cache}\"}} {value}");
-        }
-    }
+    render_caches(&mut out, "query_api", caches);
     let _ = writeln!(
         out,
         "# HELP query_api_database_up Whether the read-model tables could be read for this scrape.\n# TYPE query_api_database_up gauge\nquery_api_database_up {}",
@@ -90,7 +75,7 @@ pub fn render(
 }
 
 /// The API-key cache of the shared auth extractor.
-fn credentials_cache() -> (&'static str, usize, usize) {
+fn credentials_cache() -> CacheSize {
     let (entries, capacity) = paystream_command_api::http::auth::credential_cache_size();
     ("credentials", entries, capacity)
 }

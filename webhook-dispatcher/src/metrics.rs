@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use paystream_command_api::http::metrics::{render_caches, CacheSize};
+
 /// Upper bounds of the latency histogram, in seconds.
 pub const LATENCY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
@@ -47,7 +49,7 @@ impl Metrics {
         &self,
         due_depth: Option<i64>,
         lag_seconds: Option<f64>,
-        caches: &[(&str, usize, usize)],
+        caches: &[CacheSize],
     ) -> String {
         let mut out = String::with_capacity(2048);
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
@@ -135,23 +137,7 @@ impl Metrics {
                 "# HELP webhook_schedule_lag_seconds How overdue the oldest unclaimed due delivery is.\n# TYPE webhook_schedule_lag_seconds gauge\nwebhook_schedule_lag_seconds {lag}"
             );
         }
-        for (family, help, value) in [
-            (
-                "webhook_cache_entries",
-                "Entries in each bounded in-memory cache.",
-                (|(_, entries, _): &(&str, usize, usize)| *entries) as fn(&_) -> usize,
-            ),
-            (
-                "webhook_cache_capacity",
-                "Most entries each cache keeps (the oldest go first).",
-                |(_, _, capacity)| *capacity,
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} gauge");
-            for cache in caches {
-                let _ = writeln!(out, "{family}{{cache=\"{}\"}} {}", cache.0, value(cache));
-            }
-        }
+        render_caches(&mut out, "webhook", caches);
         out
     }
 }

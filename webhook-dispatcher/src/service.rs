@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::send::Sender;
 use crate::ssrf::Guard;
 use crate::{intake, schedule, worker};
+use paystream_command_api::http::metrics::CacheSize;
 
 /// A running dispatcher (its tasks stop when this is dropped or aborted).
 #[derive(Debug)]
@@ -38,7 +39,7 @@ pub struct Caches {
 
 impl Caches {
     /// (name, entries, capacity) of each.
-    pub fn sizes(&self) -> Vec<(&'static str, usize, usize)> {
+    pub fn sizes(&self) -> Vec<CacheSize> {
         let named = |name, (entries, capacity)| (name, entries, capacity);
         vec![
             named("payments", intake::remembered_payments()),

@@ -150,6 +150,34 @@ pub async fn track(
     response
 }
 
+/// A bounded in-memory cache as `/metrics` shows it: (name, entries, most
+/// entries it keeps).
+pub type CacheSize = (&'static str, usize, usize);
+
+/// Appends `{prefix}_cache_entries` and `{prefix}_cache_capacity`, one
+/// series per cache, to a Prometheus text exposition.
+pub fn render_caches(out: &mut String, prefix: &str, caches: &[CacheSize]) {
+    for (suffix, help, capacity) in [
+        (
+            "cache_entries",
+            "Entries in each bounded in-memory cache.",
+            false,
+        ),
+        (
+            "cache_capacity",
+            "Most entries each cache keeps (the oldest go first).",
+            true,
+        ),
+    ] {
+        let family = format!("{prefix}_{suffix}");
+        let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} gauge");
+        for (cache, entries, most) in caches {
+            let value = if capacity { most } else { entries };
+            let _ = writeln!(out, "{family}{{cache=\"{cache}\"}} {value}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use axum::Router;
 
-use crate::http::metrics::CONTENT_TYPE as TEXT;
+use crate::http::metrics::{render_caches, CONTENT_TYPE as TEXT};
 use crate::startup::AppState;
 
 /// Most unpublished events counted per scrape.
@@ -37,28 +37,16 @@ async fn scrape(
         "# HELP command_api_database_up Whether the store could be read for this scrape.\n# TYPE command_api_database_up gauge\ncommand_api_database_up {}",
         u8::from(relay.is_ok())
     );
-    let caches = [
-        ("stream_heads", state.store.head_cache_size()),
-        ("credentials", crate::http::auth::credential_cache_size()),
-    ];
-    for (family, help, capacity) in [
-        (
-            "command_api_cache_entries",
-            "Entries in each bounded in-memory cache.",
-            false,
-        ),
-        (
-            "command_api_cache_capacity",
-            "Most entries each cache keeps.",
-            true,
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} gauge");
-        for (cache, (entries, most)) in caches {
-            let value = if capacity { most } else { entries };
-            let _ = writeln!(out, "{family}{{cache=\"{cache}\"}} {value}");
-        }
-    }
+    let heads = state.store.head_cache_size();
+    let credentials = crate::http::auth::credential_cache_size();
+    render_caches(
+        &mut out,
+        "command_api",
+        &[
+            ("stream_heads", heads.0, heads.1),
+            ("credentials", credentials.0, credentials.1),
+        ],
+    );
     if let Ok((position, backlog)) = relay {
         let _ = writeln!(
             out,
