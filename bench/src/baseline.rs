@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use paystream_command_api::store::{
+use paystream_store::{
     EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, StreamId,
 };
 use sqlx::{Connection, Executor, PgConnection};
@@ -33,7 +33,9 @@ async fn create_database(url: &str, name: &str) -> anyhow::Result<String> {
     admin
         .execute(format!("create database {name}").as_str())
         .await?;
-    with_database(url, name)
+    let scratch = with_database(url, name)?;
+    PgEventStore::migrate(&scratch).await?;
+    Ok(scratch)
 }
 
 async fn drop_database(url: &str, name: &str) {

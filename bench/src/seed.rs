@@ -14,9 +14,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use paystream_command_api::store::{
-    EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, StreamId,
-};
 use paystream_domain::merchant::{MerchantEvent, MerchantRegistered, WebhookEndpointConfigured};
 use paystream_domain::order::{OrderAttempted, OrderCreated, OrderEvent, OrderPaid};
 use paystream_domain::payment::{
@@ -24,6 +21,9 @@ use paystream_domain::payment::{
     RefundProcessed,
 };
 use paystream_domain::{Currency, DomainEvent, MerchantId, OrderId, PaymentId, RefundId};
+use paystream_store::{
+    EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, StreamId,
+};
 use uuid::Uuid;
 
 /// Events in one payment life.

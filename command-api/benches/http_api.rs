@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use paystream_command_api::store::{
+use paystream_store::{
     EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, StreamId,
 };
 use serde_json::{json, Value};
@@ -131,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
         .execute(format!("create database {name}").as_str())
         .await?;
     let url = format!("{}/{name}", admin.rsplit_once('/').map_or("", |(s, _)| s));
+    PgEventStore::migrate(&url).await?;
     let store = PgEventStore::connect(&url, CONNECTIONS as u32 + 2).await?;
     store
         .pool()

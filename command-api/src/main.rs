@@ -1,6 +1,6 @@
 use clap::{Parser, Subcommand};
 use paystream_command_api::config::Config;
-use paystream_command_api::store::{EventStore, PgEventStore};
+use paystream_store::{EventStore, PgEventStore};
 
 /// Paystream command API: the write side of the gateway.
 #[derive(Debug, Parser)]
@@ -26,23 +26,21 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
     let cli = Cli::parse();
+    paystream_kit::telemetry::init(cli.config.runtime.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => paystream_command_api::startup::run(cli.config).await,
         Command::Acquirer => paystream_command_api::acquirer::run_standalone(cli.config).await,
         Command::Migrate => {
-            PgEventStore::connect(cli.config.database_url.expose(), 2).await?;
-            println!("migrations applied");
+            PgEventStore::migrate(cli.config.database.database_url.expose()).await?;
+            println!(
+                "migrations applied: schema at {}",
+                PgEventStore::schema_version()
+            );
             Ok(())
         }
         Command::Verify => {
-            let store = PgEventStore::connect(cli.config.database_url.expose(), 2).await?;
+            let store = PgEventStore::connect(cli.config.database.database_url.expose(), 2).await?;
             let breaks = store.verify_all().await?;
             if breaks.is_empty() {
                 println!("every stream's hash chain is intact");

@@ -6,26 +6,13 @@
 use chrono::Utc;
 use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant};
 use paystream_domain::{DomainError, MerchantId};
-use uuid::Uuid;
 
-use crate::aggregates::{self, CommandError};
-use crate::http::auth::{secret_hash, sync_credentials};
-use crate::http::session::Role;
-use crate::store::{EventMetadata, PgEventStore};
+use paystream_kit::http::auth::{secret_hash, sync_credentials};
+use paystream_kit::http::session::Role;
+use paystream_store::runner::{self, CommandError};
+use paystream_store::{EventMetadata, PgEventStore};
 
-pub const DEV_MERCHANT_ID: Uuid = Uuid::from_u128(0x550e8400_e29b_41d4_a716_446655440000);
-pub const DEV_MERCHANT_EMAIL: &str = "test@example.com";
-pub const DEV_API_KEY: &str = "key_test_abc123";
-pub const DEV_API_SECRET: &str = "secret_test_xyz789";
-pub const DEV_WEBHOOK_SECRET: &str = "whsec_test_abc123";
-/// 2 % per capture.
-pub const DEV_FEE_BPS: u32 = 200;
-
-pub const DEV_MERCHANT_PASSWORD: &str = "test123";
-pub const DEV_STAFF_EMAIL: &str = "admin@example.com";
-pub const DEV_STAFF_PASSWORD: &str = "admin123";
-pub const DEV_AUDITOR_EMAIL: &str = "auditor@example.com";
-pub const DEV_AUDITOR_PASSWORD: &str = "auditor123";
+pub use paystream_domain::dev::*;
 
 /// argon2id hashes of the dev passwords above, computed once (hashing at
 /// every start would cost a second of CPU in a debug build).
@@ -54,22 +41,23 @@ pub async fn dev(store: &PgEventStore) -> Result<(), CommandError> {
         fee_bps: DEV_FEE_BPS,
         at: Utc::now(),
     };
-    let outcome =
-        aggregates::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
-            Ok(command.clone().into())
-        })
-        .await;
+    let outcome = runner::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
+        Ok(command.clone().into())
+    })
+    .await;
     match outcome {
         Ok(_) | Err(CommandError::Rejected(DomainError::MerchantAlreadyRegistered)) => {}
         Err(error) => return Err(error),
     }
-    let loaded = aggregates::load::<MerchantAggregate>(store, merchant_id).await?;
+    let loaded = runner::load::<MerchantAggregate>(store, merchant_id).await?;
     if let Some(merchant) = loaded.state {
         sync_credentials(store.pool(), &merchant)
             .await
-            .map_err(crate::store::StoreError::from)?;
+            .map_err(paystream_store::StoreError::from)?;
     }
-    users(store).await.map_err(crate::store::StoreError::from)?;
+    users(store)
+        .await
+        .map_err(paystream_store::StoreError::from)?;
     Ok(())
 }
 

@@ -2,7 +2,6 @@
 //! HTTP server, from one [`Config`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::Router;
@@ -10,13 +9,13 @@ use tokio::net::TcpListener;
 
 use crate::acquirer::{self, AcquirerConfig};
 use crate::config::{Config, Profile};
-use crate::http::error::with_fallbacks;
-use crate::http::json::MAX_BODY_BYTES;
-use crate::http::metrics::{track, HttpMetrics};
-use crate::relay::{self, RelaySignal};
 use crate::routes;
 use crate::seed;
-use crate::store::PgEventStore;
+use paystream_kit::http::error::with_fallbacks;
+use paystream_kit::http::json::MAX_BODY_BYTES;
+use paystream_kit::http::metrics::{track, HttpMetrics};
+use paystream_store::relay::{self, RelaySignal};
+use paystream_store::PgEventStore;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -52,7 +51,7 @@ pub fn router(state: AppState) -> Router {
     )
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
     .layer(axum::middleware::from_fn_with_state(metrics, track))
-    .layer(crate::http::in_flight_limit())
+    .layer(paystream_kit::http::in_flight_limit())
     .with_state(state)
 }
 
@@ -68,19 +67,19 @@ impl Application {
     /// profile, starts the relay, and binds the HTTP listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = PgEventStore::connect(
-            config.database_url.expose(),
-            config.database_max_connections,
+            config.database.database_url.expose(),
+            config.database.database_max_connections,
         )
         .await?;
-        if config.profile == Profile::Dev {
+        if config.runtime.profile == Profile::Dev {
             seed::dev(&store).await?;
         }
-        let nats = connect_nats(&config, "paystream-command-api").await?;
+        let nats = paystream_kit::nats::connect(&config.nats, "paystream-command-api").await?;
         let relay_signal = RelaySignal::default();
         if config.relay {
             tokio::spawn(relay::run(
                 store.clone(),
-                jetstream(&nats),
+                paystream_kit::nats::jetstream(&nats),
                 config.relay(),
                 relay_signal.clone(),
             ));
@@ -89,17 +88,17 @@ impl Application {
             // Detached: it lives as long as the process.
             let _acquirer = acquirer::spawn(
                 store.clone(),
-                jetstream(&nats),
+                paystream_kit::nats::jetstream(&nats),
                 config.relay(),
                 AcquirerConfig::from_env()?,
             );
         }
         let listener = TcpListener::bind(config.http_addr).await?;
-        tracing::info!(addr = %listener.local_addr()?, profile = ?config.profile, "command-api listening");
+        tracing::info!(addr = %listener.local_addr()?, profile = ?config.runtime.profile, "command-api listening");
         Ok(Self {
             listener,
             state: AppState {
-                profile: config.profile,
+                profile: config.runtime.profile,
                 store,
                 nats,
                 relay_signal,
@@ -119,7 +118,7 @@ impl Application {
     /// Serves until SIGINT or SIGTERM.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(paystream_kit::shutdown::signal())
             .await?;
         Ok(())
     }
@@ -127,40 +126,4 @@ impl Application {
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     Application::build(config).await?.run_until_stopped().await
-}
-
-/// A NATS client that keeps reconnecting by itself, even if NATS is down at start.
-pub async fn connect_nats(config: &Config, name: &str) -> anyhow::Result<async_nats::Client> {
-    Ok(async_nats::ConnectOptions::new()
-        .name(name)
-        .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(&config.nats_url)
-        .await?)
-}
-
-/// A JetStream context with the configured request timeout.
-pub fn jetstream(nats: &async_nats::Client) -> async_nats::jetstream::Context {
-    let mut context = async_nats::jetstream::new(nats.clone());
-    context.set_timeout(Config::NATS_REQUEST_TIMEOUT);
-    context
-}
-
-/// Resolves on SIGINT or SIGTERM: every service's graceful-shutdown trigger.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            signal.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
 }

@@ -19,9 +19,6 @@ use paystream_command_api::acquirer::outcome::{
     self, PaymentOutcome, ProcessingMode, CARD_DECLINED, ORDER_ALREADY_PAID, PAYMENT_FAILED,
 };
 use paystream_command_api::acquirer::{self, AcquirerConfig, AcquirerHandle};
-use paystream_command_api::aggregates::{self, execute};
-use paystream_command_api::relay::{self, RelayConfig, RelaySignal};
-use paystream_command_api::store::{EventMetadata, EventStore, PgEventStore, StreamId};
 use paystream_domain::order::{CreateOrder, MarkOrderAttempted, Order, OrderAggregate};
 use paystream_domain::payment::{
     CreatePayment, Payment, PaymentAggregate, PaymentCreated, PaymentMethod, PaymentMethodInput,
@@ -29,6 +26,9 @@ use paystream_domain::payment::{
 };
 use paystream_domain::validation::CardInput;
 use paystream_domain::{Aggregate, Currency, MerchantId, Money, OrderId, PaymentId, RefundId};
+use paystream_store::relay::{self, RelayConfig, RelaySignal};
+use paystream_store::runner::{self, execute};
+use paystream_store::{EventMetadata, EventStore, PgEventStore, StreamId};
 use support::{jetstream_at, unique_name, wait_until, NatsServer, TestDatabase};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -266,7 +266,7 @@ async fn request_refund(store: &PgEventStore, payment: &Payment, amount: i64) ->
 // ---- reading back ------------------------------------------------------------
 
 async fn order(store: &PgEventStore, order_id: &OrderId) -> Order {
-    aggregates::load::<OrderAggregate>(store, order_id)
+    runner::load::<OrderAggregate>(store, order_id)
         .await
         .unwrap()
         .state
@@ -274,7 +274,7 @@ async fn order(store: &PgEventStore, order_id: &OrderId) -> Order {
 }
 
 async fn payment(store: &PgEventStore, payment_id: &PaymentId) -> Payment {
-    aggregates::load::<PaymentAggregate>(store, payment_id)
+    runner::load::<PaymentAggregate>(store, payment_id)
         .await
         .unwrap()
         .state
@@ -491,7 +491,7 @@ async fn duplicate_deliveries_record_one_outcome() {
         .await
         .expect("create stream");
     let store = harness.store().clone();
-    let publish = |event: paystream_command_api::store::RecordedEvent| {
+    let publish = |event: paystream_store::RecordedEvent| {
         let jetstream = harness.jetstream.clone();
         let subject = harness.relay.subject(&event);
         async move {

@@ -9,14 +9,14 @@ mod support;
 use std::collections::HashSet;
 
 use chrono::Utc;
-use paystream_command_api::aggregates;
-use paystream_command_api::seed;
-use paystream_command_api::store::EventMetadata;
+use paystream_domain::dev as seed;
 use paystream_domain::order::OrderAggregate;
 use paystream_domain::payment::{
     PaymentAggregate, PaymentStatus, RecordPaymentFailure, RecordPaymentSuccess,
 };
 use paystream_domain::{OrderId, PaymentId};
+use paystream_store::runner;
+use paystream_store::EventMetadata;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::app::{dev_merchant, spawn_app, Merchant, TestApp};
@@ -104,7 +104,7 @@ impl TestApp {
             actor: "system:acquirer".into(),
             ..EventMetadata::default()
         };
-        aggregates::execute::<PaymentAggregate, _>(&self.store, &id, &metadata, |_| {
+        runner::execute::<PaymentAggregate, _>(&self.store, &id, &metadata, |_| {
             Ok(if success {
                 RecordPaymentSuccess { at: Utc::now() }.into()
             } else {
@@ -200,7 +200,7 @@ async fn orders_payments_capture_and_refunds_happy_path() {
     assert_eq!(upi["vpa"], "user@okbank");
     assert_eq!(upi["amount"], 50000);
     let order_state =
-        aggregates::load::<OrderAggregate>(&app.store, order_id.parse::<OrderId>().unwrap())
+        runner::load::<OrderAggregate>(&app.store, order_id.parse::<OrderId>().unwrap())
             .await
             .unwrap()
             .state
@@ -1001,12 +1001,11 @@ async fn fifty_parallel_refunds_never_exceed_the_amount() {
     }
     assert!(accepted <= 50000, "refunds accepted for {accepted}");
     assert_eq!(accepted, 33 * 1500, "every refund that fits is accepted");
-    let state =
-        aggregates::load::<PaymentAggregate>(&app.store, payment.parse::<PaymentId>().unwrap())
-            .await
-            .unwrap()
-            .state
-            .unwrap();
+    let state = runner::load::<PaymentAggregate>(&app.store, payment.parse::<PaymentId>().unwrap())
+        .await
+        .unwrap()
+        .state
+        .unwrap();
     assert_eq!(state.amount_refund_pending, accepted);
 }
 
@@ -1106,7 +1105,7 @@ async fn a_paid_order_takes_no_new_payment() {
         ..EventMetadata::default()
     };
     let order_id: OrderId = order.parse().unwrap();
-    aggregates::execute::<OrderAggregate, _>(&app.store, &order_id, &metadata, |_| {
+    runner::execute::<OrderAggregate, _>(&app.store, &order_id, &metadata, |_| {
         Ok(paystream_domain::order::MarkOrderPaid {
             payment_id: payment.parse().unwrap(),
             at: Utc::now(),
@@ -1125,12 +1124,11 @@ async fn a_paid_order_takes_no_new_payment() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(app.event_count().await, before);
-    let state =
-        aggregates::load::<PaymentAggregate>(&app.store, payment.parse::<PaymentId>().unwrap())
-            .await
-            .unwrap()
-            .state
-            .unwrap();
+    let state = runner::load::<PaymentAggregate>(&app.store, payment.parse::<PaymentId>().unwrap())
+        .await
+        .unwrap()
+        .state
+        .unwrap();
     assert_eq!(state.status, PaymentStatus::Success);
 }
 
@@ -1207,7 +1205,7 @@ async fn notes_keep_strings_integers_and_booleans_as_sent() {
     assert_eq!(status, StatusCode::CREATED, "{order}");
     assert_eq!(order["notes"], notes);
     let id: OrderId = order["id"].as_str().unwrap().parse().unwrap();
-    let stored = aggregates::load::<OrderAggregate>(&app.store, &id)
+    let stored = runner::load::<OrderAggregate>(&app.store, &id)
         .await
         .unwrap()
         .state

@@ -1,12 +1,12 @@
 //! The POSTs that take no body (rotate-keys, reactivate, regenerate-secret,
 //! webhook test and retry, logout) and suspend, whose body is optional, all
-//! follow one rule (`paystream_command_api::http::json::NoBody`): an empty
+//! follow one rule (`paystream_kit::http::json::NoBody`): an empty
 //! body is accepted with any or no `Content-Type`; a non-empty body must be a
 //! JSON object (its unknown fields are ignored, as everywhere), else 400.
 
 mod support;
 
-use paystream_command_api::seed;
+use paystream_domain::dev as seed;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::app::{dev_merchant, spawn_app, TestApp};

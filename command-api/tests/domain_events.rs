@@ -4,13 +4,11 @@
 mod support;
 
 use chrono::{DateTime, Utc};
-use paystream_command_api::store::{
-    EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamId,
-};
 use paystream_domain::order::{CreateOrder, MarkOrderAttempted, MarkOrderPaid, OrderAggregate};
 use paystream_domain::{
     execute, replay, Aggregate, Currency, DomainEvent, MerchantId, Money, OrderId, PaymentId,
 };
+use paystream_store::{EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamId};
 use support::TestDatabase;
 
 #[tokio::test]

@@ -9,10 +9,10 @@
 mod support;
 
 use chrono::Utc;
-use paystream_command_api::aggregates;
-use paystream_command_api::store::EventMetadata;
 use paystream_domain::payment::{PaymentAggregate, RecordPaymentSuccess};
 use paystream_domain::PaymentId;
+use paystream_store::runner;
+use paystream_store::EventMetadata;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::app::{dev_merchant, spawn_app, TestApp};
@@ -179,7 +179,7 @@ async fn hostile_strings_in_every_command_body_are_4xx_and_append_nothing() {
         ..EventMetadata::default()
     };
     let id: PaymentId = payment_id.parse().unwrap();
-    aggregates::execute::<PaymentAggregate, _>(&app.store, &id, &metadata, |_| {
+    runner::execute::<PaymentAggregate, _>(&app.store, &id, &metadata, |_| {
         Ok(RecordPaymentSuccess { at: Utc::now() }.into())
     })
     .await

@@ -20,13 +20,13 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 use futures::future::join_all;
-use paystream_command_api::aggregates;
-use paystream_command_api::store::{EventMetadata, EventStore, StreamId};
 use paystream_domain::payment::{PaymentAggregate, RecordPaymentSuccess};
 use paystream_domain::webhook::{
     ScheduleWebhookDelivery, WebhookDeliveryAggregate, TEST_RETRY_INTERVALS_SECONDS,
 };
 use paystream_domain::{MerchantId, PaymentId, WebhookDeliveryId};
+use paystream_store::runner;
+use paystream_store::{EventMetadata, EventStore, StreamId};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -138,7 +138,7 @@ async fn successful_payment(app: &TestApp, merchant: &Merchant) -> String {
         ..EventMetadata::default()
     };
     let id: PaymentId = payment.parse().expect("payment id");
-    aggregates::execute::<PaymentAggregate, _>(&app.store, &id, &metadata, |_| {
+    runner::execute::<PaymentAggregate, _>(&app.store, &id, &metadata, |_| {
         Ok(RecordPaymentSuccess { at: Utc::now() }.into())
     })
     .await
@@ -164,7 +164,7 @@ async fn delivery(app: &TestApp, merchant: &Merchant) -> WebhookDeliveryId {
         actor: "system:webhook-dispatcher".into(),
         ..EventMetadata::default()
     };
-    aggregates::execute::<WebhookDeliveryAggregate, _>(&app.store, &id, &metadata, |_| {
+    runner::execute::<WebhookDeliveryAggregate, _>(&app.store, &id, &metadata, |_| {
         Ok(command.clone().into())
     })
     .await

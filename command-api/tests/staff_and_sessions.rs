@@ -4,8 +4,8 @@
 mod support;
 
 use chrono::{DateTime, Utc};
-use paystream_command_api::http::session::token_hash;
-use paystream_command_api::seed;
+use paystream_domain::dev as seed;
+use paystream_kit::http::session::token_hash;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -829,9 +829,10 @@ async fn concurrent_staff_commands_leave_credentials_as_the_events_say() {
     futures::future::join_all(requests).await;
 
     let merchant_id: paystream_domain::MerchantId = id.parse().unwrap();
-    let loaded = paystream_command_api::aggregates::load::<
-        paystream_domain::merchant::MerchantAggregate,
-    >(&app.store, merchant_id)
+    let loaded = paystream_store::runner::load::<paystream_domain::merchant::MerchantAggregate>(
+        &app.store,
+        merchant_id,
+    )
     .await
     .unwrap();
     let merchant = loaded.state.unwrap();

@@ -10,12 +10,9 @@ mod support;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use paystream_command_api::aggregates;
 use paystream_command_api::config::Profile;
-use paystream_command_api::http::auth::{secret_hash, sync_credentials};
 use paystream_command_api::routes::webhooks::retry_intervals;
-use paystream_command_api::seed;
-use paystream_command_api::store::EventMetadata;
+use paystream_domain::dev as seed;
 use paystream_domain::merchant::{
     DisableWebhookEndpoint, Merchant as MerchantState, MerchantAggregate, RegisterMerchant,
 };
@@ -24,6 +21,9 @@ use paystream_domain::webhook::{
     WebhookDeliveryAggregate, WebhookDeliveryStatus, TEST_RETRY_INTERVALS_SECONDS,
 };
 use paystream_domain::{MerchantId, WebhookDeliveryId};
+use paystream_kit::http::auth::{secret_hash, sync_credentials};
+use paystream_store::runner;
+use paystream_store::EventMetadata;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::app::{dev_merchant, spawn_app, spawn_app_in, Merchant, TestApp};
@@ -93,7 +93,7 @@ impl TestApp {
     }
 
     async fn merchant_state(&self, merchant: &Merchant) -> MerchantState {
-        aggregates::load::<MerchantAggregate>(&self.store, MerchantId::from(merchant.id))
+        runner::load::<MerchantAggregate>(&self.store, MerchantId::from(merchant.id))
             .await
             .unwrap()
             .state
@@ -101,7 +101,7 @@ impl TestApp {
     }
 
     async fn delivery(&self, id: &WebhookDeliveryId) -> WebhookDelivery {
-        aggregates::load::<WebhookDeliveryAggregate>(&self.store, id)
+        runner::load::<WebhookDeliveryAggregate>(&self.store, id)
             .await
             .unwrap()
             .state
@@ -133,7 +133,7 @@ impl TestApp {
             retry_intervals_seconds: TEST_RETRY_INTERVALS_SECONDS.to_vec(),
             at: Utc::now(),
         };
-        aggregates::execute::<WebhookDeliveryAggregate, _>(
+        runner::execute::<WebhookDeliveryAggregate, _>(
             &self.store,
             &id,
             &dispatcher_metadata(merchant.id),
@@ -148,7 +148,7 @@ impl TestApp {
     async fn fail(&self, id: &WebhookDeliveryId, merchant: &Merchant) {
         let metadata = dispatcher_metadata(merchant.id);
         for _ in 0..64 {
-            let executed = aggregates::execute::<WebhookDeliveryAggregate, _>(
+            let executed = runner::execute::<WebhookDeliveryAggregate, _>(
                 &self.store,
                 id,
                 &metadata,
@@ -198,7 +198,7 @@ impl TestApp {
             fee_bps: 100,
             at: Utc::now(),
         };
-        let executed = aggregates::execute::<MerchantAggregate, _>(
+        let executed = runner::execute::<MerchantAggregate, _>(
             &self.store,
             merchant_id,
             &EventMetadata {
@@ -507,7 +507,7 @@ async fn recover_re_sends_what_failed_since_a_time() {
     // Failed after `since` but already retried: no longer failed.
     let retried = app.schedule(&merchant).await;
     app.fail(&retried, &merchant).await;
-    aggregates::execute::<WebhookDeliveryAggregate, _>(
+    runner::execute::<WebhookDeliveryAggregate, _>(
         &app.store,
         &retried,
         &dispatcher_metadata(merchant.id),
@@ -902,7 +902,7 @@ async fn bad_inputs_get_a_4xx_and_append_nothing() {
     }
 
     // An endpoint disabled (after a 410) takes no test event until saved again.
-    aggregates::execute::<MerchantAggregate, _>(
+    runner::execute::<MerchantAggregate, _>(
         &app.store,
         MerchantId::from(other.id),
         &dispatcher_metadata(other.id),

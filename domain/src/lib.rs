@@ -21,7 +21,9 @@
 #![deny(clippy::float_arithmetic)]
 
 pub mod aggregate;
+pub mod api;
 pub mod currency;
+pub mod dev;
 pub mod error;
 pub mod event;
 pub mod id;

@@ -13,9 +13,9 @@
 use std::time::Instant;
 
 use paystream_bench::seed::{self, EVENTS_PER_LIFE};
-use paystream_command_api::store::{EventStore, PgEventStore, Position};
 use paystream_projector::rebuild::rebuild;
 use paystream_projector::Projection;
+use paystream_store::{EventStore, PgEventStore, Position};
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         .execute(format!("create database {name}").as_str())
         .await?;
     let url = format!("{}/{name}", admin.rsplit_once('/').map_or("", |(s, _)| s));
+    PgEventStore::migrate(&url).await?;
     let store = PgEventStore::connect(&url, WRITERS as u32 + 2).await?;
 
     // ---- the store -------------------------------------------------------

@@ -12,7 +12,7 @@
 //!   JetStream sequence each records, skip positions at or below each
 //!   (redeliveries), apply the rest, move the checkpoints.
 
-use paystream_command_api::store::RecordedEvent;
+use paystream_store::RecordedEvent;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::projection::{ApplyError, Projection};

@@ -1,34 +1,23 @@
 //! The projector's configuration: defaults, overridden by `PAYSTREAM_*`
-//! environment variables or flags (the same variables the other services
-//! read for the database, NATS and the stream).
+//! environment variables or flags (the shared pieces of `paystream_kit`,
+//! and the projector's own).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-pub use paystream_command_api::config::{Profile, Secret};
+pub use paystream_kit::config::{DatabaseArgs, NatsArgs, Profile, RuntimeArgs, Secret};
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    #[arg(
-        long,
-        env = "PAYSTREAM_DATABASE_URL",
-        default_value = "postgres://paystream:paystream@127.0.0.1:5432/paystream"
-    )]
-    pub database_url: Secret,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 
-    /// Pool size: the consumer holds one connection at a time; `/health`
-    /// and `/metrics` take others.
-    #[arg(long, env = "PAYSTREAM_PROJECTOR_DATABASE_MAX_CONNECTIONS", default_value_t = 8,
-          value_parser = clap::value_parser!(u32).range(2..=64))]
-    pub database_max_connections: u32,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 
-    #[arg(
-        long,
-        env = "PAYSTREAM_NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub nats_url: String,
+    #[command(flatten)]
+    pub nats: NatsArgs,
 
     /// `/health` and `/metrics`.
     #[arg(
@@ -37,20 +26,6 @@ pub struct Config {
         default_value = "127.0.0.1:8083"
     )]
     pub http_addr: SocketAddr,
-
-    #[arg(
-        long,
-        env = "PAYSTREAM_EVENTS_STREAM",
-        default_value = "PAYSTREAM_EVENTS"
-    )]
-    pub events_stream: String,
-
-    #[arg(
-        long,
-        env = "PAYSTREAM_EVENTS_SUBJECT_PREFIX",
-        default_value = "paystream.events"
-    )]
-    pub events_subject_prefix: String,
 
     /// The durable JetStream consumer that feeds every projection.
     #[arg(

@@ -7,14 +7,12 @@
 //! * [`projections`]: one module per projection.
 //! * [`apply`]: a batch's rows and checkpoint in one transaction; poison
 //!   events parked.
-//! * [`live`]: one durable JetStream consumer per projection.
+//! * [`live`]: one durable JetStream consumer for every projection.
 //! * [`rebuild`]: `projector rebuild`, from the store, with an atomic swap.
-//! * [`lag`]: how far each projection is behind (metrics and health).
 //! * [`metrics`], [`startup`], [`config`].
 
 pub mod apply;
 pub mod config;
-pub mod lag;
 pub mod live;
 pub mod metrics;
 pub mod projection;

@@ -27,9 +27,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, AckKind};
 use futures::{FutureExt, StreamExt};
-use paystream_command_api::backoff::backoff;
-use paystream_command_api::relay::HEADER_POSITION;
-use paystream_command_api::store::{EventStore, PgEventStore, Position, RecordedEvent};
+use paystream_store::backoff::backoff;
+use paystream_store::relay::HEADER_POSITION;
+use paystream_store::{EventStore, PgEventStore, Position, RecordedEvent};
 
 use crate::apply::{apply_from_store, apply_live, checkpoint, Delivered, StepError};
 use crate::config::Config;
@@ -67,9 +67,9 @@ async fn consume(
 ) -> Result<(), String> {
     let pool = store.pool();
     let mut stream = jetstream
-        .get_stream(&config.events_stream)
+        .get_stream(&config.nats.events_stream)
         .await
-        .map_err(|error| format!("stream {}: {error}", config.events_stream))?;
+        .map_err(|error| format!("stream {}: {error}", config.nats.events_stream))?;
     // Resume after the lowest sequence any projection needs.
     let mut resume_after = u64::MAX;
     for projection in Projection::ALL {
@@ -94,7 +94,7 @@ async fn consume(
     let wanted = consumer::pull::Config {
         durable_name: Some(name.clone()),
         description: Some("Paystream projector (every projection)".into()),
-        filter_subject: format!("{}.>", config.events_subject_prefix),
+        filter_subject: format!("{}.>", config.nats.events_subject_prefix),
         deliver_policy: if resume_after == 0 {
             consumer::DeliverPolicy::All
         } else {

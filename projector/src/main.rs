@@ -1,6 +1,6 @@
 use clap::{Parser, Subcommand};
-use paystream_command_api::store::PgEventStore;
 use paystream_projector::{rebuild, Config, Projection};
+use paystream_store::PgEventStore;
 
 /// Paystream projector: builds the read models from committed events.
 #[derive(Debug, Parser)]
@@ -30,13 +30,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
     let cli = Cli::parse();
+    paystream_kit::telemetry::init(cli.config.runtime.log_format);
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             paystream_projector::startup::Application::build(cli.config)
@@ -53,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
                     )
                 })?],
             };
-            let store = PgEventStore::connect(cli.config.database_url.expose(), 8).await?;
+            let store = PgEventStore::connect(cli.config.database.database_url.expose(), 8).await?;
             let report = rebuild::rebuild(&store, &projections, !quiet).await?;
             println!(
                 "rebuilt {} from {} events in {:.1} s ({:.0} events/s), {} parked, at position {}",

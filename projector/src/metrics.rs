@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::Utc;
-use paystream_command_api::store::RecordedEvent;
+use paystream_store::RecordedEvent;
 
 use crate::apply::Outcome;
-use crate::lag::Lag;
 use crate::projection::Projection;
+use paystream_store::postgres::lag::Lag;
 
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);

@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use paystream_command_api::store::RecordedEvent;
 use paystream_domain::{Aggregate, DomainEvent};
+use paystream_store::RecordedEvent;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::PgConnection;
 
-pub use paystream_command_api::http::views::text;
+pub use paystream_domain::api::text;
 
 use crate::projections;
 
@@ -231,4 +231,17 @@ where
 pub fn state_json<T: Serialize>(state: &T) -> Result<String, ApplyError> {
     serde_json::to_string(state)
         .map_err(|error| ApplyError::Poison(format!("state does not serialize: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Projection;
+
+    /// The store lists the projections in `/health` before their first
+    /// checkpoint; its list is this one.
+    #[test]
+    fn the_store_knows_every_projection() {
+        let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(names, paystream_store::postgres::lag::PROJECTIONS);
+    }
 }

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use paystream_command_api::store::{EventStore, PgEventStore, Position, RecordedEvent};
+use paystream_store::{EventStore, PgEventStore, Position, RecordedEvent};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::mpsc;
 

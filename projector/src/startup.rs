@@ -1,5 +1,5 @@
 //! Builds and runs the projector from one [`Config`]: a PostgreSQL pool
-//! (connecting applies the migrations), a NATS client, one live consumer for
+//! (on a database `command-api migrate` brought to its schema), a NATS client, one live consumer for
 //! every projection, and a small HTTP server for `/health` and `/metrics`.
 
 use std::sync::Arc;
@@ -9,12 +9,12 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use paystream_command_api::store::PgEventStore;
+use paystream_kit::health::Report;
+use paystream_store::PgEventStore;
 use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::lag::lags;
 use crate::live;
 use crate::metrics::Metrics;
 
@@ -38,16 +38,11 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = PgEventStore::connect(
-            config.database_url.expose(),
-            config.database_max_connections,
+            config.database.database_url.expose(),
+            config.database.database_max_connections,
         )
         .await?;
-        let nats = async_nats::ConnectOptions::new()
-            .name("paystream-projector")
-            .retry_on_initial_connect()
-            .connection_timeout(std::time::Duration::from_secs(5))
-            .connect(&config.nats_url)
-            .await?;
+        let nats = paystream_kit::nats::connect(&config.nats, "paystream-projector").await?;
         let listener = TcpListener::bind(config.http_addr).await?;
         tracing::info!(addr = %listener.local_addr()?, "projector listening");
         Ok(Self {
@@ -70,8 +65,7 @@ impl Application {
     /// Consumes until SIGINT or SIGTERM. A batch in flight at that moment is
     /// simply not committed: it is applied again after the restart.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let mut jetstream = async_nats::jetstream::new(self.nats.clone());
-        jetstream.set_timeout(Config::NATS_REQUEST_TIMEOUT);
+        let jetstream = paystream_kit::nats::jetstream(&self.nats);
         // Owned by this future: when it ends or is dropped (the task
         // aborted), the set is dropped and every consumer with it.
         let mut consumers = tokio::task::JoinSet::new();
@@ -91,19 +85,23 @@ impl Application {
             .route("/metrics", get(metrics))
             .with_state(state);
         let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(paystream_command_api::startup::shutdown_signal())
+            .with_graceful_shutdown(paystream_kit::shutdown::signal())
             .await;
         consumers.shutdown().await;
         Ok(served?)
     }
 }
 
+/// The kit's report, with each projection's progress; degraded while one
+/// has parked events or is more than `LAG_CAP` events behind.
 async fn health(State(state): State<HttpState>) -> impl IntoResponse {
-    let nats = state.nats.connection_state() == async_nats::connection::State::Connected;
-    let lags = lags(state.store.pool()).await;
+    let nats = paystream_kit::nats::connected(&state.nats);
+    let lags = state.store.projection_lags().await;
     let database = lags.is_ok();
+    let lags = lags.unwrap_or_default();
+    let troubled = lags.iter().any(|lag| lag.parked > 0 || lag.capped);
+    let report = Report::new("projector", database, nats, troubled);
     let projections: Vec<_> = lags
-        .unwrap_or_default()
         .into_iter()
         .map(|lag| {
             json!({
@@ -115,26 +113,16 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
             })
         })
         .collect();
-    let ok = database && nats;
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let mut body = serde_json::to_value(&report).unwrap_or_default();
+    body["projections"] = projections.into();
     (
-        status,
-        Json(json!({
-            "status": if ok { "ok" } else { "degraded" },
-            "database": if database { "connected" } else { "disconnected" },
-            "nats": if nats { "connected" } else { "disconnected" },
-            "projections": projections,
-            "timestamp": chrono::Utc::now().to_rfc3339(),
-        })),
+        StatusCode::from_u16(report.status.http_status()).unwrap_or(StatusCode::OK),
+        Json(body),
     )
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-    let lags = lags(state.store.pool()).await.unwrap_or_default();
+    let lags = state.store.projection_lags().await.unwrap_or_default();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(&lags),

@@ -14,15 +14,13 @@ use std::time::Duration;
 
 use async_nats::jetstream::message::PublishMessage;
 use futures::future::join_all;
-use paystream_command_api::aggregates;
-use paystream_command_api::store::{
-    EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamId,
-};
 use paystream_domain::ledger::fee;
 use paystream_domain::payment::PaymentAggregate;
 use paystream_domain::MerchantId;
 use paystream_projector::rebuild::rebuild;
 use paystream_projector::Projection;
+use paystream_store::runner;
+use paystream_store::{EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamId};
 use serde_json::json;
 use support::{assert_same, wait_until, workload, Harness, NatsServer};
 
@@ -146,7 +144,7 @@ async fn assert_rows_equal_folds(harness: &Harness) {
             .unwrap();
     assert!(!rows.is_empty());
     for (payment_id, version, state) in rows {
-        let loaded = aggregates::load::<PaymentAggregate>(harness.store(), &payment_id)
+        let loaded = runner::load::<PaymentAggregate>(harness.store(), &payment_id)
             .await
             .unwrap();
         assert_eq!(

@@ -35,9 +35,9 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use hdrhistogram::Histogram;
-use paystream_command_api::aggregates::stream_of;
-use paystream_command_api::store::{EventStore, PgEventStore};
 use paystream_domain::payment::PaymentAggregate;
+use paystream_store::runner::stream_of;
+use paystream_store::{EventStore, PgEventStore};
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
@@ -458,6 +458,7 @@ async fn main() -> anyhow::Result<()> {
         .execute(format!("create database {name}").as_str())
         .await?;
     let url = format!("{}/{name}", admin.rsplit_once('/').map_or("", |(s, _)| s));
+    PgEventStore::migrate(&url).await?;
     let prefix = format!("bench{}", Uuid::now_v7().simple());
     let scripts = std::env::temp_dir().join(&prefix);
     std::fs::create_dir_all(&scripts)?;

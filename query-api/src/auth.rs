@@ -10,10 +10,10 @@
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use paystream_command_api::http::auth::AuthenticatedMerchant;
-use paystream_command_api::http::error::ApiError;
-use paystream_command_api::http::session::{token_from, Role, Session};
 use paystream_domain::MerchantId;
+use paystream_kit::http::auth::AuthenticatedMerchant;
+use paystream_kit::http::error::ApiError;
+use paystream_kit::http::session::{token_from, Role, Session};
 use sqlx::PgPool;
 
 /// A session token was sent (and API credentials were not).

@@ -1,38 +1,24 @@
 //! The query API's configuration: defaults, overridden by `PAYSTREAM_*`
 //! environment variables or flags. The database, NATS and stream settings
-//! are the same variables the command API reads, so one environment serves
-//! both services.
+//! are `paystream_kit`'s pieces, the same variables every service reads.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
 // Re-exported: a `Config` can be built from this module alone.
-pub use paystream_command_api::config::{Profile, Secret};
+pub use paystream_kit::config::{DatabaseArgs, NatsArgs, Profile, RuntimeArgs, Secret};
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    #[arg(long, env = "PAYSTREAM_PROFILE", value_enum, default_value = "dev")]
-    pub profile: Profile,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 
-    #[arg(
-        long,
-        env = "PAYSTREAM_DATABASE_URL",
-        default_value = "postgres://paystream:paystream@127.0.0.1:5432/paystream"
-    )]
-    pub database_url: Secret,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 
-    /// Pool size; every request holds at most one connection, briefly.
-    #[arg(long, env = "PAYSTREAM_DATABASE_MAX_CONNECTIONS", default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(2..=256))]
-    pub database_max_connections: u32,
-
-    #[arg(
-        long,
-        env = "PAYSTREAM_NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub nats_url: String,
+    #[command(flatten)]
+    pub nats: NatsArgs,
 
     #[arg(
         long,
@@ -41,22 +27,13 @@ pub struct Config {
     )]
     pub http_addr: SocketAddr,
 
-    /// JetStream stream that carries committed events (job status reads its
-    /// consumers).
-    #[arg(
-        long,
-        env = "PAYSTREAM_EVENTS_STREAM",
-        default_value = "PAYSTREAM_EVENTS"
-    )]
-    pub events_stream: String,
-
     /// Durable consumer name of the simulated acquirer on `events_stream`.
     #[arg(long, env = "PAYSTREAM_ACQUIRER_CONSUMER", default_value = "acquirer")]
     pub acquirer_consumer: String,
 }
 
 impl Config {
-    /// How long a NATS request (consumer info) may take before the job status
-    /// reports the worker as unknown, i.e. stopped.
-    pub const NATS_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+    /// How long the job status waits for the acquirer's consumer info before
+    /// it reports the worker as unknown, i.e. stopped.
+    pub const JOB_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 }

@@ -12,9 +12,9 @@
 use std::fmt::Display;
 
 use chrono::{DateTime, Utc};
-use paystream_command_api::aggregates::{stream_of, CommandError};
-use paystream_command_api::store::{EventStore, PgEventStore, RecordedEvent, StoreError, StreamId};
 use paystream_domain::{Aggregate, DomainEvent, RefundId};
+use paystream_store::runner::{stream_of, CommandError};
+use paystream_store::{EventStore, PgEventStore, RecordedEvent, StoreError, StreamId};
 
 /// Events read per page.
 const PAGE: usize = 1000;

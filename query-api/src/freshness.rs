@@ -20,7 +20,7 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use paystream_command_api::http::error::ApiError;
+use paystream_kit::http::error::ApiError;
 use sqlx::PgPool;
 use tokio::time::Instant;
 

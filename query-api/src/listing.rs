@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use chrono::{DateTime, NaiveDate, Utc};
-use paystream_command_api::http::error::ApiError;
+use paystream_kit::http::error::ApiError;
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -15,14 +15,13 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use paystream_command_api::http::metrics::{
-    escape, render_caches, CacheSize, HttpMetrics, CONTENT_TYPE as TEXT,
-};
+use paystream_kit::http::metrics::HttpMetrics;
+use paystream_kit::metrics::{escape, render_caches, CacheSize, CONTENT_TYPE as TEXT};
 
 use crate::routes::health::{self, ProjectionHealth};
 use crate::startup::QueryState;
 
-pub use paystream_command_api::http::metrics::track;
+pub use paystream_kit::http::metrics::track;
 
 /// A projection gauge: name, help, and how to read it.
 type Gauge = (&'static str, &'static str, fn(&ProjectionHealth) -> i64);
@@ -76,7 +75,7 @@ pub fn render(
 
 /// The API-key cache of the shared auth extractor.
 fn credentials_cache() -> CacheSize {
-    let (entries, capacity) = paystream_command_api::http::auth::credential_cache_size();
+    let (entries, capacity) = paystream_kit::http::auth::credential_cache_size();
     ("credentials", entries, capacity)
 }
 
@@ -85,7 +84,7 @@ pub fn router() -> Router<QueryState> {
 }
 
 async fn scrape(State(state): State<QueryState>) -> Response {
-    let projections = health::projections(state.store.pool()).await.ok();
+    let projections = health::projections(&state.store).await.ok();
     (
         [(CONTENT_TYPE, TEXT)],
         render(

@@ -1,14 +1,12 @@
 //! Builds and runs the query API from one [`Config`]: the event store (read
-//! only; connecting applies the migrations), a NATS client for the job
+//! only, on a database `command-api migrate` brought to its schema), a NATS client for the job
 //! status, and the HTTP server.
-
-use std::time::Duration;
 
 use axum::extract::FromRef;
 use axum::Router;
-use paystream_command_api::config::Profile;
-use paystream_command_api::http::error::with_fallbacks;
-use paystream_command_api::store::PgEventStore;
+use paystream_kit::config::Profile;
+use paystream_kit::http::error::with_fallbacks;
+use paystream_store::PgEventStore;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -26,7 +24,7 @@ pub struct QueryState {
     /// The simulated acquirer's durable consumer on `events_stream`.
     pub acquirer_consumer: String,
     /// Request counts and latencies for `GET /metrics`.
-    pub metrics: std::sync::Arc<paystream_command_api::http::metrics::HttpMetrics>,
+    pub metrics: std::sync::Arc<paystream_kit::http::metrics::HttpMetrics>,
 }
 
 /// Authentication takes the pool from here (see `http::auth`).
@@ -58,7 +56,7 @@ pub fn router(state: QueryState) -> Router {
         state.metrics.clone(),
         crate::metrics::track,
     ))
-    .layer(paystream_command_api::http::in_flight_limit())
+    .layer(paystream_kit::http::in_flight_limit())
     .with_state(state)
 }
 
@@ -70,37 +68,31 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to PostgreSQL (applying the migrations, so the query API can
-    /// start first) and NATS (which may be down: the client keeps trying),
+    /// Connects to PostgreSQL (refusing a schema behind this build) and NATS (which may be down: the client keeps trying),
     /// and binds the HTTP listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = PgEventStore::connect(
-            config.database_url.expose(),
-            config.database_max_connections,
+            config.database.database_url.expose(),
+            config.database.database_max_connections,
         )
         .await?;
-        let nats = async_nats::ConnectOptions::new()
-            .name("paystream-query-api")
-            .retry_on_initial_connect()
-            .connection_timeout(Duration::from_secs(5))
-            .connect(&config.nats_url)
-            .await?;
-        let mut jetstream = async_nats::jetstream::new(nats.clone());
-        jetstream.set_timeout(Config::NATS_REQUEST_TIMEOUT);
+        let nats = paystream_kit::nats::connect(&config.nats, "paystream-query-api").await?;
+        let mut jetstream = paystream_kit::nats::jetstream(&nats);
+        jetstream.set_timeout(Config::JOB_STATUS_TIMEOUT);
         let listener = TcpListener::bind(config.http_addr).await?;
-        tracing::info!(addr = %listener.local_addr()?, profile = ?config.profile, "query-api listening");
+        tracing::info!(addr = %listener.local_addr()?, profile = ?config.runtime.profile, "query-api listening");
         Ok(Self {
             listener,
             state: QueryState {
-                profile: config.profile,
+                profile: config.runtime.profile,
                 store,
                 nats,
                 jetstream,
-                events_stream: config.events_stream,
+                events_stream: config.nats.events_stream,
                 acquirer_consumer: config.acquirer_consumer,
-                metrics: std::sync::Arc::new(
-                    paystream_command_api::http::metrics::HttpMetrics::new("query_api"),
-                ),
+                metrics: std::sync::Arc::new(paystream_kit::http::metrics::HttpMetrics::new(
+                    "query_api",
+                )),
             },
         })
     }
@@ -116,7 +108,7 @@ impl Application {
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(paystream_command_api::startup::shutdown_signal())
+            .with_graceful_shutdown(paystream_kit::shutdown::signal())
             .await?;
         Ok(())
     }

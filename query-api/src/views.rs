@@ -1,10 +1,11 @@
 //! The query side's own JSON shapes. Orders, payments and refunds use the
-//! command API's views (`paystream_command_api::http::views`), so a read
+//! command API's views (`paystream_domain::api`), so a read
 //! answers exactly like the write that preceded it.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use paystream_command_api::http::views::{OrderView, PaymentView};
-use paystream_command_api::store::{IdempotencyRecord, RecordedEvent};
+use paystream_domain::api::{OrderView, PaymentView};
+use paystream_kit::health::{Connection, Report, Status};
+use paystream_store::{IdempotencyRecord, RecordedEvent};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -194,11 +195,9 @@ impl History {
 pub struct Health {
     /// `healthy`; `degraded` (NATS down, a projection parked events or is
     /// more than 10 000 events behind); `unhealthy` (the database is down).
-    pub status: &'static str,
-    /// `connected` or `disconnected`.
-    pub database: &'static str,
-    /// `connected` or `disconnected`.
-    pub nats: &'static str,
+    pub status: Status,
+    pub database: Connection,
+    pub nats: Connection,
     pub timestamp: String,
     /// `query-api`.
     pub service: &'static str,
@@ -223,4 +222,19 @@ pub struct JobsStatus {
     /// working; else `stopped`.
     #[schema(example = "running")]
     pub worker_status: &'static str,
+}
+
+impl Health {
+    /// The report every service gives (`paystream_kit::health`), with the
+    /// projections' progress.
+    pub fn new(report: Report, projections: Vec<crate::routes::health::ProjectionHealth>) -> Self {
+        Self {
+            status: report.status,
+            database: report.database,
+            nats: report.nats,
+            timestamp: report.timestamp,
+            service: report.service,
+            projections,
+        }
+    }
 }

@@ -575,9 +575,7 @@ async fn the_openapi_document_has_the_ledger_staff_and_audit_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_and_export_page_through_a_history_larger_than_their_chunks() {
-    use paystream_command_api::store::{
-        EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamId,
-    };
+    use paystream_store::{EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamId};
 
     let apps = spawn_apps().await;
     let auditor = login(&apps, AUDITOR).await;

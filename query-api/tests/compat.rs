@@ -14,10 +14,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use paystream_command_api::http::idempotency;
-use paystream_command_api::seed;
-use paystream_command_api::store::chain::{chain_hash, EventFacts};
+use paystream_domain::dev as seed;
 use paystream_query_api::config::{Config as QueryConfig, Profile};
 use paystream_query_api::startup::Application as QueryApplication;
+use paystream_store::chain::{chain_hash, EventFacts};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Executor;
@@ -326,8 +326,11 @@ fn hex_cursor(list: &str) -> String {
 /// A query API of the given profile over `database`, serving.
 async fn query_api(config: &QueryConfig, database: &TestDatabase, profile: Profile) -> String {
     let app = QueryApplication::build(QueryConfig {
-        profile,
-        database_url: paystream_query_api::config::Secret::new(database.url.clone()),
+        runtime: paystream_kit::config::RuntimeArgs::new(profile),
+        database: paystream_kit::config::DatabaseArgs {
+            database_url: paystream_kit::config::Secret::new(database.url.clone()),
+            ..config.database.clone()
+        },
         http_addr: "127.0.0.1:0".parse().unwrap(),
         ..config.clone()
     })

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use paystream_command_api::seed;
+use paystream_domain::dev as seed;
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -427,7 +427,7 @@ fn unique_name(prefix: &str) -> String {
 }
 
 /// A new, empty database (`ps_test_…`, which `deploy/dev test` drops before
-/// a run); command-api migrates it at start.
+/// a run), migrated as `command-api migrate` does.
 async fn create_database() -> String {
     let admin = admin_database_url();
     let name = unique_name("ps_test_edge");
@@ -438,25 +438,33 @@ async fn create_database() -> String {
         .execute(format!("create database {name}").as_str())
         .await
         .expect("create the test database");
-    match admin.rsplit_once('/') {
+    let url = match admin.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{name}"),
         None => panic!("PAYSTREAM_TEST_DATABASE_URL must end in /<database>"),
-    }
+    };
+    paystream_store::PgEventStore::migrate(&url)
+        .await
+        .expect("migrate the test database");
+    url
 }
 
 /// The real command API on port 0: dev profile, no relay, no acquirer.
 async fn spawn_command_api(database_url: &str, events_stream: &str) -> SocketAddr {
-    use paystream_command_api::config::{Config, Profile, Secret};
+    use paystream_command_api::config::{Config, Profile};
     use paystream_command_api::startup::Application;
 
     let config = Config {
-        profile: Profile::Dev,
-        database_url: Secret::new(database_url),
-        database_max_connections: 8,
-        nats_url: nats_url(),
+        runtime: paystream_kit::config::RuntimeArgs::new(Profile::Dev),
+        database: paystream_kit::config::DatabaseArgs {
+            database_url: paystream_kit::config::Secret::new(database_url),
+            database_max_connections: 8,
+        },
+        nats: paystream_kit::config::NatsArgs {
+            nats_url: nats_url(),
+            events_stream: events_stream.to_owned(),
+            events_subject_prefix: format!("{}.events", events_stream.to_lowercase()),
+        },
         http_addr: "127.0.0.1:0".parse().expect("address"),
-        events_stream: events_stream.to_owned(),
-        events_subject_prefix: format!("{}.events", events_stream.to_lowercase()),
         relay: false,
         acquirer: false,
         relay_batch_size: 500,
@@ -471,16 +479,21 @@ async fn spawn_command_api(database_url: &str, events_stream: &str) -> SocketAdd
 
 /// The real query API on port 0, over the same database.
 async fn spawn_query_api(database_url: &str, events_stream: &str) -> SocketAddr {
-    use paystream_query_api::config::{Config, Profile, Secret};
+    use paystream_query_api::config::{Config, Profile};
     use paystream_query_api::startup::Application;
 
     let config = Config {
-        profile: Profile::Dev,
-        database_url: Secret::new(database_url),
-        database_max_connections: 8,
-        nats_url: nats_url(),
+        runtime: paystream_kit::config::RuntimeArgs::new(Profile::Dev),
+        database: paystream_kit::config::DatabaseArgs {
+            database_url: paystream_kit::config::Secret::new(database_url),
+            database_max_connections: 8,
+        },
+        nats: paystream_kit::config::NatsArgs {
+            nats_url: nats_url(),
+            events_stream: events_stream.to_owned(),
+            events_subject_prefix: "paystream.events".into(),
+        },
         http_addr: "127.0.0.1:0".parse().expect("address"),
-        events_stream: events_stream.to_owned(),
         acquirer_consumer: "acquirer".into(),
     };
     let app = Application::build(config)

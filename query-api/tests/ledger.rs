@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use paystream_command_api::seed;
+use paystream_domain::dev as seed;
 use paystream_domain::ledger;
 use reqwest::StatusCode;
 use serde_json::Value;

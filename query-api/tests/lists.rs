@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::future::join_all;
-use paystream_command_api::aggregates;
-use paystream_command_api::store::EventMetadata;
 use paystream_domain::order::{MarkOrderPaid, OrderAggregate};
 use paystream_domain::payment::{
     PaymentAggregate, ProcessRefund, RecordPaymentFailure, RecordPaymentSuccess,
 };
 use paystream_domain::webhook::{RecordWebhookAttempt, WebhookDeliveryAggregate};
 use paystream_domain::{PaymentId, RefundId, WebhookDeliveryId};
+use paystream_store::runner;
+use paystream_store::EventMetadata;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::apps::{dev_merchant, spawn_apps, spawn_apps_with, Apps, Merchant, Options};
@@ -271,7 +271,7 @@ async fn settle(
     let payment: PaymentId = payment_id.parse().expect("payment id");
     let metadata = acquirer_metadata(merchant);
     if success {
-        aggregates::execute::<OrderAggregate, _>(&apps.store, order_id, &metadata, |_| {
+        runner::execute::<OrderAggregate, _>(&apps.store, order_id, &metadata, |_| {
             Ok(MarkOrderPaid {
                 payment_id: payment.clone(),
                 at: Utc::now(),
@@ -281,21 +281,20 @@ async fn settle(
         .await
         .expect("mark the order paid");
     }
-    let executed =
-        aggregates::execute::<PaymentAggregate, _>(&apps.store, &payment, &metadata, |_| {
-            Ok(if success {
-                RecordPaymentSuccess { at: Utc::now() }.into()
-            } else {
-                RecordPaymentFailure {
-                    error_code: "PAYMENT_FAILED".into(),
-                    error_description: "Payment declined by the bank".into(),
-                    at: Utc::now(),
-                }
-                .into()
-            })
+    let executed = runner::execute::<PaymentAggregate, _>(&apps.store, &payment, &metadata, |_| {
+        Ok(if success {
+            RecordPaymentSuccess { at: Utc::now() }.into()
+        } else {
+            RecordPaymentFailure {
+                error_code: "PAYMENT_FAILED".into(),
+                error_description: "Payment declined by the bank".into(),
+                at: Utc::now(),
+            }
+            .into()
         })
-        .await
-        .expect("record the outcome");
+    })
+    .await
+    .expect("record the outcome");
     executed.position.expect("appended").0
 }
 
@@ -307,7 +306,7 @@ async fn process_refund(
 ) -> i64 {
     let payment: PaymentId = payment_id.parse().expect("payment id");
     let refund: RefundId = refund_id.parse().expect("refund id");
-    let executed = aggregates::execute::<PaymentAggregate, _>(
+    let executed = runner::execute::<PaymentAggregate, _>(
         &apps.store,
         &payment,
         &acquirer_metadata(merchant),
@@ -338,11 +337,8 @@ async fn record_attempt(
         actor: "system:webhook-dispatcher".into(),
         ..EventMetadata::default()
     };
-    let executed = aggregates::execute::<WebhookDeliveryAggregate, _>(
-        &apps.store,
-        &delivery,
-        &metadata,
-        |_| {
+    let executed =
+        runner::execute::<WebhookDeliveryAggregate, _>(&apps.store, &delivery, &metadata, |_| {
             Ok(RecordWebhookAttempt {
                 attempt,
                 at: Utc::now(),
@@ -355,10 +351,9 @@ async fn record_attempt(
                 retry_after_seconds: None,
             }
             .into())
-        },
-    )
-    .await
-    .expect("record the attempt");
+        })
+        .await
+        .expect("record the attempt");
     executed.position.expect("appended").0
 }
 
@@ -1248,7 +1243,7 @@ async fn the_feed_is_ordered_complete_redacted_and_never_behind_a_late_commit() 
     assert_eq!(rotated["previous_secret"], "[REDACTED]");
     assert!(rotated["previous_valid_until"].is_string());
     let text = serde_json::to_string(&events).unwrap();
-    let secret_hash = paystream_command_api::http::auth::secret_hash("secret_test_xyz789");
+    let secret_hash = paystream_kit::http::auth::secret_hash("secret_test_xyz789");
     for secret in [
         "whsec_test_abc123",
         new_secret.as_str(),

@@ -117,7 +117,7 @@ async fn job_status_follows_the_real_acquirer() {
     );
     acquirer.abort();
     let _ = jetstream
-        .delete_stream(&apps.command_config.events_stream)
+        .delete_stream(&apps.command_config.nats.events_stream)
         .await;
 }
 

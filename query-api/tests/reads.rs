@@ -10,7 +10,7 @@ mod support;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::future::join_all;
-use paystream_command_api::store::chain::{chain_hash, EventFacts};
+use paystream_store::chain::{chain_hash, EventFacts};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::apps::{dev_merchant, spawn_apps, Apps, Merchant};

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use paystream_command_api::seed;
+use paystream_domain::dev as seed;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::apps::{dev_merchant, spawn_apps, spawn_apps_with, Apps, Options};

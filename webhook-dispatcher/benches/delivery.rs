@@ -32,17 +32,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
-use paystream_command_api::aggregates;
-use paystream_command_api::relay::{self, RelayConfig, RelaySignal};
-use paystream_command_api::store::{
-    EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, StreamId,
-};
 use paystream_domain::merchant::{ConfigureWebhook, MerchantAggregate, RegisterMerchant};
 use paystream_domain::order::{CreateOrder, OrderAggregate};
 use paystream_domain::payment::{
     CreatePayment, PaymentAggregate, PaymentMethodInput, RecordPaymentSuccess,
 };
 use paystream_domain::{Currency, MerchantId, Money, OrderId, PaymentId};
+use paystream_store::relay::{self, RelayConfig, RelaySignal};
+use paystream_store::runner;
+use paystream_store::{
+    EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, StreamId,
+};
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
@@ -147,7 +147,7 @@ fn metadata(merchant_id: MerchantId) -> EventMetadata {
 async fn merchant(store: &PgEventStore, url: &str) -> anyhow::Result<MerchantId> {
     let merchant_id = MerchantId::from(Uuid::now_v7());
     let metadata = metadata(merchant_id);
-    aggregates::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
+    runner::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
         Ok(RegisterMerchant {
             merchant_id,
             name: "Bench shop".into(),
@@ -163,7 +163,7 @@ async fn merchant(store: &PgEventStore, url: &str) -> anyhow::Result<MerchantId>
     })
     .await?;
     // Only outcomes: payment.created/pending would double the deliveries.
-    aggregates::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
+    runner::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
         Ok(ConfigureWebhook {
             url: Some(url.to_owned()),
             events: vec!["payment.success".into()],
@@ -178,7 +178,7 @@ async fn payment(store: &PgEventStore, merchant_id: MerchantId) -> anyhow::Resul
     let metadata = metadata(merchant_id);
     let order_id = OrderId::from_random_bytes(rand::random());
     let amount = Money::new(50_000, Currency::INR);
-    aggregates::execute::<OrderAggregate, _>(store, &order_id, &metadata, |_| {
+    runner::execute::<OrderAggregate, _>(store, &order_id, &metadata, |_| {
         Ok(CreateOrder {
             order_id: order_id.clone(),
             merchant_id,
@@ -191,7 +191,7 @@ async fn payment(store: &PgEventStore, merchant_id: MerchantId) -> anyhow::Resul
     })
     .await?;
     let payment_id = PaymentId::from_random_bytes(rand::random());
-    aggregates::execute::<PaymentAggregate, _>(store, &payment_id, &metadata, |_| {
+    runner::execute::<PaymentAggregate, _>(store, &payment_id, &metadata, |_| {
         Ok(CreatePayment {
             payment_id: payment_id.clone(),
             merchant_id,
@@ -217,7 +217,7 @@ async fn succeed(
     merchant_id: MerchantId,
     payment_id: &PaymentId,
 ) -> anyhow::Result<()> {
-    aggregates::execute::<PaymentAggregate, _>(store, payment_id, &metadata(merchant_id), |_| {
+    runner::execute::<PaymentAggregate, _>(store, payment_id, &metadata(merchant_id), |_| {
         Ok(RecordPaymentSuccess { at: Utc::now() }.into())
     })
     .await?;
@@ -488,6 +488,7 @@ async fn main() -> anyhow::Result<()> {
         .execute(format!("create database {name}").as_str())
         .await?;
     let url = format!("{}/{name}", admin.rsplit_once('/').map_or("", |(s, _)| s));
+    PgEventStore::migrate(&url).await?;
     let prefix = format!("bench{}", Uuid::now_v7().simple());
     let stream_name = prefix.to_uppercase();
 

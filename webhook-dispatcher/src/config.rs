@@ -5,32 +5,20 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use paystream_command_api::config::{Profile, Secret};
-use paystream_command_api::relay::RelayConfig;
 use paystream_domain::webhook::{RETRY_INTERVALS_SECONDS, TEST_RETRY_INTERVALS_SECONDS};
+pub use paystream_kit::config::{DatabaseArgs, NatsArgs, Profile, RuntimeArgs, Secret};
+use paystream_store::relay::RelayConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    #[arg(long, env = "PAYSTREAM_PROFILE", value_enum, default_value = "dev")]
-    pub profile: Profile,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 
-    #[arg(
-        long,
-        env = "PAYSTREAM_DATABASE_URL",
-        default_value = "postgres://paystream:paystream@127.0.0.1:5432/paystream"
-    )]
-    pub database_url: Secret,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 
-    #[arg(long, env = "PAYSTREAM_DATABASE_MAX_CONNECTIONS", default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(2..=256))]
-    pub database_max_connections: u32,
-
-    #[arg(
-        long,
-        env = "PAYSTREAM_NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub nats_url: String,
+    #[command(flatten)]
+    pub nats: NatsArgs,
 
     #[arg(
         long,
@@ -38,20 +26,6 @@ pub struct Config {
         default_value = "127.0.0.1:8084"
     )]
     pub http_addr: SocketAddr,
-
-    #[arg(
-        long,
-        env = "PAYSTREAM_EVENTS_STREAM",
-        default_value = "PAYSTREAM_EVENTS"
-    )]
-    pub events_stream: String,
-
-    #[arg(
-        long,
-        env = "PAYSTREAM_EVENTS_SUBJECT_PREFIX",
-        default_value = "paystream.events"
-    )]
-    pub events_subject_prefix: String,
 
     /// Durable JetStream consumer name.
     #[arg(
@@ -86,13 +60,11 @@ pub struct Config {
 impl Config {
     pub fn settings(&self) -> Settings {
         Settings {
-            relay: RelayConfig {
-                stream_name: self.events_stream.clone(),
-                subject_prefix: self.events_subject_prefix.clone(),
-                ..RelayConfig::default()
-            },
+            relay: self.nats.relay(),
             consumer_name: self.consumer_name.clone(),
-            allow_private: self.allow_private.unwrap_or(self.profile == Profile::Dev),
+            allow_private: self
+                .allow_private
+                .unwrap_or(self.runtime.profile == Profile::Dev),
             retry_intervals: if self.retry_intervals_test {
                 TEST_RETRY_INTERVALS_SECONDS.to_vec()
             } else {

@@ -17,17 +17,15 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, AckKind};
 use futures::StreamExt;
-use paystream_command_api::aggregates::{self, CommandError};
-use paystream_command_api::backoff::backoff;
-use paystream_command_api::http::views::{PaymentView, RefundView};
-use paystream_command_api::relay::{HEADER_POSITION, HEADER_STREAM};
-use paystream_command_api::store::{
-    EventMetadata, PgEventStore, Position, RecordedEvent, StoreError, StreamId,
-};
+use paystream_domain::api::{PaymentView, RefundView};
 use paystream_domain::merchant::Merchant;
 use paystream_domain::payment::{Payment, PaymentAggregate, PaymentEvent};
 use paystream_domain::webhook::{ScheduleWebhookDelivery, WebhookDeliveryAggregate};
 use paystream_domain::{Aggregate, DomainError, DomainEvent, RefundId, WebhookDeliveryId};
+use paystream_store::backoff::backoff;
+use paystream_store::relay::{HEADER_POSITION, HEADER_STREAM};
+use paystream_store::runner::{self, CommandError};
+use paystream_store::{EventMetadata, PgEventStore, Position, RecordedEvent, StoreError, StreamId};
 use rand::Rng;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -448,7 +446,7 @@ pub async fn handle_batch(
     // Deliveries scheduled or changed elsewhere (API: test event, retry,
     // recover), and rows found behind: fold and sync each.
     let synced = futures::future::join_all(others.iter().map(|(_, delivery_id)| async move {
-        let loaded = aggregates::load::<WebhookDeliveryAggregate>(store, delivery_id).await?;
+        let loaded = runner::load::<WebhookDeliveryAggregate>(store, delivery_id).await?;
         schedule::sync(store.pool(), &loaded).await?;
         Ok::<_, HandleError>(Handled::Synced)
     }))
@@ -597,7 +595,7 @@ async fn schedule_for_payment_events(
 
     // 2. Append them all at once: group commit writes them together.
     let executed = futures::future::join_all(planned.iter().map(|plan| {
-        aggregates::create::<WebhookDeliveryAggregate, _>(
+        runner::create::<WebhookDeliveryAggregate, _>(
             store,
             &plan.delivery_id,
             &plan.metadata,
@@ -609,17 +607,13 @@ async fn schedule_for_payment_events(
     // 3. One statement writes the new rows; those due now and with room in
     // the worker's queue are written leased and handed over.
     let now = chrono::Utc::now();
-    let mut created: Vec<(
-        usize,
-        aggregates::Loaded<WebhookDeliveryAggregate>,
-        &Merchant,
-    )> = Vec::new();
+    let mut created: Vec<(usize, runner::Loaded<WebhookDeliveryAggregate>, &Merchant)> = Vec::new();
     let mut already = Vec::new();
     for (plan, executed) in planned.iter().zip(executed) {
         match executed {
             Ok(executed) => created.push((
                 plan.work,
-                aggregates::Loaded {
+                runner::Loaded {
                     stream: executed.stream,
                     state: executed.state,
                     version: executed.version,
@@ -668,7 +662,7 @@ async fn schedule_for_payment_events(
             let written: std::collections::HashSet<String> = written.into_iter().collect();
             let mut loaded_by_id: HashMap<
                 &str,
-                (&aggregates::Loaded<WebhookDeliveryAggregate>, &Merchant),
+                (&runner::Loaded<WebhookDeliveryAggregate>, &Merchant),
             > = created
                 .iter()
                 .filter_map(|(_, loaded, merchant)| {
@@ -720,7 +714,7 @@ async fn schedule_for_payment_events(
     // 4. Scheduled by an earlier delivery of the same event, which may have
     // stopped before its row was written: make sure it is.
     let synced = futures::future::join_all(already.iter().map(|(_, delivery_id)| async move {
-        let loaded = aggregates::load::<WebhookDeliveryAggregate>(store, *delivery_id).await?;
+        let loaded = runner::load::<WebhookDeliveryAggregate>(store, *delivery_id).await?;
         schedule::sync(store.pool(), &loaded).await?;
         Ok::<_, HandleError>(())
     }))

@@ -11,11 +11,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
-    paystream_webhook_dispatcher::service::run(Cli::parse().config).await
+    let cli = Cli::parse();
+    paystream_kit::telemetry::init(cli.config.runtime.log_format);
+    paystream_webhook_dispatcher::service::run(cli.config).await
 }

@@ -27,10 +27,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use paystream_command_api::aggregates::{self, CommandError};
-use paystream_command_api::store::{PgEventStore, Position, StreamId};
 use paystream_domain::merchant::{Merchant, MerchantAggregate};
 use paystream_domain::{Aggregate, MerchantId};
+use paystream_store::runner::{self, CommandError};
+use paystream_store::{PgEventStore, Position, StreamId};
 
 /// One merchant's settings after each of its events, oldest first.
 #[derive(Debug, Clone, Default)]
@@ -198,7 +198,7 @@ async fn read_history(
     let stream = StreamId::new(MerchantAggregate::CATEGORY, merchant_id)?;
     let mut history = History::default();
     let mut state = None;
-    aggregates::read_events::<MerchantAggregate>(store, &stream, |recorded, event| {
+    runner::read_events::<MerchantAggregate>(store, &stream, |recorded, event| {
         state = MerchantAggregate::evolve(state.take(), &event);
         if let Some(merchant) = &state {
             history.states.push((recorded.position, merchant.clone()));

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use paystream_command_api::aggregates::Loaded;
 use paystream_domain::webhook::{WebhookDeliveryAggregate, WebhookDeliveryStatus};
+use paystream_store::runner::Loaded;
 use sqlx::PgPool;
 use uuid::Uuid;
 

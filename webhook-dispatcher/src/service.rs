@@ -9,8 +9,8 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use paystream_command_api::startup;
-use paystream_command_api::store::PgEventStore;
+use paystream_kit::health::Report;
+use paystream_store::PgEventStore;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::send::Sender;
 use crate::ssrf::Guard;
 use crate::{intake, schedule, worker};
-use paystream_command_api::http::metrics::CacheSize;
+use paystream_kit::metrics::CacheSize;
 
 /// A running dispatcher (its tasks stop when this is dropped or aborted).
 #[derive(Debug)]
@@ -154,29 +154,19 @@ pub fn router(store: PgEventStore, nats: async_nats::Client, dispatcher: &Dispat
         })
 }
 
-/// 503 `unhealthy` without the database (no delivery can be claimed or
-/// recorded); `degraded` without NATS (due retries still go out, new
-/// events wait in JetStream until it is back).
+/// The kit's report: unhealthy (503) without the database (no delivery
+/// can be claimed or recorded); degraded without NATS (due retries still go
+/// out, new events wait in JetStream until it is back).
 async fn health(State(state): State<HttpState>) -> impl IntoResponse {
     let database = sqlx::query("select 1")
         .execute(state.store.pool())
         .await
         .is_ok();
-    let nats = state.nats.connection_state() == async_nats::connection::State::Connected;
-    let (code, status) = match (database, nats) {
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unhealthy"),
-        (true, false) => (StatusCode::OK, "degraded"),
-        (true, true) => (StatusCode::OK, "healthy"),
-    };
+    let nats = paystream_kit::nats::connected(&state.nats);
+    let report = Report::new("webhook-dispatcher", database, nats, false);
     (
-        code,
-        axum::Json(serde_json::json!({
-            "status": status,
-            "database": if database { "connected" } else { "disconnected" },
-            "nats": if nats { "connected" } else { "disconnected" },
-            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "service": "webhook-dispatcher",
-        })),
+        StatusCode::from_u16(report.status.http_status()).unwrap_or(StatusCode::OK),
+        axum::Json(report),
     )
 }
 
@@ -196,37 +186,24 @@ async fn metrics_text(State(state): State<HttpState>) -> impl IntoResponse {
     )
 }
 
-/// The binary: connects (migrating the database), starts the dispatcher
+/// The binary: connects (to a database at this build's schema), starts the dispatcher
 /// and serves HTTP until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = PgEventStore::connect(
-        config.database_url.expose(),
-        config.database_max_connections,
+        config.database.database_url.expose(),
+        config.database.database_max_connections,
     )
     .await?;
-    let nats =
-        startup::connect_nats(&command_api_config(&config), "paystream-webhook-dispatcher").await?;
-    let dispatcher = spawn(store.clone(), startup::jetstream(&nats), config.settings())?;
+    let nats = paystream_kit::nats::connect(&config.nats, "paystream-webhook-dispatcher").await?;
+    let dispatcher = spawn(
+        store.clone(),
+        paystream_kit::nats::jetstream(&nats),
+        config.settings(),
+    )?;
     let listener = TcpListener::bind(config.http_addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, profile = ?config.profile, "webhook-dispatcher listening");
+    tracing::info!(addr = %listener.local_addr()?, profile = ?config.runtime.profile, "webhook-dispatcher listening");
     axum::serve(listener, router(store, nats, &dispatcher))
-        .with_graceful_shutdown(paystream_command_api::startup::shutdown_signal())
+        .with_graceful_shutdown(paystream_kit::shutdown::signal())
         .await?;
     Ok(())
-}
-
-/// `connect_nats` takes the command API's configuration; only the URL matters.
-fn command_api_config(config: &Config) -> paystream_command_api::config::Config {
-    paystream_command_api::config::Config {
-        profile: config.profile,
-        database_url: config.database_url.clone(),
-        database_max_connections: config.database_max_connections,
-        nats_url: config.nats_url.clone(),
-        http_addr: config.http_addr,
-        events_stream: config.events_stream.clone(),
-        events_subject_prefix: config.events_subject_prefix.clone(),
-        relay: false,
-        acquirer: false,
-        relay_batch_size: 500,
-    }
 }

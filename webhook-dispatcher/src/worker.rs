@@ -19,13 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use paystream_command_api::aggregates::{self, CommandError, Loaded};
-use paystream_command_api::store::{EventMetadata, PgEventStore};
 use paystream_domain::merchant::{DisableWebhookEndpoint, Merchant, MerchantAggregate};
 use paystream_domain::webhook::{
     RecordWebhookAttempt, WebhookDeliveryAggregate, WebhookDeliveryStatus, FAILURE_REASON_GONE,
 };
 use paystream_domain::{DomainError, WebhookDeliveryId};
+use paystream_store::runner::{self, CommandError, Loaded};
+use paystream_store::{EventMetadata, PgEventStore};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Settings;
@@ -34,7 +34,7 @@ use crate::merchants::Merchants;
 use crate::metrics::Metrics;
 use crate::schedule::{self, Claimed};
 use crate::send::{self, Sender};
-use paystream_command_api::backoff::backoff;
+use paystream_store::backoff::backoff;
 
 /// Per-endpoint slots, created on demand and dropped when idle.
 #[derive(Debug, Default)]
@@ -445,7 +445,7 @@ async fn attempt_with(
     };
     let loaded = match preloaded {
         Some(loaded) => loaded,
-        None => aggregates::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?,
+        None => runner::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?,
     };
     let Some(delivery) = loaded.state.clone() else {
         sqlx::query("delete from webhook_schedule where delivery_id = $1")
@@ -504,7 +504,7 @@ async fn attempt_with(
         retry_after_seconds: outcome.retry_after_seconds,
     };
     let recorded =
-        aggregates::execute_loaded::<WebhookDeliveryAggregate, _>(store, loaded, &metadata, |_| {
+        runner::execute_loaded::<WebhookDeliveryAggregate, _>(store, loaded, &metadata, |_| {
             Ok(command.clone().into())
         })
         .await;
@@ -519,7 +519,7 @@ async fn attempt_with(
         )) => {
             // Another dispatcher (or a manual retry) got there first.
             tracing::info!(%delivery_id, attempt = attempt_number, "attempt already recorded elsewhere; dropped");
-            let fresh = aggregates::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?;
+            let fresh = runner::load::<WebhookDeliveryAggregate>(store, &delivery_id).await?;
             schedule::sync(store.pool(), &fresh).await?;
             return Ok(());
         }
@@ -558,7 +558,7 @@ async fn disable_endpoint(
     url: &str,
 ) -> Result<(), AttemptError> {
     let executed =
-        aggregates::execute::<MerchantAggregate, _>(store, merchant_id, metadata, |current| {
+        runner::execute::<MerchantAggregate, _>(store, merchant_id, metadata, |current| {
             match current {
                 Some(merchant) if merchant.webhook.url.as_deref() == Some(url) => {
                     Ok(DisableWebhookEndpoint {

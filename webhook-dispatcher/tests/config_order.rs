@@ -10,7 +10,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use paystream_command_api::seed;
+use paystream_domain::dev as seed;
 use paystream_domain::signature;
 use paystream_domain::webhook::WebhookDeliveryStatus;
 use paystream_domain::{MerchantId, PaymentId};

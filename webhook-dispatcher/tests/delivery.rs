@@ -7,8 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use paystream_command_api::aggregates;
-use paystream_command_api::store::{EventStore, RecordedEvent, StreamId};
 use paystream_domain::merchant::{MerchantAggregate, RegenerateWebhookSecret};
 use paystream_domain::payment::PaymentAggregate;
 use paystream_domain::signature;
@@ -16,6 +14,8 @@ use paystream_domain::webhook::{
     RetryWebhookDelivery, WebhookDelivery, WebhookDeliveryAggregate, WebhookDeliveryStatus,
 };
 use paystream_domain::MerchantId;
+use paystream_store::runner;
+use paystream_store::{EventStore, RecordedEvent, StreamId};
 use paystream_webhook_dispatcher::{intake, metrics::Metrics, spawn, Settings};
 use support::receiver::{Answer, Received, Receiver};
 use support::verifiers::python_verifies;
@@ -153,7 +153,7 @@ async fn no_url_sends_nothing_and_a_redelivered_event_schedules_once() {
     env.succeed(quiet, &payment).await;
     env.wait_consumed().await;
     assert!(env.deliveries(quiet).await.is_empty());
-    let status = aggregates::load::<PaymentAggregate>(&env.store, &payment)
+    let status = runner::load::<PaymentAggregate>(&env.store, &payment)
         .await
         .unwrap()
         .state
@@ -290,7 +290,7 @@ async fn failures_are_retried_on_the_test_schedule() {
 }
 
 async fn configure_events(env: &TestEnv, merchant: MerchantId, url: &str, events: &[&str]) {
-    aggregates::execute::<MerchantAggregate, _>(&env.store, merchant, &metadata(merchant), |_| {
+    runner::execute::<MerchantAggregate, _>(&env.store, merchant, &metadata(merchant), |_| {
         Ok(paystream_domain::merchant::ConfigureWebhook {
             url: Some(url.to_owned()),
             events: events.iter().map(|e| e.to_string()).collect(),
@@ -329,7 +329,7 @@ async fn exhausted_deliveries_fail_and_a_manual_retry_delivers() {
     assert_eq!(delivery.attempts, 5);
     assert_eq!(receiver.count(), 5);
 
-    aggregates::execute::<WebhookDeliveryAggregate, _>(
+    runner::execute::<WebhookDeliveryAggregate, _>(
         &env.store,
         &delivery.delivery_id,
         &metadata(merchant),
@@ -369,7 +369,7 @@ async fn gone_disables_the_endpoint_and_retry_after_is_honoured() {
     })
     .await;
     assert!(disabled.1["reason"].as_str().unwrap().contains("410"));
-    let merchant_state = aggregates::load::<MerchantAggregate>(&env.store, merchant)
+    let merchant_state = runner::load::<MerchantAggregate>(&env.store, merchant)
         .await
         .unwrap()
         .state
@@ -486,7 +486,7 @@ async fn during_rotation_either_secret_verifies() {
     let merchant = env.merchant(SECRET, Some(&receiver.url)).await;
     configure_events(&env, merchant, &receiver.url, &["payment.success"]).await;
     let new_secret = "whsec_NewSecretAfterRotation0123456789";
-    aggregates::execute::<MerchantAggregate, _>(&env.store, merchant, &metadata(merchant), |_| {
+    runner::execute::<MerchantAggregate, _>(&env.store, merchant, &metadata(merchant), |_| {
         Ok(RegenerateWebhookSecret {
             secret: new_secret.into(),
             previous_valid_until: Utc::now() + TimeDelta::hours(24),

@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use paystream_bench::seed::{self, EVENTS_PER_LIFE};
-use paystream_command_api::store::PgEventStore;
+use paystream_store::PgEventStore;
 use sqlx::Executor;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {

@@ -70,12 +70,11 @@ use tokio::task::JoinHandle;
 
 use self::outcome::ProcessingMode;
 use self::record::{Job, Recorded};
-use crate::aggregates::CommandError;
-use crate::backoff::backoff;
 use crate::config::Config;
-use crate::relay::RelayConfig;
-use crate::startup;
-use crate::store::{PgEventStore, RecordedEvent};
+use paystream_store::backoff::backoff;
+use paystream_store::relay::RelayConfig;
+use paystream_store::runner::CommandError;
+use paystream_store::{PgEventStore, RecordedEvent};
 
 /// Environment variables read by [`AcquirerConfig::from_env`].
 pub mod env {
@@ -424,12 +423,18 @@ pub async fn run_with_stats(
 pub async fn run_standalone(config: Config) -> anyhow::Result<()> {
     let acquirer = AcquirerConfig::from_env()?;
     let store = PgEventStore::connect(
-        config.database_url.expose(),
-        config.database_max_connections,
+        config.database.database_url.expose(),
+        config.database.database_max_connections,
     )
     .await?;
-    let nats = startup::connect_nats(&config, "paystream-acquirer").await?;
-    run(store, startup::jetstream(&nats), config.relay(), acquirer).await;
+    let nats = paystream_kit::nats::connect(&config.nats, "paystream-acquirer").await?;
+    run(
+        store,
+        paystream_kit::nats::jetstream(&nats),
+        config.relay(),
+        acquirer,
+    )
+    .await;
     Ok(())
 }
 

@@ -21,8 +21,8 @@ use paystream_domain::payment::{
 use paystream_domain::{DomainError, DomainEvent};
 
 use super::outcome::{PaymentOutcome, ORDER_ALREADY_PAID};
-use crate::aggregates::{self, CommandError};
-use crate::store::{EventMetadata, PgEventStore, RecordedEvent};
+use paystream_store::runner::{self, CommandError};
+use paystream_store::{EventMetadata, PgEventStore, RecordedEvent};
 
 /// Who the acquirer's events are recorded as.
 pub const ACTOR: &str = "system:acquirer";
@@ -98,12 +98,12 @@ impl Recorded {
 /// True when the job's outcome is already in the store (a redelivery).
 pub async fn already_recorded(store: &PgEventStore, job: &Job) -> Result<bool, CommandError> {
     Ok(match job {
-        Job::Payment(payment) => aggregates::load::<PaymentAggregate>(store, &payment.payment_id)
+        Job::Payment(payment) => runner::load::<PaymentAggregate>(store, &payment.payment_id)
             .await?
             .state
             .is_some_and(|payment| payment.status != PaymentStatus::Pending),
         Job::Refund(refund) => {
-            aggregates::load::<PaymentAggregate>(store, &refund.payment_id)
+            runner::load::<PaymentAggregate>(store, &refund.payment_id)
                 .await?
                 .state
                 .and_then(|payment| payment.refunds.get(&refund.refund_id).map(|r| r.status))
@@ -125,19 +125,15 @@ pub async fn record_payment(
     }
     let outcome = match decided {
         PaymentOutcome::Success => {
-            let claim = aggregates::execute::<OrderAggregate, _>(
-                store,
-                &payment.order_id,
-                metadata,
-                |_| {
+            let claim =
+                runner::execute::<OrderAggregate, _>(store, &payment.order_id, metadata, |_| {
                     Ok(MarkOrderPaid {
                         payment_id: payment.payment_id.clone(),
                         at: Utc::now(),
                     }
                     .into())
-                },
-            )
-            .await;
+                })
+                .await;
             match claim {
                 Ok(_) => PaymentOutcome::Success,
                 Err(CommandError::Rejected(DomainError::OrderAlreadyPaid)) => {
@@ -153,7 +149,7 @@ pub async fn record_payment(
             // If this payment already holds the order (a crash after the
             // claim, then a restart with other settings), its outcome can
             // only be success: never leave an order paid by a failed payment.
-            let order = aggregates::load::<OrderAggregate>(store, &payment.order_id).await?;
+            let order = runner::load::<OrderAggregate>(store, &payment.order_id).await?;
             let claimed = order
                 .state
                 .is_some_and(|order| order.paid_by.as_ref() == Some(&payment.payment_id));
@@ -165,7 +161,7 @@ pub async fn record_payment(
         }
     };
     let recorded =
-        aggregates::execute::<PaymentAggregate, _>(store, &payment.payment_id, metadata, |_| {
+        runner::execute::<PaymentAggregate, _>(store, &payment.payment_id, metadata, |_| {
             Ok(match &outcome {
                 PaymentOutcome::Success => RecordPaymentSuccess { at: Utc::now() }.into(),
                 PaymentOutcome::Failure {
@@ -196,7 +192,7 @@ pub async fn record_refund(
     refund: &RefundCreated,
 ) -> Result<Recorded, CommandError> {
     let processed =
-        aggregates::execute::<PaymentAggregate, _>(store, &refund.payment_id, metadata, |_| {
+        runner::execute::<PaymentAggregate, _>(store, &refund.payment_id, metadata, |_| {
             Ok(ProcessRefund {
                 refund_id: refund.refund_id.clone(),
                 at: Utc::now(),

@@ -26,9 +26,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 
-use super::error::ApiError;
 use super::response::CommandResponse;
-use crate::store::{EventMetadata, IdempotencyRecord, Position};
+use paystream_kit::http::error::ApiError;
+use paystream_store::{EventMetadata, IdempotencyRecord, Position};
 
 pub const HEADER: &str = "idempotency-key";
 const MAX_KEY_LEN: usize = 255;

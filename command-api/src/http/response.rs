@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
-use crate::store::Position;
+use paystream_store::Position;
 
 pub const EVENT_POSITION: &str = "x-event-position";
 

@@ -1,5 +1,5 @@
 //! Staff endpoints on merchants (a staff session is required; see
-//! [`crate::http::session::StaffSession`]):
+//! [`paystream_kit::http::session::StaffSession`]):
 //!
 //! * `POST /api/v1/merchants` `{name, email, password?, fee_bps?}` → 201
 //!   `{id, name, email, api_key, api_secret, webhook_secret,
@@ -51,16 +51,16 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::actor_metadata;
-use crate::aggregates::{self, CommandError};
-use crate::http::auth::{secret_hash, sync_credentials};
-use crate::http::error::ApiError;
-use crate::http::json::{ApiJson, NoBody, OptionalJson};
-use crate::http::path::ApiPath;
 use crate::http::response::CommandResponse;
-use crate::http::session::{self, Role, StaffSession};
-use crate::http::views::{self, ErrorBody};
 use crate::startup::AppState;
-use crate::store::Position;
+use paystream_domain::api::{self as views, ErrorBody};
+use paystream_kit::http::auth::{secret_hash, sync_credentials};
+use paystream_kit::http::error::ApiError;
+use paystream_kit::http::json::{ApiJson, NoBody, OptionalJson};
+use paystream_kit::http::path::ApiPath;
+use paystream_kit::http::session::{self, Role, StaffSession};
+use paystream_store::runner::{self, CommandError};
+use paystream_store::Position;
 
 /// Fee of a merchant created without `fee_bps`: 2 % per capture.
 pub const DEFAULT_FEE_BPS: u32 = 200;
@@ -290,31 +290,29 @@ pub async fn create(
         fee_bps,
         at: Utc::now(),
     };
-    let executed = match aggregates::execute::<MerchantAggregate, _>(
-        &state.store,
-        merchant_id,
-        &metadata,
-        |_| Ok(command.clone().into()),
-    )
-    .await
-    {
-        Ok(executed) => executed,
-        Err(error) => {
-            // Release the claim unless the registration may have been appended
-            // after all (a store error can come after the commit).
-            let appended = match &error {
-                CommandError::Rejected(_) | CommandError::Contention(_) => Some(false),
-                _ => aggregates::load::<MerchantAggregate>(&state.store, merchant_id)
-                    .await
-                    .ok()
-                    .map(|loaded| loaded.state.is_some()),
-            };
-            if appended == Some(false) {
-                release_email(pool, &email, merchant_id).await;
+    let executed =
+        match runner::execute::<MerchantAggregate, _>(&state.store, merchant_id, &metadata, |_| {
+            Ok(command.clone().into())
+        })
+        .await
+        {
+            Ok(executed) => executed,
+            Err(error) => {
+                // Release the claim unless the registration may have been appended
+                // after all (a store error can come after the commit).
+                let appended = match &error {
+                    CommandError::Rejected(_) | CommandError::Contention(_) => Some(false),
+                    _ => runner::load::<MerchantAggregate>(&state.store, merchant_id)
+                        .await
+                        .ok()
+                        .map(|loaded| loaded.state.is_some()),
+                };
+                if appended == Some(false) {
+                    release_email(pool, &email, merchant_id).await;
+                }
+                return Err(error.into());
             }
-            return Err(error.into());
-        }
-    };
+        };
     state.relay_signal.notify();
     let merchant = executed.state.as_ref().ok_or_else(merchant_not_found)?;
     sync_credentials(pool, merchant).await?;
@@ -440,17 +438,15 @@ async fn command(
     let pool = state.store.pool();
     let metadata = actor_metadata(merchant_id, staff.actor());
     with_merchant_lock(pool, merchant_id, async {
-        let executed = aggregates::execute::<MerchantAggregate, _>(
-            &state.store,
-            merchant_id,
-            &metadata,
-            |_| Ok(command.clone()),
-        )
-        .await
-        .map_err(|error| match error {
-            CommandError::Rejected(DomainError::MerchantNotFound) => merchant_not_found(),
-            other => other.into(),
-        })?;
+        let executed =
+            runner::execute::<MerchantAggregate, _>(&state.store, merchant_id, &metadata, |_| {
+                Ok(command.clone())
+            })
+            .await
+            .map_err(|error| match error {
+                CommandError::Rejected(DomainError::MerchantNotFound) => merchant_not_found(),
+                other => other.into(),
+            })?;
         state.relay_signal.notify();
         let merchant = executed.state.ok_or_else(merchant_not_found)?;
         sync_credentials(pool, &merchant).await?;

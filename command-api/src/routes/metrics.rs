@@ -8,8 +8,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use axum::Router;
 
-use crate::http::metrics::{render_caches, CONTENT_TYPE as TEXT};
 use crate::startup::AppState;
+use paystream_kit::metrics::{render_caches, CONTENT_TYPE as TEXT};
 
 /// Most unpublished events counted per scrape.
 const BACKLOG_CAP: i64 = 100_000;
@@ -38,7 +38,7 @@ async fn scrape(
         u8::from(relay.is_ok())
     );
     let heads = state.store.head_cache_size();
-    let credentials = crate::http::auth::credential_cache_size();
+    let credentials = paystream_kit::http::auth::credential_cache_size();
     render_caches(
         &mut out,
         "command_api",

@@ -12,7 +12,7 @@ pub mod webhooks;
 use paystream_domain::MerchantId;
 use uuid::Uuid;
 
-use crate::store::EventMetadata;
+use paystream_store::EventMetadata;
 
 /// Metadata of a command a merchant sent with its API credentials.
 pub fn merchant_metadata(merchant: MerchantId) -> EventMetadata {

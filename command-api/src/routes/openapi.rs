@@ -1,5 +1,7 @@
 //! `GET /api/v1/openapi.json`: the command API's OpenAPI document, generated
-//! from the handlers' annotations.
+//! from the handlers' annotations. It is also committed as
+//! `docs/openapi/command-api.json`, which the query API merges into the one
+//! document the edge serves; a test here keeps that file current.
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -7,8 +9,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{merchants, orders, payments, sessions, webhooks};
-use crate::http::views::{ErrorBody, ErrorDetail, OrderView, PaymentView, RefundView};
 use crate::startup::AppState;
+use paystream_domain::api::{ErrorBody, ErrorDetail, OrderView, PaymentView, RefundView};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -72,4 +74,32 @@ pub fn router() -> Router<AppState> {
         "/api/v1/openapi.json",
         get(|| async { Json(CommandApiDoc::openapi()) }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `PAYSTREAM_BLESS=1 cargo test -p paystream-command-api openapi`
+    /// rewrites the file after a change to the API.
+    #[test]
+    fn the_committed_document_is_current() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/openapi/command-api.json"
+        );
+        let generated = CommandApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the document serializes")
+            + "\n";
+        if std::env::var_os("PAYSTREAM_BLESS").is_some() {
+            std::fs::write(path, &generated).expect("write the document");
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi/command-api.json is stale: run \
+             `PAYSTREAM_BLESS=1 cargo test -p paystream-command-api openapi` and commit it"
+        );
+    }
 }

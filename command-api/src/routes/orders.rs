@@ -12,15 +12,15 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::merchant_metadata;
-use crate::aggregates;
-use crate::http::auth::AuthenticatedMerchant;
-use crate::http::error::ApiError;
 use crate::http::idempotency;
-use crate::http::json::ApiJsonWithBytes;
 use crate::http::response::CommandResponse;
-use crate::http::views::{self, ErrorBody, NoteValue, OrderView};
 use crate::startup::AppState;
-use crate::store::EventMetadata;
+use paystream_domain::api::{self as views, ErrorBody, NoteValue, OrderView};
+use paystream_kit::http::auth::AuthenticatedMerchant;
+use paystream_kit::http::error::ApiError;
+use paystream_kit::http::json::ApiJsonWithBytes;
+use paystream_store::runner;
+use paystream_store::EventMetadata;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/orders", post(create))
@@ -101,11 +101,10 @@ async fn create_order(
         notes: body.notes,
         at: Utc::now(),
     };
-    let executed =
-        aggregates::create::<OrderAggregate, _>(&state.store, &order_id, &metadata, |_| {
-            Ok(command.clone().into())
-        })
-        .await?;
+    let executed = runner::create::<OrderAggregate, _>(&state.store, &order_id, &metadata, |_| {
+        Ok(command.clone().into())
+    })
+    .await?;
     state.relay_signal.notify();
     let order = executed
         .state

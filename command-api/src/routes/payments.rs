@@ -16,16 +16,16 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{actor_metadata, merchant_metadata};
-use crate::aggregates::{self, Loaded};
-use crate::http::auth::{AuthenticatedMerchant, PublishableKey};
-use crate::http::error::ApiError;
 use crate::http::idempotency;
-use crate::http::json::ApiJsonWithBytes;
-use crate::http::path::ApiPath;
 use crate::http::response::CommandResponse;
-use crate::http::views::{self, ErrorBody, PaymentView, RefundView};
 use crate::startup::AppState;
-use crate::store::EventMetadata;
+use paystream_domain::api::{self as views, ErrorBody, PaymentView, RefundView};
+use paystream_kit::http::auth::{AuthenticatedMerchant, PublishableKey};
+use paystream_kit::http::error::ApiError;
+use paystream_kit::http::json::ApiJsonWithBytes;
+use paystream_kit::http::path::ApiPath;
+use paystream_store::runner::{self, Loaded};
+use paystream_store::EventMetadata;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -157,7 +157,7 @@ async fn own_order(
     order_id: &str,
 ) -> Result<(Order, Loaded<OrderAggregate>), ApiError> {
     let order_id: OrderId = order_id.parse().map_err(|_| order_not_found())?;
-    let loaded = aggregates::load::<OrderAggregate>(&state.store, &order_id).await?;
+    let loaded = runner::load::<OrderAggregate>(&state.store, &order_id).await?;
     let order = loaded
         .state
         .clone()
@@ -172,7 +172,7 @@ async fn own_payment(
     payment_id: &str,
 ) -> Result<PaymentId, ApiError> {
     let payment_id: PaymentId = payment_id.parse().map_err(|_| payment_not_found())?;
-    aggregates::load::<PaymentAggregate>(&state.store, &payment_id)
+    runner::load::<PaymentAggregate>(&state.store, &payment_id)
         .await?
         .state
         .filter(|payment| payment.merchant_id == merchant)
@@ -211,25 +211,21 @@ async fn create_payment(
         at: now,
     };
     let created =
-        aggregates::create::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
+        runner::create::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
             Ok(command.clone().into())
         })
         .await?;
     let mut position = created.position;
     // The order follows its payments: created → attempted. A no-op once attempted.
-    let attempted = aggregates::execute_loaded::<OrderAggregate, _>(
-        &state.store,
-        loaded_order,
-        &metadata,
-        |_| {
+    let attempted =
+        runner::execute_loaded::<OrderAggregate, _>(&state.store, loaded_order, &metadata, |_| {
             Ok(MarkOrderAttempted {
                 payment_id: payment_id.clone(),
                 at: now,
             }
             .into())
-        },
-    )
-    .await;
+        })
+        .await;
     match attempted {
         Ok(executed) => position = position.max(executed.position),
         Err(error) => {
@@ -298,7 +294,7 @@ async fn capture_payment(
     let payment_id = own_payment(state, merchant.merchant_id, payment_id).await?;
     let at = Utc::now();
     let executed =
-        aggregates::execute::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
+        runner::execute::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
             Ok(CapturePayment {
                 amount: body.amount,
                 at,
@@ -372,7 +368,7 @@ async fn request_refund(
     let refund_id = RefundId::from_random_bytes(rand::random());
     let at = Utc::now();
     let executed =
-        aggregates::execute::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
+        runner::execute::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
             Ok(RequestRefund {
                 refund_id: refund_id.clone(),
                 amount: body.amount,

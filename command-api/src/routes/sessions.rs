@@ -1,5 +1,5 @@
 //! `POST /api/v1/auth/login` and `POST /api/v1/auth/logout`: dashboard
-//! sessions for merchant users, staff and auditors (see [`crate::http::session`]).
+//! sessions for merchant users, staff and auditors (see [`paystream_kit::http::session`]).
 //!
 //! Login answers `{token, role, merchant_id?, expires_at}` and sets the
 //! `paystream_session` cookie (HttpOnly, SameSite=Strict, 12 h; Secure in
@@ -21,11 +21,11 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::config::Profile;
-use crate::http::error::ApiError;
-use crate::http::json::{ApiJson, NoBody};
-use crate::http::session::{self, Role};
-use crate::http::views::{self, ErrorBody};
 use crate::startup::AppState;
+use paystream_domain::api::{self as views, ErrorBody};
+use paystream_kit::http::error::ApiError;
+use paystream_kit::http::json::{ApiJson, NoBody};
+use paystream_kit::http::session::{self, Role};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -50,17 +50,17 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::merchant_metadata;
-use crate::aggregates::{self, CommandError};
 use crate::config::Profile;
-use crate::http::auth::AuthenticatedMerchant;
-use crate::http::error::ApiError;
 use crate::http::idempotency;
-use crate::http::json::{ApiJson, NoBody};
-use crate::http::path::ApiPath;
 use crate::http::response::CommandResponse;
-use crate::http::views::{self, ErrorBody};
 use crate::startup::AppState;
-use crate::store::{EventMetadata, Position, StoreError};
+use paystream_domain::api::{self as views, ErrorBody};
+use paystream_kit::http::auth::AuthenticatedMerchant;
+use paystream_kit::http::error::ApiError;
+use paystream_kit::http::json::{ApiJson, NoBody};
+use paystream_kit::http::path::ApiPath;
+use paystream_store::runner::{self, CommandError};
+use paystream_store::{EventMetadata, Position, StoreError};
 
 /// How long the previous signing secret keeps signing after a regeneration.
 pub const SECRET_OVERLAP_HOURS: i64 = 24;
@@ -197,7 +197,7 @@ pub async fn configure(
         check_target(state.profile, url).await?;
     }
     let metadata = merchant_metadata(merchant.merchant_id);
-    let executed = aggregates::execute::<MerchantAggregate, _>(
+    let executed = runner::execute::<MerchantAggregate, _>(
         &state.store,
         merchant.merchant_id,
         &metadata,
@@ -346,7 +346,7 @@ pub async fn regenerate_secret(
     let metadata = merchant_metadata(merchant.merchant_id);
     let secret = new_webhook_secret();
     let previous_valid_until = Utc::now() + TimeDelta::hours(SECRET_OVERLAP_HOURS);
-    let executed = aggregates::execute::<MerchantAggregate, _>(
+    let executed = runner::execute::<MerchantAggregate, _>(
         &state.store,
         merchant.merchant_id,
         &metadata,
@@ -422,7 +422,7 @@ pub async fn send_test(
     merchant: AuthenticatedMerchant,
     _: NoBody,
 ) -> Result<CommandResponse, ApiError> {
-    let loaded = aggregates::load::<MerchantAggregate>(&state.store, merchant.merchant_id).await?;
+    let loaded = runner::load::<MerchantAggregate>(&state.store, merchant.merchant_id).await?;
     let webhook = &merchant_state(&loaded.state)?.webhook;
     let url = match webhook.endpoint_for(WEBHOOK_TEST_EVENT) {
         Some(url) => url.to_owned(),
@@ -454,7 +454,7 @@ pub async fn send_test(
         at: now,
     };
     let metadata = merchant_metadata(merchant.merchant_id);
-    let executed = aggregates::execute::<WebhookDeliveryAggregate, _>(
+    let executed = runner::execute::<WebhookDeliveryAggregate, _>(
         &state.store,
         &delivery_id,
         &metadata,
@@ -540,7 +540,7 @@ async fn retry_delivery(
     let delivery_id: WebhookDeliveryId = id.parse().map_err(|_| delivery_not_found())?;
     let at = Utc::now();
     // Ownership is checked on the state the command is decided on.
-    let executed = aggregates::execute::<WebhookDeliveryAggregate, _>(
+    let executed = runner::execute::<WebhookDeliveryAggregate, _>(
         &state.store,
         &delivery_id,
         &metadata,
@@ -667,7 +667,7 @@ pub async fn recover(
                 let state = &state;
                 let metadata = &metadata;
                 async move {
-                    let executed = aggregates::execute::<WebhookDeliveryAggregate, _>(
+                    let executed = runner::execute::<WebhookDeliveryAggregate, _>(
                         &state.store,
                         &delivery_id,
                         metadata,

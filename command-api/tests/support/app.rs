@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use paystream_command_api::config::{Config, Profile, Secret};
-use paystream_command_api::seed;
 use paystream_command_api::startup::Application;
-use paystream_command_api::store::PgEventStore;
+use paystream_domain::dev as seed;
+use paystream_store::PgEventStore;
 use uuid::Uuid;
 
 use super::{nats_url, unique_name, TestDatabase};
@@ -45,13 +45,17 @@ pub async fn spawn_app_in(profile: Profile) -> TestApp {
     let database = TestDatabase::create().await;
     let name = unique_name("t");
     let config = Config {
-        profile,
-        database_url: Secret::new(database.url.clone()),
-        database_max_connections: 16,
-        nats_url: nats_url(),
+        runtime: paystream_kit::config::RuntimeArgs::new(profile),
+        database: paystream_kit::config::DatabaseArgs {
+            database_url: paystream_kit::config::Secret::new(database.url.clone()),
+            database_max_connections: 16,
+        },
+        nats: paystream_kit::config::NatsArgs {
+            nats_url: nats_url(),
+            events_stream: name.to_uppercase(),
+            events_subject_prefix: format!("{name}.events"),
+        },
         http_addr: "127.0.0.1:0".parse().expect("address"),
-        events_stream: name.to_uppercase(),
-        events_subject_prefix: format!("{name}.events"),
         relay: false,
         acquirer: false,
         relay_batch_size: 500,

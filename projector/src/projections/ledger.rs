@@ -10,11 +10,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use paystream_command_api::store::RecordedEvent;
 use paystream_domain::ledger::{Entry, PaymentBook};
 use paystream_domain::merchant::{MerchantAggregate, MerchantEvent};
 use paystream_domain::payment::{PaymentAggregate, PaymentEvent};
 use paystream_domain::{Aggregate, DomainEvent};
+use paystream_store::RecordedEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -1,8 +1,8 @@
 //! Projection `merchants`: `rm_merchants`, folded with the domain's `evolve`.
 //! `updated_at` is the time of the last event applied.
 
-use paystream_command_api::store::RecordedEvent;
 use paystream_domain::merchant::MerchantAggregate;
+use paystream_store::RecordedEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use paystream_command_api::store::RecordedEvent;
 use paystream_domain::order::OrderAggregate;
 use paystream_domain::payment::{Payment, PaymentAggregate, PaymentEvent};
+use paystream_store::RecordedEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -3,8 +3,8 @@
 //! keyed by the delivery stream's version).
 
 use chrono::{DateTime, Utc};
-use paystream_command_api::store::RecordedEvent;
 use paystream_domain::webhook::{WebhookDeliveryAggregate, WebhookDeliveryEvent};
+use paystream_store::RecordedEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -11,14 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use paystream_command_api::relay::{self, RelayConfig, RelaySignal};
-use paystream_command_api::store::PgEventStore;
-pub use paystream_command_api::testing::{
-    jetstream_at, nats_url, unique_name, wait_until, NatsServer, TestDatabase,
-};
-use paystream_projector::config::Secret;
 use paystream_projector::startup::Application;
 use paystream_projector::{Config, Projection};
+use paystream_store::relay::{self, RelayConfig, RelaySignal};
+pub use paystream_store::testing::{
+    jetstream_at, nats_url, unique_name, wait_until, NatsServer, TestDatabase,
+};
+use paystream_store::PgEventStore;
 use tokio::task::JoinHandle;
 
 pub struct Harness {
@@ -78,12 +77,17 @@ impl Harness {
 
     pub fn config(&self) -> Config {
         Config {
-            database_url: Secret::new(self.database.url.clone()),
-            database_max_connections: 4,
-            nats_url: self.nats_url.clone(),
+            runtime: paystream_kit::config::RuntimeArgs::new(paystream_kit::config::Profile::Dev),
+            database: paystream_kit::config::DatabaseArgs {
+                database_url: paystream_kit::config::Secret::new(self.database.url.clone()),
+                database_max_connections: 4,
+            },
+            nats: paystream_kit::config::NatsArgs {
+                nats_url: self.nats_url.clone(),
+                events_stream: self.relay.stream_name.clone(),
+                events_subject_prefix: self.relay.subject_prefix.clone(),
+            },
             http_addr: "127.0.0.1:0".parse().expect("address"),
-            events_stream: self.relay.stream_name.clone(),
-            events_subject_prefix: self.relay.subject_prefix.clone(),
             consumer_name: self.consumer_name.clone(),
             batch_size: 200,
         }
@@ -104,7 +108,7 @@ impl Harness {
 
     /// The real `projector` binary.
     pub fn start_projector_process(&mut self) {
-        let port = paystream_command_api::testing::free_port();
+        let port = paystream_store::testing::free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_projector"))
             .env("PAYSTREAM_DATABASE_URL", &self.database.url)
             .env("PAYSTREAM_NATS_URL", &self.nats_url)

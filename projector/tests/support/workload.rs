@@ -4,8 +4,6 @@
 //! successes and failures, partial captures, refunds in parts.
 
 use chrono::{Datelike, Utc};
-use paystream_command_api::aggregates::{self, execute};
-use paystream_command_api::store::{EventMetadata, PgEventStore};
 use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant};
 use paystream_domain::order::{CreateOrder, MarkOrderAttempted, MarkOrderPaid, OrderAggregate};
 use paystream_domain::payment::{
@@ -14,6 +12,8 @@ use paystream_domain::payment::{
 };
 use paystream_domain::validation::CardInput;
 use paystream_domain::{Currency, MerchantId, Money, OrderId, PaymentId, RefundId};
+use paystream_store::runner::{self, execute};
+use paystream_store::{EventMetadata, PgEventStore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
@@ -121,7 +121,7 @@ pub async fn pay(
 }
 
 pub async fn payment(store: &PgEventStore, payment_id: &PaymentId) -> Payment {
-    aggregates::load::<PaymentAggregate>(store, payment_id)
+    runner::load::<PaymentAggregate>(store, payment_id)
         .await
         .expect("load")
         .state

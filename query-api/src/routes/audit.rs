@@ -35,11 +35,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use paystream_command_api::http::error::ApiError;
-use paystream_command_api::http::views::{timestamp, ErrorBody};
-use paystream_command_api::store::chain::ChainWalker;
-use paystream_command_api::store::postgres::decode_idempotency;
-use paystream_command_api::store::{
+use paystream_domain::api::{timestamp, ErrorBody};
+use paystream_kit::http::error::ApiError;
+use paystream_store::chain::ChainWalker;
+use paystream_store::postgres::decode_idempotency;
+use paystream_store::{
     ChainBreak, EventMetadata, IdempotencyRecord, Position, RecordedEvent, StoreError, StreamId,
 };
 use serde::{Deserialize, Serialize};

@@ -17,16 +17,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{SecondsFormat, Utc};
-use paystream_projector::lag::lags;
+use paystream_kit::health::Report;
+use paystream_store::{PgEventStore, StoreError};
 use serde::Serialize;
-use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use crate::startup::QueryState;
 use crate::views::Health;
 
-pub use paystream_projector::lag::LAG_CAP;
+pub use paystream_store::postgres::lag::LAG_CAP;
 
 pub fn router() -> Router<QueryState> {
     Router::new().route("/health", get(health))
@@ -49,9 +48,10 @@ pub struct ProjectionHealth {
 }
 
 /// Every projection's checkpoint, lag behind the relay and parked events
-/// (one statement: `paystream_projector::lag`).
-pub async fn projections(pool: &PgPool) -> Result<Vec<ProjectionHealth>, sqlx::Error> {
-    Ok(lags(pool)
+/// (one statement: `PgEventStore::projection_lags`).
+pub async fn projections(store: &PgEventStore) -> Result<Vec<ProjectionHealth>, StoreError> {
+    Ok(store
+        .projection_lags()
         .await?
         .into_iter()
         .map(|lag| ProjectionHealth {
@@ -75,39 +75,25 @@ pub async fn projections(pool: &PgPool) -> Result<Vec<ProjectionHealth>, sqlx::E
     )
 )]
 pub async fn health(State(state): State<QueryState>) -> (StatusCode, Json<Health>) {
-    let (database, projections) = match projections(state.store.pool()).await {
-        Ok(projections) => ("connected", projections),
-        Err(_) => match sqlx::query("select 1").execute(state.store.pool()).await {
-            // Connected, but the read-model tables could not be read.
-            Ok(_) => ("connected", Vec::new()),
-            Err(_) => ("disconnected", Vec::new()),
-        },
+    let (database, projections) = match projections(&state.store).await {
+        Ok(projections) => (true, projections),
+        // Connected, but the read-model tables could not be read?
+        Err(_) => (
+            sqlx::query("select 1")
+                .execute(state.store.pool())
+                .await
+                .is_ok(),
+            Vec::new(),
+        ),
     };
-    let nats = match state.nats.connection_state() {
-        async_nats::connection::State::Connected => "connected",
-        _ => "disconnected",
-    };
-    let (code, status) = if database != "connected" {
-        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
-    } else if nats != "connected"
-        || projections.is_empty()
+    let troubled = projections.is_empty()
         || projections
             .iter()
-            .any(|projection| projection.parked > 0 || projection.lag_capped)
-    {
-        (StatusCode::OK, "degraded")
-    } else {
-        (StatusCode::OK, "healthy")
-    };
+            .any(|projection| projection.parked > 0 || projection.lag_capped);
+    let nats = paystream_kit::nats::connected(&state.nats);
+    let report = Report::new("query-api", database, nats, troubled);
     (
-        code,
-        Json(Health {
-            status,
-            database,
-            nats,
-            timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-            service: "query-api",
-            projections,
-        }),
+        StatusCode::from_u16(report.status.http_status()).unwrap_or(StatusCode::OK),
+        Json(Health::new(report, projections)),
     )
 }

@@ -10,8 +10,8 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use paystream_command_api::http::error::ApiError;
-use paystream_command_api::http::views::ErrorBody;
+use paystream_domain::api::ErrorBody;
+use paystream_kit::http::error::ApiError;
 
 use crate::startup::QueryState;
 use crate::views::JobsStatus;

@@ -17,8 +17,8 @@ pub mod webhooks;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use paystream_command_api::http::error::ApiError;
-use paystream_command_api::http::path::ApiPath;
+use paystream_kit::http::error::ApiError;
+use paystream_kit::http::path::ApiPath;
 use serde::Deserialize;
 
 /// `?as_of=<RFC 3339>`: the moment to rebuild an object at (`None`: now).

@@ -6,10 +6,10 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use paystream_command_api::http::error::ApiError;
-use paystream_command_api::http::views::{ErrorBody, OrderView};
+use paystream_domain::api::{ErrorBody, OrderView};
 use paystream_domain::order::{Order, OrderAggregate};
 use paystream_domain::OrderId;
+use paystream_kit::http::error::ApiError;
 use sqlx::types::Json as Jsonb;
 use sqlx::Row;
 

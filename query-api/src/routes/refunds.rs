@@ -7,10 +7,10 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use paystream_command_api::http::error::ApiError;
-use paystream_command_api::http::views::{ErrorBody, RefundView};
+use paystream_domain::api::{ErrorBody, RefundView};
 use paystream_domain::payment::{Payment, PaymentAggregate, Refund};
 use paystream_domain::{PaymentId, RefundId};
+use paystream_kit::http::error::ApiError;
 use sqlx::types::Json as Jsonb;
 use sqlx::Row;
 

@@ -11,12 +11,12 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use paystream_command_api::config::Profile;
-use paystream_command_api::http::error::ApiError;
-use paystream_command_api::http::views::ErrorBody;
-use paystream_command_api::seed::DEV_MERCHANT_ID;
+use paystream_domain::api::ErrorBody;
+use paystream_domain::dev::DEV_MERCHANT_ID;
 use paystream_domain::merchant::MerchantAggregate;
 use paystream_domain::MerchantId;
+use paystream_kit::config::Profile;
+use paystream_kit::http::error::ApiError;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;

@@ -19,15 +19,15 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use paystream_command_api::http::error::ApiError;
-use paystream_command_api::http::views::{timestamp, ErrorBody};
-use paystream_command_api::store::RecordedEvent;
+use paystream_domain::api::{timestamp, ErrorBody};
 use paystream_domain::merchant::MerchantAggregate;
 use paystream_domain::signature;
 use paystream_domain::webhook::{
     WebhookDelivery, WebhookDeliveryAggregate, WebhookDeliveryEvent, WebhookDeliveryStatus,
 };
 use paystream_domain::{DomainEvent, WebhookDeliveryId};
+use paystream_kit::http::error::ApiError;
+use paystream_store::RecordedEvent;
 use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;

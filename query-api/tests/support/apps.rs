@@ -5,22 +5,22 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use paystream_command_api::aggregates;
 use paystream_command_api::config::{Config as CommandConfig, Profile, Secret};
-use paystream_command_api::http::auth::{secret_hash, sync_credentials};
-use paystream_command_api::seed;
 use paystream_command_api::startup::Application as CommandApplication;
-use paystream_command_api::store::{EventMetadata, PgEventStore};
+use paystream_domain::dev as seed;
 use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant, SuspendMerchant};
 use paystream_domain::order::{MarkOrderPaid, OrderAggregate};
 use paystream_domain::payment::{
     PaymentAggregate, ProcessRefund, RecordPaymentFailure, RecordPaymentSuccess,
 };
 use paystream_domain::{MerchantId, PaymentId, RefundId};
+use paystream_kit::http::auth::{secret_hash, sync_credentials};
 use paystream_projector::startup::Application as ProjectorApplication;
 use paystream_projector::Config as ProjectorConfig;
 use paystream_query_api::config::Config as QueryConfig;
 use paystream_query_api::startup::Application as QueryApplication;
+use paystream_store::runner;
+use paystream_store::{EventMetadata, PgEventStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -77,24 +77,33 @@ pub async fn spawn_apps_with(options: Options) -> Apps {
     let database = TestDatabase::create().await;
     let name = unique_name("q");
     let command_config = CommandConfig {
-        profile: Profile::Dev,
-        database_url: Secret::new(database.url.clone()),
-        database_max_connections: 8,
-        nats_url: nats_url(),
+        runtime: paystream_kit::config::RuntimeArgs::new(Profile::Dev),
+        database: paystream_kit::config::DatabaseArgs {
+            database_url: paystream_kit::config::Secret::new(database.url.clone()),
+            database_max_connections: 8,
+        },
+        nats: paystream_kit::config::NatsArgs {
+            nats_url: nats_url(),
+            events_stream: name.to_uppercase(),
+            events_subject_prefix: format!("{name}.events"),
+        },
         http_addr: "127.0.0.1:0".parse().expect("address"),
-        events_stream: name.to_uppercase(),
-        events_subject_prefix: format!("{name}.events"),
         relay: options.relay || options.projector,
         acquirer: false,
         relay_batch_size: 500,
     };
     let query_config = QueryConfig {
-        profile: Profile::Dev,
-        database_url: Secret::new(database.url.clone()),
-        database_max_connections: 8,
-        nats_url: nats_url(),
+        runtime: paystream_kit::config::RuntimeArgs::new(Profile::Dev),
+        database: paystream_kit::config::DatabaseArgs {
+            database_url: paystream_kit::config::Secret::new(database.url.clone()),
+            database_max_connections: 8,
+        },
+        nats: paystream_kit::config::NatsArgs {
+            nats_url: nats_url(),
+            events_stream: command_config.nats.events_stream.clone(),
+            events_subject_prefix: "paystream.events".into(),
+        },
         http_addr: "127.0.0.1:0".parse().expect("address"),
-        events_stream: command_config.events_stream.clone(),
         acquirer_consumer: format!("acquirer_{}", Uuid::now_v7().simple()),
     };
     let command_app = CommandApplication::build(command_config.clone())
@@ -110,12 +119,17 @@ pub async fn spawn_apps_with(options: Options) -> Apps {
     tokio::spawn(query_app.run_until_stopped());
     if options.projector {
         let projector = ProjectorApplication::build(ProjectorConfig {
-            database_url: Secret::new(database.url.clone()),
-            database_max_connections: 4,
-            nats_url: nats_url(),
+            runtime: paystream_kit::config::RuntimeArgs::new(paystream_kit::config::Profile::Dev),
+            database: paystream_kit::config::DatabaseArgs {
+                database_url: paystream_kit::config::Secret::new(database.url.clone()),
+                database_max_connections: 4,
+            },
+            nats: paystream_kit::config::NatsArgs {
+                nats_url: nats_url(),
+                events_stream: command_config.nats.events_stream.clone(),
+                events_subject_prefix: command_config.nats.events_subject_prefix.clone(),
+            },
             http_addr: "127.0.0.1:0".parse().expect("address"),
-            events_stream: command_config.events_stream.clone(),
-            events_subject_prefix: command_config.events_subject_prefix.clone(),
             consumer_name: format!("projector_{}", Uuid::now_v7().simple()),
             batch_size: 500,
         })
@@ -248,38 +262,28 @@ impl Apps {
     pub async fn record_outcome(&self, order_id: &str, payment_id: &str, success: bool) {
         let payment: PaymentId = payment_id.parse().expect("payment id");
         if success {
-            aggregates::execute::<OrderAggregate, _>(
-                &self.store,
-                order_id,
-                &system_metadata(),
-                |_| {
-                    Ok(MarkOrderPaid {
-                        payment_id: payment.clone(),
-                        at: Utc::now(),
-                    }
-                    .into())
-                },
-            )
+            runner::execute::<OrderAggregate, _>(&self.store, order_id, &system_metadata(), |_| {
+                Ok(MarkOrderPaid {
+                    payment_id: payment.clone(),
+                    at: Utc::now(),
+                }
+                .into())
+            })
             .await
             .expect("mark the order paid");
         }
-        aggregates::execute::<PaymentAggregate, _>(
-            &self.store,
-            &payment,
-            &system_metadata(),
-            |_| {
-                Ok(if success {
-                    RecordPaymentSuccess { at: Utc::now() }.into()
-                } else {
-                    RecordPaymentFailure {
-                        error_code: "PAYMENT_FAILED".into(),
-                        error_description: "Payment declined by the bank".into(),
-                        at: Utc::now(),
-                    }
-                    .into()
-                })
-            },
-        )
+        runner::execute::<PaymentAggregate, _>(&self.store, &payment, &system_metadata(), |_| {
+            Ok(if success {
+                RecordPaymentSuccess { at: Utc::now() }.into()
+            } else {
+                RecordPaymentFailure {
+                    error_code: "PAYMENT_FAILED".into(),
+                    error_description: "Payment declined by the bank".into(),
+                    at: Utc::now(),
+                }
+                .into()
+            })
+        })
         .await
         .expect("record the outcome");
     }
@@ -288,26 +292,20 @@ impl Apps {
     pub async fn process_refund(&self, payment_id: &str, refund_id: &str) {
         let payment: PaymentId = payment_id.parse().expect("payment id");
         let refund: RefundId = refund_id.parse().expect("refund id");
-        aggregates::execute::<PaymentAggregate, _>(
-            &self.store,
-            &payment,
-            &system_metadata(),
-            |_| {
-                Ok(ProcessRefund {
-                    refund_id: refund.clone(),
-                    at: Utc::now(),
-                }
-                .into())
-            },
-        )
+        runner::execute::<PaymentAggregate, _>(&self.store, &payment, &system_metadata(), |_| {
+            Ok(ProcessRefund {
+                refund_id: refund.clone(),
+                at: Utc::now(),
+            }
+            .into())
+        })
         .await
         .expect("process the refund");
     }
 
     /// Registers another merchant straight through the domain (as staff would).
     pub async fn merchant(&self, suspended: bool) -> Merchant {
-        let registered =
-            paystream_command_api::testing::register_merchant(&self.store, suspended).await;
+        let registered = paystream_kit::testing::register_merchant(&self.store, suspended).await;
         Merchant {
             id: registered.id,
             key: registered.key,

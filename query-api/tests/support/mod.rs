@@ -5,6 +5,6 @@
 pub mod apps;
 pub mod oversight;
 
-pub use paystream_command_api::testing::{
+pub use paystream_store::testing::{
     admin_database_url, jetstream_at, nats_url, unique_name, wait_until, TestDatabase,
 };

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use paystream_command_api::config::{Config as CommandConfig, Profile, Secret};
-use paystream_command_api::seed;
 use paystream_command_api::startup::Application as CommandApplication;
+use paystream_domain::dev as seed;
 use paystream_query_api::config::Config as QueryConfig;
 use paystream_query_api::startup::Application as QueryApplication;
 use reqwest::header::CONTENT_TYPE;
@@ -54,24 +54,33 @@ impl Apis {
     pub async fn start(env: &TestEnv) -> Self {
         let name = unique_name("apis");
         let command_config = CommandConfig {
-            profile: Profile::Dev,
-            database_url: Secret::new(env.database_url.clone()),
-            database_max_connections: 4,
-            nats_url: nats_url(),
+            runtime: paystream_kit::config::RuntimeArgs::new(Profile::Dev),
+            database: paystream_kit::config::DatabaseArgs {
+                database_url: paystream_kit::config::Secret::new(env.database_url.clone()),
+                database_max_connections: 4,
+            },
+            nats: paystream_kit::config::NatsArgs {
+                nats_url: nats_url(),
+                events_stream: name.to_uppercase(),
+                events_subject_prefix: format!("{name}.events"),
+            },
             http_addr: "127.0.0.1:0".parse().expect("address"),
-            events_stream: name.to_uppercase(),
-            events_subject_prefix: format!("{name}.events"),
             relay: false,
             acquirer: false,
             relay_batch_size: 500,
         };
         let query_config = QueryConfig {
-            profile: Profile::Dev,
-            database_url: Secret::new(env.database_url.clone()),
-            database_max_connections: 4,
-            nats_url: nats_url(),
+            runtime: paystream_kit::config::RuntimeArgs::new(Profile::Dev),
+            database: paystream_kit::config::DatabaseArgs {
+                database_url: paystream_kit::config::Secret::new(env.database_url.clone()),
+                database_max_connections: 4,
+            },
+            nats: paystream_kit::config::NatsArgs {
+                nats_url: nats_url(),
+                events_stream: command_config.nats.events_stream.clone(),
+                events_subject_prefix: "paystream.events".into(),
+            },
             http_addr: "127.0.0.1:0".parse().expect("address"),
-            events_stream: command_config.events_stream.clone(),
             acquirer_consumer: unique_name("acquirer"),
         };
         let command_app = CommandApplication::build(command_config)

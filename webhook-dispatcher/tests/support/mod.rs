@@ -7,7 +7,7 @@ pub mod apis;
 pub mod receiver;
 pub mod verifiers;
 
-pub use paystream_command_api::testing::{
+pub use paystream_store::testing::{
     admin_database_url, jetstream_at, nats_url, unique_name, wait_until, TestDatabase,
 };
 
@@ -15,9 +15,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
-use paystream_command_api::aggregates::{self, Executed};
-use paystream_command_api::relay::{self, RelayConfig, RelaySignal};
-use paystream_command_api::store::{EventMetadata, PgEventStore};
 use paystream_domain::merchant::{ConfigureWebhook, MerchantAggregate, RegisterMerchant};
 use paystream_domain::order::{CreateOrder, OrderAggregate};
 use paystream_domain::payment::{
@@ -27,6 +24,9 @@ use paystream_domain::webhook::{
     WebhookDelivery, WebhookDeliveryAggregate, TEST_RETRY_INTERVALS_SECONDS,
 };
 use paystream_domain::{Currency, MerchantId, Money, OrderId, PaymentId, WebhookDeliveryId};
+use paystream_store::relay::{self, RelayConfig, RelaySignal};
+use paystream_store::runner::{self, Executed};
+use paystream_store::{EventMetadata, PgEventStore};
 use paystream_webhook_dispatcher::Settings;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -90,7 +90,7 @@ impl TestEnv {
         let merchant_id = MerchantId::from(Uuid::now_v7());
         let metadata = metadata(merchant_id);
         let key = unique_name("key");
-        aggregates::execute::<MerchantAggregate, _>(&self.store, merchant_id, &metadata, |_| {
+        runner::execute::<MerchantAggregate, _>(&self.store, merchant_id, &metadata, |_| {
             Ok(RegisterMerchant {
                 merchant_id,
                 name: "Shop".into(),
@@ -113,7 +113,7 @@ impl TestEnv {
     }
 
     pub async fn configure(&self, merchant_id: MerchantId, url: Option<&str>) {
-        aggregates::execute::<MerchantAggregate, _>(
+        runner::execute::<MerchantAggregate, _>(
             &self.store,
             merchant_id,
             &metadata(merchant_id),
@@ -134,7 +134,7 @@ impl TestEnv {
         let metadata = metadata(merchant_id);
         let order_id = OrderId::from_random_bytes(rand_bytes());
         let amount = Money::new(50_000, Currency::INR);
-        aggregates::execute::<OrderAggregate, _>(&self.store, &order_id, &metadata, |_| {
+        runner::execute::<OrderAggregate, _>(&self.store, &order_id, &metadata, |_| {
             Ok(CreateOrder {
                 order_id: order_id.clone(),
                 merchant_id,
@@ -149,7 +149,7 @@ impl TestEnv {
         .expect("create order");
         let payment_id = PaymentId::from_random_bytes(rand_bytes());
         let now = Utc::now();
-        aggregates::execute::<PaymentAggregate, _>(&self.store, &payment_id, &metadata, |_| {
+        runner::execute::<PaymentAggregate, _>(&self.store, &payment_id, &metadata, |_| {
             Ok(CreatePayment {
                 payment_id: payment_id.clone(),
                 merchant_id,
@@ -171,7 +171,7 @@ impl TestEnv {
     }
 
     pub async fn succeed(&self, merchant_id: MerchantId, payment_id: &PaymentId) -> Uuid {
-        let executed = aggregates::execute::<PaymentAggregate, _>(
+        let executed = runner::execute::<PaymentAggregate, _>(
             &self.store,
             payment_id,
             &metadata(merchant_id),
@@ -183,7 +183,7 @@ impl TestEnv {
     }
 
     pub async fn fail(&self, merchant_id: MerchantId, payment_id: &PaymentId) {
-        aggregates::execute::<PaymentAggregate, _>(
+        runner::execute::<PaymentAggregate, _>(
             &self.store,
             payment_id,
             &metadata(merchant_id),
@@ -219,7 +219,7 @@ impl TestEnv {
     }
 
     pub async fn delivery(&self, id: &WebhookDeliveryId) -> Option<WebhookDelivery> {
-        aggregates::load::<WebhookDeliveryAggregate>(&self.store, id)
+        runner::load::<WebhookDeliveryAggregate>(&self.store, id)
             .await
             .expect("load delivery")
             .state

@@ -1,13 +1,14 @@
-//! The JSON shapes of orders, payments and refunds, as clients of the
-//! original gateway know them. One place, so every endpoint answers alike,
-//! and the OpenAPI document describes exactly what is sent.
+//! The JSON shapes of the API (orders, payments, refunds, errors), as
+//! clients of the original gateway know them. One place, so every endpoint
+//! answers alike, the OpenAPI document describes exactly what is sent, and
+//! the browser (`web/`) reads the very types the services write. Serde only;
+//! the OpenAPI schemas come with the `openapi` feature.
 
+use crate::order::Order;
+use crate::payment::{Payment, Refund};
 use chrono::{DateTime, SecondsFormat, Utc};
-use paystream_domain::order::Order;
-use paystream_domain::payment::{Payment, Refund};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
 
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -28,7 +29,8 @@ pub fn text<T: Serialize>(value: &T) -> String {
 /// larger integers are refused with a 400: the event store keeps only
 /// numbers that survive PostgreSQL `jsonb` and the hash chain unchanged, so
 /// send them as strings.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum NoteValue {
     Text(String),
@@ -36,22 +38,23 @@ pub enum NoteValue {
     Flag(bool),
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderView {
     /// `order_` + 16 alphanumerics.
-    #[schema(example = "order_NXhj67fGH2jk9mPq")]
+    #[cfg_attr(feature = "openapi", schema(example = "order_NXhj67fGH2jk9mPq"))]
     pub id: String,
     pub merchant_id: uuid::Uuid,
     /// Minor units (paise for INR).
-    #[schema(example = 50000)]
+    #[cfg_attr(feature = "openapi", schema(example = 50000))]
     pub amount: i64,
-    #[schema(example = "INR")]
+    #[cfg_attr(feature = "openapi", schema(example = "INR"))]
     pub currency: String,
     pub receipt: Option<String>,
-    #[schema(value_type = HashMap<String, NoteValue>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = HashMap<String, NoteValue>))]
     pub notes: Map<String, Value>,
     /// `created` → `attempted` → `paid`.
-    #[schema(example = "created")]
+    #[cfg_attr(feature = "openapi", schema(example = "created"))]
     pub status: String,
     pub created_at: String,
     pub updated_at: String,
@@ -73,10 +76,11 @@ impl From<&Order> for OrderView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentView {
     /// `pay_` + 16 alphanumerics.
-    #[schema(example = "pay_H8sK3jD9s2L1pQr5")]
+    #[cfg_attr(feature = "openapi", schema(example = "pay_H8sK3jD9s2L1pQr5"))]
     pub id: String,
     pub order_id: String,
     pub merchant_id: uuid::Uuid,
@@ -130,10 +134,11 @@ impl From<&Payment> for PaymentView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefundView {
     /// `rfnd_` + 16 alphanumerics.
-    #[schema(example = "rfnd_K9sL2mN8pQ4rT6vX")]
+    #[cfg_attr(feature = "openapi", schema(example = "rfnd_K9sL2mN8pQ4rT6vX"))]
     pub id: String,
     pub payment_id: String,
     pub merchant_id: uuid::Uuid,
@@ -174,12 +179,14 @@ impl RefundView {
 }
 
 /// The contract's error body.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// `BAD_REQUEST_ERROR`, `AUTHENTICATION_ERROR`, `NOT_FOUND_ERROR`,
     /// `INVALID_VPA`, `INVALID_CARD`, `EXPIRED_CARD`, `IDEMPOTENCY_ERROR`,

@@ -3,8 +3,9 @@
 mod store_contract;
 mod support;
 
-use paystream_command_api::store::{
-    EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position, StreamId,
+use paystream_store::{
+    EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position, StoreError,
+    StreamId,
 };
 use sqlx::{Connection, Executor, PgConnection};
 use store_contract::{Harness, HeldAppend, Tamper};
@@ -106,7 +107,7 @@ store_contract_tests!(Postgres);
 async fn stored_events_cannot_be_updated_or_deleted() {
     let database = TestDatabase::create().await;
     let stream = store_contract::stream("order");
-    use paystream_command_api::store::EventStore;
+    use paystream_store::EventStore;
     database
         .store
         .append(
@@ -176,4 +177,36 @@ async fn dead_connections_are_replaced_after_the_database_cuts_them() {
     for _ in 0..20 {
         store.read_all(Position::START, 10).await.unwrap();
     }
+}
+
+/// Services never migrate: on a database behind this build's schema they
+/// refuse to start, naming the command that fixes it. (That a migrated
+/// database is accepted, every test shows: `TestDatabase` migrates, then
+/// connects.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_behind_the_schema_is_refused() {
+    let database = TestDatabase::create().await;
+    let mut connection = database.connection().await;
+    connection
+        .execute("delete from _sqlx_migrations where version = (select max(version) from _sqlx_migrations)")
+        .await
+        .unwrap();
+    let behind = PgEventStore::connect(&database.url, 2).await.unwrap_err();
+    assert!(matches!(behind, StoreError::Schema(_)), "{behind:?}");
+    let message = behind.to_string();
+    assert!(message.contains("run `command-api migrate`"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "this build needs {}",
+            PgEventStore::schema_version()
+        )),
+        "{message}"
+    );
+
+    connection
+        .execute("drop table _sqlx_migrations")
+        .await
+        .unwrap();
+    let never = PgEventStore::connect(&database.url, 2).await.unwrap_err();
+    assert!(never.to_string().contains("at migration none"), "{never}");
 }

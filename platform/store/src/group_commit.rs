@@ -104,10 +104,10 @@ impl GroupCommit {
         self.queue
             .send(request)
             .await
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed.into()))?;
         outcome
             .await
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed.into()))?
     }
 }
 

@@ -6,10 +6,7 @@ use std::fmt::Display;
 
 use paystream_domain::{Aggregate, DomainError, DomainEvent};
 
-use crate::store::{
-    EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position, StoreError,
-    StreamId,
-};
+use crate::{EventMetadata, EventStore, ExpectedVersion, NewEvent, Position, StoreError, StreamId};
 
 /// Attempts at one command before a conflict is reported to the caller.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -55,6 +52,12 @@ pub struct Executed<A: Aggregate> {
 }
 
 /// Striped per-stream locks: bounded memory, rare false sharing.
+///
+/// Process-global on purpose, and safe: a stripe only serialises this
+/// process's commands on streams that hash alike, so two stores in one
+/// process (tests) at worst wait for each other briefly; correctness never
+/// rests on it (the append's expected version does). It saves the conflict
+/// and reload that racing commands on one stream would otherwise cost.
 fn stripe(stream: &StreamId) -> &'static tokio::sync::Mutex<()> {
     static STRIPES: std::sync::LazyLock<Vec<tokio::sync::Mutex<()>>> =
         std::sync::LazyLock::new(|| {
@@ -75,14 +78,14 @@ pub fn stream_of<A: Aggregate>(id: impl Display) -> Result<StreamId, StoreError>
 
 /// Folds the aggregate's stream.
 pub async fn load<A: Aggregate>(
-    store: &PgEventStore,
+    store: &impl EventStore,
     id: impl Display,
 ) -> Result<Loaded<A>, CommandError> {
     load_stream(store, stream_of::<A>(id)?).await
 }
 
 async fn load_stream<A: Aggregate>(
-    store: &PgEventStore,
+    store: &impl EventStore,
     stream: StreamId,
 ) -> Result<Loaded<A>, CommandError> {
     let mut state = A::State::default();
@@ -102,9 +105,9 @@ async fn load_stream<A: Aggregate>(
 /// returns the last version (0 when the stream does not exist). An event
 /// that does not decode is [`CommandError::Corrupt`].
 pub async fn read_events<A: Aggregate>(
-    store: &PgEventStore,
+    store: &impl EventStore,
     stream: &StreamId,
-    mut visit: impl FnMut(&crate::store::RecordedEvent, A::Event),
+    mut visit: impl FnMut(&crate::RecordedEvent, A::Event),
 ) -> Result<u64, CommandError> {
     let mut version = 0;
     loop {
@@ -133,7 +136,7 @@ pub async fn read_events<A: Aggregate>(
 /// can carry facts read from it), decides, and appends. On a version
 /// conflict it starts over from a fresh load, at most [`MAX_ATTEMPTS`] times.
 pub async fn execute<A, F>(
-    store: &PgEventStore,
+    store: &impl EventStore,
     id: impl Display,
     metadata: &EventMetadata,
     command: F,
@@ -152,7 +155,7 @@ where
 /// state without reading the stream (a collision shows up as a conflict,
 /// and the retry then sees the existing object).
 pub async fn create<A, F>(
-    store: &PgEventStore,
+    store: &impl EventStore,
     id: impl Display,
     metadata: &EventMetadata,
     command: F,
@@ -174,7 +177,7 @@ where
 /// Like [`execute`], starting from a state the caller loaded a moment ago;
 /// if it is stale, the append conflicts and the command runs on a fresh load.
 pub async fn execute_loaded<A, F>(
-    store: &PgEventStore,
+    store: &impl EventStore,
     loaded: Loaded<A>,
     metadata: &EventMetadata,
     command: F,
@@ -188,7 +191,7 @@ where
 }
 
 async fn decide_and_append<A, F>(
-    store: &PgEventStore,
+    store: &impl EventStore,
     mut loaded: Loaded<A>,
     metadata: &EventMetadata,
     mut command: F,

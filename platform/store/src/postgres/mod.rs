@@ -29,6 +29,7 @@ use super::{
 };
 
 mod append;
+pub mod lag;
 
 /// Stream heads remembered per generation (two generations are kept).
 const HEAD_CACHE_CAPACITY: usize = 50_000;
@@ -73,7 +74,23 @@ impl PgEventStore {
         }
     }
 
-    /// Connects with explicit bounds and applies the migrations.
+    /// Applies the migrations this build carries, then closes its
+    /// connection. One place runs it: `command-api migrate` (which
+    /// `deploy/dev up` runs before any service starts), and test support.
+    pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
+        let options: PgConnectOptions = database_url.parse()?;
+        let pool = PoolOptions::<sqlx::Postgres>::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        let applied = MIGRATOR.run(&pool).await;
+        pool.close().await;
+        applied.map_err(|error| StoreError::Unavailable(error.into()))
+    }
+
+    /// Connects with explicit bounds. Refuses a database whose schema is
+    /// behind this build ([`StoreError::Schema`]): services never migrate.
     ///
     /// A pooled connection is checked (one round trip) only when it has been
     /// idle for a while: one that has just served a query is alive, and
@@ -109,10 +126,7 @@ impl PgEventStore {
             })
             .connect_with(options)
             .await?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|error| StoreError::Unavailable(error.into()))?;
+        ensure_schema(&pool).await?;
         // Without autovacuum, hot rows (stream heads, checkpoints, the
         // schedule) bloat their tables and nothing re-analyzes them, so
         // cached plans chosen while a table was small are never re-planned.
@@ -127,6 +141,15 @@ impl PgEventStore {
             );
         }
         Ok(Self::new(pool, GroupCommitConfig::default()))
+    }
+
+    /// The schema version this build needs: its newest migration.
+    pub fn schema_version() -> i64 {
+        MIGRATOR
+            .iter()
+            .map(|migration| migration.version)
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -366,7 +389,31 @@ fn from_i64(value: i64) -> Result<u64, StoreError> {
 }
 
 /// The database keeps microseconds; the canonical bytes must hash what it keeps.
-pub(in crate::store) fn now_micros() -> DateTime<Utc> {
+pub(crate) fn now_micros() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// Checks that every migration of this build is applied. A newer database
+/// (a later build migrated it) is accepted: migrations only add.
+async fn ensure_schema(pool: &PgPool) -> Result<(), StoreError> {
+    let needed = PgEventStore::schema_version();
+    let applied: Option<i64> =
+        match sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
+            .fetch_one(pool)
+            .await
+        {
+            Ok(version) => version,
+            // 42P01 undefined_table: never migrated.
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("42P01") => None,
+            Err(error) => return Err(error.into()),
+        };
+    match applied {
+        Some(version) if version >= needed => Ok(()),
+        applied => Err(StoreError::Schema(format!(
+            "the database schema is at migration {}, this build needs {needed}: \
+             run `command-api migrate` first (`deploy/dev up` does)",
+            applied.map_or_else(|| "none".to_owned(), |version| version.to_string())
+        ))),
+    }
 }

@@ -23,9 +23,9 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use super::{from_i64, now_micros, to_hash, PgEventStore};
-use crate::store::append_plan::{appended, plan, Decision, Head, PreparedAppend};
-use crate::store::head_cache::HeadCache;
-use crate::store::{Appended, EventMetadata, ExpectedVersion, NewEvent, StoreError, StreamId};
+use crate::append_plan::{appended, plan, Decision, Head, PreparedAppend};
+use crate::head_cache::HeadCache;
+use crate::{Appended, EventMetadata, ExpectedVersion, NewEvent, StoreError, StreamId};
 
 const WRITE_PLAN: &str = "\
 with created as (
@@ -90,7 +90,7 @@ impl PgEventStore {
 
     /// Appends in a statement of its own; when an event id is already stored,
     /// tells a retry of a landed append (a no-op) from a real reuse.
-    pub(in crate::store) async fn append_alone(
+    pub(crate) async fn append_alone(
         pool: &PgPool,
         cache: &HeadCache,
         stream: &StreamId,
@@ -122,7 +122,7 @@ impl PgEventStore {
     ///
     /// `cache`: heads known to be committed. Pass it only when the write
     /// commits on its own, since the cache learns the heads this batch moves.
-    pub(in crate::store) async fn append_batch(
+    pub(crate) async fn append_batch(
         connection: &mut PgConnection,
         tx_index: u32,
         appends: &[&PreparedAppend<'_>],
@@ -307,7 +307,7 @@ fn classify_retry(
     Some(Ok(Appended {
         first_version: u64::try_from(*first).unwrap_or_default(),
         last_version: u64::try_from(*last).unwrap_or_default(),
-        position: crate::store::Position(*position),
+        position: crate::Position(*position),
         duplicate: true,
     }))
 }
@@ -316,7 +316,7 @@ async fn write_plan(
     connection: &mut PgConnection,
     tx_index: u32,
     appends: &[&PreparedAppend<'_>],
-    plan: &crate::store::append_plan::Plan,
+    plan: &crate::append_plan::Plan,
 ) -> Result<(HashSet<String>, i64), sqlx::Error> {
     let recorded_at = appends.first().map_or_else(now_micros, |a| a.recorded_at);
     let (mut new_ids, mut new_versions, mut new_hashes) = (vec![], vec![], vec![]);

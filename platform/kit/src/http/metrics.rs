@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+pub use crate::metrics::{escape, CONTENT_TYPE};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -22,9 +24,6 @@ use axum::response::Response;
 pub const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
-
-/// The content type of the text exposition.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[derive(Debug, Default, Clone)]
 struct Histogram {
@@ -120,14 +119,6 @@ impl HttpMetrics {
     }
 }
 
-/// A label value: backslash, quote and newline escaped.
-pub fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// Middleware: records every request's route, status and latency.
 pub async fn track(
     State(metrics): State<Arc<HttpMetrics>>,
@@ -148,34 +139,6 @@ pub async fn track(
         started.elapsed().as_secs_f64(),
     );
     response
-}
-
-/// A bounded in-memory cache as `/metrics` shows it: (name, entries, most
-/// entries it keeps).
-pub type CacheSize = (&'static str, usize, usize);
-
-/// Appends `{prefix}_cache_entries` and `{prefix}_cache_capacity`, one
-/// series per cache, to a Prometheus text exposition.
-pub fn render_caches(out: &mut String, prefix: &str, caches: &[CacheSize]) {
-    for (suffix, help, capacity) in [
-        (
-            "cache_entries",
-            "Entries in each bounded in-memory cache.",
-            false,
-        ),
-        (
-            "cache_capacity",
-            "Most entries each cache keeps (the oldest go first).",
-            true,
-        ),
-    ] {
-        let family = format!("{prefix}_{suffix}");
-        let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} gauge");
-        for (cache, entries, most) in caches {
-            let value = if capacity { most } else { entries };
-            let _ = writeln!(out, "{family}{{cache=\"{cache}\"}} {value}");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::store::PgEventStore;
+use crate::PgEventStore;
 use sqlx::{Connection, Executor, PgConnection};
 
 /// Server URL of a role that may create databases.
@@ -49,9 +49,12 @@ impl TestDatabase {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("PAYSTREAM_TEST_DATABASE_URL must end in /<database>"),
         };
+        PgEventStore::migrate(&url)
+            .await
+            .expect("migrate the test database");
         let store = PgEventStore::connect(&url, 24)
             .await
-            .expect("connect and migrate test database");
+            .expect("connect to the test database");
         Self { url, store }
     }
 
@@ -180,69 +183,4 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .expect("free port")
-}
-
-/// Credentials of a merchant, as a test sends them.
-#[derive(Debug, Clone)]
-pub struct TestMerchant {
-    pub id: uuid::Uuid,
-    pub key: String,
-    pub secret: String,
-}
-
-/// Registers a merchant with fresh credentials straight through the domain
-/// (as staff would), suspended if asked, and writes its credentials.
-pub async fn register_merchant(store: &PgEventStore, suspended: bool) -> TestMerchant {
-    use chrono::Utc;
-    use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant, SuspendMerchant};
-    use paystream_domain::MerchantId;
-
-    use crate::aggregates;
-    use crate::http::auth::{secret_hash, sync_credentials};
-    use crate::store::EventMetadata;
-
-    let id = uuid::Uuid::now_v7();
-    let merchant = TestMerchant {
-        id,
-        key: format!("key_{}", uuid::Uuid::now_v7().simple()),
-        secret: format!("secret_{}", uuid::Uuid::now_v7().simple()),
-    };
-    let metadata = EventMetadata {
-        actor: "test".into(),
-        ..EventMetadata::default()
-    };
-    let merchant_id = MerchantId::from(id);
-    let register = RegisterMerchant {
-        merchant_id,
-        name: "Other".into(),
-        email: format!("{}@example.com", id.simple()),
-        password_hash: None,
-        api_key: merchant.key.clone(),
-        api_secret_hash: secret_hash(&merchant.secret),
-        webhook_secret: "whsec_other".into(),
-        fee_bps: 100,
-        at: Utc::now(),
-    };
-    let mut executed =
-        aggregates::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
-            Ok(register.clone().into())
-        })
-        .await
-        .expect("register the merchant");
-    if suspended {
-        executed =
-            aggregates::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
-                Ok(SuspendMerchant {
-                    reason: "test".into(),
-                }
-                .into())
-            })
-            .await
-            .expect("suspend the merchant");
-    }
-    let state = executed.state.expect("a registered merchant");
-    sync_credentials(store.pool(), &state)
-        .await
-        .expect("write the credentials");
-    merchant
 }

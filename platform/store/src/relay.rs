@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::backoff::backoff;
-use crate::store::{EventStore, PgEventStore, Position, RecordedEvent};
+use crate::{EventStore, PgEventStore, Position, RecordedEvent};
 
 pub const HEADER_POSITION: &str = "Paystream-Position";
 pub const HEADER_STREAM: &str = "Paystream-Stream";
@@ -103,7 +103,7 @@ pub enum StepOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::StoreError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("NATS: {0}")]

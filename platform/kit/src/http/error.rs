@@ -11,8 +11,8 @@ use axum::Json;
 use paystream_domain::DomainError;
 use serde_json::json;
 
-use crate::aggregates::CommandError;
-use crate::store::StoreError;
+use paystream_store::runner::CommandError;
+use paystream_store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
-use paystream_command_api::store::{
+use paystream_store::{
     ChainBreakKind, EventMetadata, EventStore, ExpectedVersion, IdempotencyRecord, NewEvent,
     Position, RecordedEvent, StoreError, StreamId,
 };

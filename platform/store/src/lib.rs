@@ -6,10 +6,15 @@
 //! appear behind them (see the PostgreSQL adapter for how).
 
 pub mod append_plan;
+pub mod backoff;
 pub mod chain;
 pub mod group_commit;
 pub mod head_cache;
 pub mod postgres;
+pub mod relay;
+pub mod runner;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::fmt;
 use std::future::Future;
@@ -230,23 +235,31 @@ pub enum StoreError {
     InvalidEvent(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database's schema is behind this build (see
+    /// `PgEventStore::migrate`): the service must not start on it.
+    #[error("{0}")]
+    Schema(String),
     /// The database cannot be reached or cannot serve right now (connection
     /// lost, pool exhausted, shutting down, out of resources, a transient
     /// serialization failure): retrying later may succeed.
     #[error("event store unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] BackendError),
     /// The database refused a value that a request carried: text it cannot
     /// hold (a NUL character: SQLSTATE 22021 `character_not_in_repertoire`,
     /// 22P05 `untranslatable_character`) or text that is not of the column's
     /// type (22P02 `invalid_text_representation`). The input is at fault, not
     /// the database; services validate inputs first and this is the backstop.
     #[error("the database refused a value of the request")]
-    InvalidValue(#[source] sqlx::Error),
+    InvalidValue(#[source] BackendError),
     /// Any other database error (a violated constraint, a row that does not
     /// decode, a bug in a statement): neither unavailability nor bad input.
     #[error("database error")]
-    Database(#[source] sqlx::Error),
+    Database(#[source] BackendError),
 }
+
+/// The backend's own error, kept as the source of a [`StoreError`] for logs;
+/// callers decide on the variant, never on the backend's type.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// SQLSTATEs of values the database refuses (see [`StoreError::InvalidValue`]).
 const INVALID_VALUE_STATES: [&str; 3] = ["22021", "22P05", "22P02"];
@@ -276,10 +289,10 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             E::Database(database) => match database.code() {
                 Some(code) if INVALID_VALUE_STATES.contains(&code.as_ref()) => {
-                    StoreError::InvalidValue(error)
+                    StoreError::InvalidValue(error.into())
                 }
-                Some(code) if is_transient_state(&code) => StoreError::Unavailable(error),
-                _ => StoreError::Database(error),
+                Some(code) if is_transient_state(&code) => StoreError::Unavailable(error.into()),
+                _ => StoreError::Database(error.into()),
             },
             E::Io(_)
             | E::Tls(_)
@@ -287,14 +300,14 @@ impl From<sqlx::Error> for StoreError {
             | E::PoolTimedOut
             | E::PoolClosed
             | E::WorkerCrashed
-            | E::Configuration(_) => StoreError::Unavailable(error),
-            _ => StoreError::Database(error),
+            | E::Configuration(_) => StoreError::Unavailable(error.into()),
+            _ => StoreError::Database(error.into()),
         }
     }
 }
 
 /// The port. Backends: PostgreSQL (default, [`PgEventStore`]); EventStoreDB
-/// later, held to the same contract suite (`tests/store_contract.rs`).
+/// later, held to the same contract suite (`tests/store_contract/`).
 pub trait EventStore: Send + Sync {
     /// Appends `events` to `stream` atomically if its version is `expected`.
     /// A stale expectation is [`StoreError::Conflict`] and writes nothing.

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use paystream_command_api::relay::{self, Relay, RelayConfig, RelaySignal, StepOutcome};
-use paystream_command_api::store::{
+use paystream_store::relay::{self, Relay, RelayConfig, RelaySignal, StepOutcome};
+use paystream_store::{
     EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, StreamId,
 };
 use serde_json::json;

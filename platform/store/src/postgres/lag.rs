@@ -3,9 +3,15 @@
 //! that many index entries however far behind it is), and its parked events.
 //! Read by the projector's `/metrics` and `/health` and by the query API's.
 
-use sqlx::{PgPool, Row};
+use sqlx::Row;
 
-use crate::projection::Projection;
+use super::PgEventStore;
+use crate::StoreError;
+
+/// The projections whose checkpoints `projection_checkpoints` holds (the
+/// projector's `Projection::ALL`, checked by a test there), listed even
+/// before their first checkpoint.
+pub const PROJECTIONS: [&str; 4] = ["payments", "webhooks", "merchants", "ledger"];
 
 /// Lag counts stop above this.
 pub const LAG_CAP: i64 = 10_000;
@@ -24,14 +30,11 @@ pub struct Lag {
     pub parked: i64,
 }
 
-/// Every projection (those of [`Projection::ALL`], and any other with a
-/// checkpoint or parked events), in one statement.
-pub async fn lags(pool: &PgPool) -> Result<Vec<Lag>, sqlx::Error> {
-    let names: Vec<String> = Projection::ALL
-        .iter()
-        .map(|p| p.name().to_owned())
-        .collect();
-    let rows = sqlx::query(
+impl PgEventStore {
+    /// Every projection (those of [`PROJECTIONS`], and any other with a
+    /// checkpoint or parked events), in one statement.
+    pub async fn projection_lags(&self) -> Result<Vec<Lag>, StoreError> {
+        let rows = sqlx::query(
         "with relay as (select coalesce(max(position), 0) as position from relay_checkpoints), \
               names as (select unnest($1::text[]) as projection \
                         union select projection from projection_checkpoints \
@@ -44,20 +47,22 @@ pub async fn lags(pool: &PgPool) -> Result<Vec<Lag>, sqlx::Error> {
          from names n left join projection_checkpoints c on c.projection = n.projection \
          order by n.projection",
     )
-    .bind(names)
+    .bind(PROJECTIONS)
     .bind(LAG_CAP + 1)
-    .fetch_all(pool)
+    .fetch_all(self.pool())
     .await?;
-    rows.iter()
-        .map(|row| {
-            let events: i64 = row.try_get("lag")?;
-            Ok(Lag {
-                projection: row.try_get("projection")?,
-                position: row.try_get("position")?,
-                events,
-                capped: events > LAG_CAP,
-                parked: row.try_get("parked")?,
+        rows.iter()
+            .map(|row| {
+                let events: i64 = row.try_get("lag")?;
+                Ok(Lag {
+                    projection: row.try_get("projection")?,
+                    position: row.try_get("position")?,
+                    events,
+                    capped: events > LAG_CAP,
+                    parked: row.try_get("parked")?,
+                })
             })
-        })
-        .collect()
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
 }

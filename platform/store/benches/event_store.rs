@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use paystream_command_api::store::group_commit::GroupCommitConfig;
-use paystream_command_api::store::{
+use paystream_store::group_commit::GroupCommitConfig;
+use paystream_store::{
     EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position, StoreError,
     StreamId,
 };
@@ -142,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
         ),
         ..GroupCommitConfig::default()
     };
+    PgEventStore::migrate(&url).await?;
     let migrated = PgEventStore::connect(&url, writers as u32 + 2).await?;
     let pool: PgPool = migrated.pool().clone();
     let store = PgEventStore::new(pool.clone(), group_commit);
