@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
+use paystream_store::{EventStore, PgEventStore, StoreError, StreamId};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -308,32 +309,32 @@ pub struct StoredTimes {
     pub refund_processed: HashMap<String, SystemTime>,
 }
 
-/// Reads the payments' events (the load generator's own check: services
-/// never run SQL on the events table outside the store).
+/// Reads the payments' events, through the store's port like every reader
+/// of the log.
 pub async fn stored_times(
-    pool: &sqlx::PgPool,
+    store: &PgEventStore,
     payment_ids: &[String],
 ) -> anyhow::Result<HashMap<String, StoredTimes>> {
     let mut times: HashMap<String, StoredTimes> = HashMap::new();
     for chunk in payment_ids.chunks(5_000) {
-        let streams: Vec<String> = chunk.iter().map(|id| format!("payment-{id}")).collect();
-        let rows: Vec<(
-            String,
-            String,
-            chrono::DateTime<chrono::Utc>,
-            Option<String>,
-        )> = sqlx::query_as(
-            "select stream_id, event_type, recorded_at, payload->>'refund_id' \
-               from events where stream_id = any($1)",
-        )
-        .bind(&streams)
-        .fetch_all(pool)
-        .await?;
-        for (stream, event_type, recorded_at, refund_id) in rows {
+        let streams = chunk
+            .iter()
+            .map(|id| Ok((StreamId::new("payment", id)?, u64::MAX)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let events = store.read_streams(&streams).await?;
+        for event in events {
+            let stream = event.stream_id.as_str();
+            let event_type = event.event_type.as_str();
+            let recorded_at = event.recorded_at;
+            let refund_id = event
+                .payload
+                .get("refund_id")
+                .and_then(|id| id.as_str())
+                .map(str::to_owned);
             let payment_id = stream.trim_start_matches("payment-").to_owned();
             let at = SystemTime::from(recorded_at);
             let entry = times.entry(payment_id).or_default();
-            match (event_type.as_str(), refund_id) {
+            match (event_type, refund_id) {
                 ("PaymentCreated", _) => entry.created = Some(at),
                 ("PaymentSucceeded", _) => entry.outcome = Some(("success".into(), at)),
                 ("PaymentFailed", _) => entry.outcome = Some(("failed".into(), at)),

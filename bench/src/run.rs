@@ -1,6 +1,7 @@
 //! The run: merchants, then for each endpoint mode the rate steps, each
 //! with its budget, latencies, errors and lost work; the report as markdown.
 
+use paystream_store::PgEventStore;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -55,11 +56,10 @@ pub struct Report {
 
 pub async fn run(options: Options) -> anyhow::Result<Report> {
     let api = Api::new(&options.base_url)?;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .connect(&options.database_url)
+    let store = PgEventStore::connect(&options.database_url, 4)
         .await
         .context("connect to the system's database")?;
+    let pool = store.pool().clone();
     let nats = async_nats::connect(&options.nats_url).await.ok();
     let jetstream = nats.map(async_nats::jetstream::new);
     let processes = Processes::new(options.pid_dir.clone());
@@ -134,7 +134,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             let payments = recorder.made.len() as u64;
             budgets.push((rate, budget::budget(&before, &after, payments)));
 
-            let checked = check(&pool, &recorder, endpoints > 0, &receiver, options.drain).await?;
+            let checked = check(&store, &recorder, endpoints > 0, &receiver, options.drain).await?;
             report.lost += checked.lost;
             for (code, count) in &recorder.errors {
                 *report.errors.entry(code.clone()).or_default() += count;
@@ -223,7 +223,7 @@ fn since(later: SystemTime, earlier: SystemTime) -> u64 {
 /// and its refund processed in the store, and, with endpoints, every final
 /// event has reached its endpoint; what is still missing then is lost.
 async fn check(
-    pool: &sqlx::PgPool,
+    store: &PgEventStore,
     recorder: &Recorder,
     endpoints: bool,
     receiver: &Receiver,
@@ -236,7 +236,7 @@ async fn check(
         .collect();
     let deadline = Instant::now() + drain;
     loop {
-        let times = load::stored_times(pool, &ids).await?;
+        let times = load::stored_times(store, &ids).await?;
         let expected = expected_webhooks(recorder, &times);
         let arrivals = receiver.arrivals();
         let received: HashSet<(String, String, Option<String>)> = arrivals

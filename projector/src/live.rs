@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, AckKind};
 use futures::{FutureExt, StreamExt};
-use paystream_store::backoff::backoff;
+use paystream_kit::consumer::{supervise, ConsumeError, Durable, Failures};
 use paystream_store::relay::HEADER_POSITION;
 use paystream_store::{EventStore, PgEventStore, Position, RecordedEvent};
 
@@ -36,26 +36,21 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::projection::Projection;
 
-/// Runs the consumer of every projection for ever.
+/// Runs the consumer of every projection for ever: each life starts over
+/// from the checkpoints.
 pub async fn run(
     store: PgEventStore,
     jetstream: jetstream::Context,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
 ) {
-    let mut failures: u32 = 0;
-    loop {
-        let result = consume(&store, &jetstream, &config, &metrics, &mut failures).await;
-        failures = failures.saturating_add(1);
-        metrics.restarts.inc();
-        match result {
-            Ok(()) => tracing::warn!("message stream ended; restarting from the checkpoints"),
-            Err(error) => {
-                tracing::warn!(%error, failures, "projector consumer error; restarting from the checkpoints")
-            }
-        }
-        tokio::time::sleep(backoff(failures, Config::BACKOFF_MAX)).await;
-    }
+    supervise(
+        "projector",
+        Config::BACKOFF_MAX,
+        |failures| consume(&store, &jetstream, &config, &metrics, failures),
+        |_| metrics.restarts.inc(),
+    )
+    .await;
 }
 
 async fn consume(
@@ -63,8 +58,8 @@ async fn consume(
     jetstream: &jetstream::Context,
     config: &Config,
     metrics: &Metrics,
-    failures: &mut u32,
-) -> Result<(), String> {
+    failures: Failures,
+) -> Result<(), ConsumeError> {
     let pool = store.pool();
     let mut stream = jetstream
         .get_stream(&config.nats.events_stream)
@@ -80,75 +75,67 @@ async fn consume(
         resume_after = resume_after.min(sequence);
     }
     let name = &config.consumer_name;
-    // Re-created at each start so it resumes exactly after the checkpoints.
-    // The per-projection consumers of earlier versions go too.
-    let earlier = Projection::ALL.map(|projection| format!("{name}-{projection}"));
-    for old in std::iter::once(name).chain(&earlier) {
-        match stream.delete_consumer(old).await {
-            Ok(_) => {}
-            Err(error) if error.to_string().contains("not found") => {}
-            Err(error) => tracing::debug!(consumer = %old, %error, "deleting the old consumer"),
-        }
-    }
     let batch_size = usize::try_from(config.batch_size).unwrap_or(500).max(1);
-    let wanted = consumer::pull::Config {
-        durable_name: Some(name.clone()),
-        description: Some("Paystream projector (every projection)".into()),
-        filter_subject: format!("{}.>", config.nats.events_subject_prefix),
-        deliver_policy: if resume_after == 0 {
-            consumer::DeliverPolicy::All
-        } else {
-            consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: resume_after + 1,
-            }
+    let durable = Durable {
+        stream: config.nats.events_stream.clone(),
+        config: consumer::pull::Config {
+            durable_name: Some(name.clone()),
+            description: Some("Paystream projector (every projection)".into()),
+            filter_subject: format!("{}.>", config.nats.events_subject_prefix),
+            deliver_policy: if resume_after == 0 {
+                consumer::DeliverPolicy::All
+            } else {
+                consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: resume_after + 1,
+                }
+            },
+            ack_policy: consumer::AckPolicy::All,
+            ack_wait: Config::ACK_WAIT,
+            max_ack_pending: i64::try_from(batch_size * 4).unwrap_or(i64::MAX),
+            ..Default::default()
         },
-        ack_policy: consumer::AckPolicy::All,
-        ack_wait: Config::ACK_WAIT,
-        max_ack_pending: i64::try_from(batch_size * 4).unwrap_or(i64::MAX),
-        ..Default::default()
+        // Re-created at each start so it resumes exactly after the
+        // checkpoints. The per-projection consumers of earlier versions go
+        // too.
+        recreate: Some(
+            Projection::ALL
+                .map(|projection| format!("{name}-{projection}"))
+                .to_vec(),
+        ),
+        batch: batch_size,
+        heartbeat: Duration::from_secs(5),
     };
-    let consumer: consumer::PullConsumer = stream
-        .create_consumer(wanted)
-        .await
-        .map_err(|error| format!("consumer {name}: {error}"))?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(batch_size)
-        .expires(Duration::from_secs(30))
-        .heartbeat(Duration::from_secs(5))
-        .messages()
-        .await
-        .map_err(|error| format!("messages: {error}"))?;
+    let mut messages = paystream_kit::consumer::open(jetstream, &durable).await?;
     tracing::info!(consumer = %name, after_sequence = resume_after, "projector consuming");
 
     loop {
         let mut batch = Vec::with_capacity(batch_size);
         match messages.next().await {
             None => return Ok(()),
-            Some(Err(error)) => return Err(format!("pull: {error}")),
+            Some(Err(error)) => return Err(ConsumeError::nats(format!("pull: {error}"))),
             Some(Ok(message)) => batch.push(message),
         }
         // Take whatever else has already arrived, without waiting.
         while batch.len() < batch_size {
             match messages.next().now_or_never() {
                 Some(Some(Ok(message))) => batch.push(message),
-                Some(Some(Err(error))) => return Err(format!("pull: {error}")),
+                Some(Some(Err(error))) => return Err(ConsumeError::nats(format!("pull: {error}"))),
                 Some(None) | None => break,
             }
         }
         let delivered = decode(&batch, metrics)?;
         let step = apply_live(pool, &Projection::ALL, &delivered);
         let outcomes = match tokio::time::timeout(Config::ACK_WAIT.mul_f32(0.8), step).await {
-            Err(_) => return Err("applying a batch timed out".into()),
+            Err(_) => return Err(ConsumeError::Handler("applying a batch timed out".into())),
             Ok(Err(StepError::Gap { first, checkpoint })) => {
-                return Err(format!(
+                return Err(ConsumeError::Handler(format!(
                     "messages skip from sequence {checkpoint} to {first}"
-                ))
+                )))
             }
-            Ok(Err(error)) => return Err(error.to_string()),
+            Ok(Err(error)) => return Err(error.to_string().into()),
             Ok(Ok(outcomes)) => outcomes,
         };
-        *failures = 0;
+        failures.reset();
         for (projection, outcome) in Projection::ALL.into_iter().zip(&outcomes) {
             metrics
                 .of(projection)

@@ -101,6 +101,9 @@ pub enum ApplyError {
     /// constraint error is the event's fault (see [`ApplyError::is_poison`]).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Reading the event store failed (never the event's fault).
+    #[error("event store: {0}")]
+    Store(#[from] paystream_store::StoreError),
     /// The event cannot be applied: unknown type or version, bad payload, or
     /// a gap in its stream. Retrying cannot help.
     #[error("{0}")]
@@ -116,7 +119,7 @@ impl ApplyError {
             ApplyError::Database(sqlx::Error::Database(error)) => error
                 .code()
                 .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
-            ApplyError::Database(_) => false,
+            ApplyError::Database(_) | ApplyError::Store(_) => false,
         }
     }
 }

@@ -64,11 +64,10 @@ pub async fn rebuild(
     for projection in projections {
         prepare(&mut *pool.acquire().await?, *projection).await?;
     }
-    let total: i64 =
-        sqlx::query_scalar("select count(*) from events where position < events_horizon()")
-            .fetch_one(pool)
-            .await?;
-    let mut bar = Progress::new(u64::try_from(total).unwrap_or(0), progress);
+    // For the progress bar: events appended during the rebuild are counted
+    // as they come.
+    let total = store.size().await?.events;
+    let mut bar = Progress::new(total, progress);
 
     // One reader, one applier per projection on its own connection: the
     // projections fill their tables side by side, and the reader stays a

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -101,6 +101,7 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
     let lags = lags.unwrap_or_default();
     let troubled = lags.iter().any(|lag| lag.parked > 0 || lag.capped);
     let report = Report::new("projector", database, nats, troubled);
+    let status = report.status_code();
     let projections: Vec<_> = lags
         .into_iter()
         .map(|lag| {
@@ -115,10 +116,7 @@ async fn health(State(state): State<HttpState>) -> impl IntoResponse {
         .collect();
     let mut body = serde_json::to_value(&report).unwrap_or_default();
     body["projections"] = projections.into();
-    (
-        StatusCode::from_u16(report.status.http_status()).unwrap_or(StatusCode::OK),
-        Json(body),
-    )
+    (status, Json(body))
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {

@@ -98,18 +98,5 @@ pub async fn refund_stream(
     store: &PgEventStore,
     refund_id: &RefundId,
 ) -> Result<Option<StreamId>, StoreError> {
-    let stream: Option<String> = sqlx::query_scalar(
-        "select stream_id from events \
-         where category = 'payment' and event_type = 'RefundCreated' \
-           and payload ->> 'refund_id' = $1 \
-         limit 1",
-    )
-    .bind(refund_id.as_str())
-    .fetch_optional(store.pool())
-    .await?;
-    stream
-        .map(|stream| {
-            StreamId::parse(stream).map_err(|error| StoreError::Corrupt(error.to_string()))
-        })
-        .transpose()
+    store.refund_stream(refund_id.as_str()).await
 }

@@ -21,6 +21,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use paystream_kit::http::error::ApiError;
+use paystream_store::{EventStore, PgEventStore};
 use sqlx::PgPool;
 use tokio::time::Instant;
 
@@ -67,33 +68,21 @@ pub async fn checkpoint(pool: &PgPool, projection: &str) -> Result<i64, sqlx::Er
     Ok(position.unwrap_or(0))
 }
 
-/// A lower bound of every position not handed out yet: any position an
-/// append has been given is below it.
-pub async fn next_position(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "select greatest( \
-             pg_snapshot_xmax(pg_current_snapshot())::text::bigint << 20, \
-             coalesce((select max(position) from events), 0) + 1)",
-    )
-    .fetch_one(pool)
-    .await
-}
-
 impl MinPosition {
     /// Waits until `projection` has applied `self`'s position, if any.
-    pub async fn wait(self, pool: &PgPool, projection: &str) -> Result<(), ApiError> {
+    pub async fn wait(self, store: &PgEventStore, projection: &str) -> Result<(), ApiError> {
         let Some(wanted) = self.0 else {
             return Ok(());
         };
         let deadline = Instant::now() + MAX_WAIT;
         let mut within_bound = false;
         loop {
-            let reached = checkpoint(pool, projection).await?;
+            let reached = checkpoint(store.pool(), projection).await?;
             if reached >= wanted {
                 return Ok(());
             }
             if !within_bound {
-                let next = next_position(pool).await?;
+                let next = store.next_position().await?.0;
                 if wanted >= next {
                     return Err(ApiError::bad_request(format!(
                         "X-Min-Position {wanted} is beyond every position handed out so far (all are below {next}); send the X-Event-Position of a command's answer"

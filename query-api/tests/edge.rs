@@ -10,11 +10,11 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use paystream_domain::dev as seed;
+use paystream_store::testing::{nats_url, unique_name, TestDatabase};
 use serde_json::{json, Value};
-use sqlx::{Connection, Executor, PgConnection};
 
 const NGINX: &str = "/usr/sbin/nginx";
 /// The nginx template of this checkout (the manifest directory is read at
@@ -28,7 +28,7 @@ fn template_path() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_edge_sends_reads_to_query_api_and_writes_to_command_api() {
     let nginx = nginx_binary();
-    let database_url = create_database().await;
+    let database_url = TestDatabase::create().await.url;
     let events_stream = unique_name("t").to_uppercase();
     let command_api = spawn_command_api(&database_url, &events_stream).await;
     let query_api = spawn_query_api(&database_url, &events_stream).await;
@@ -404,49 +404,6 @@ fn nginx_binary() -> PathBuf {
 }
 
 // ------------------------------------------------------------------ services
-
-fn admin_database_url() -> String {
-    std::env::var("PAYSTREAM_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn nats_url() -> String {
-    std::env::var("PAYSTREAM_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-/// A unique lowercase name (database, stream, temp folder, request id).
-fn unique_name(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}_{}_{nanos}_{count}", std::process::id())
-}
-
-/// A new, empty database (`ps_test_…`, which `deploy/dev test` drops before
-/// a run), migrated as `command-api migrate` does.
-async fn create_database() -> String {
-    let admin = admin_database_url();
-    let name = unique_name("ps_test_edge");
-    let mut connection = PgConnection::connect(&admin)
-        .await
-        .expect("connect to the test PostgreSQL server (PAYSTREAM_TEST_DATABASE_URL)");
-    connection
-        .execute(format!("create database {name}").as_str())
-        .await
-        .expect("create the test database");
-    let url = match admin.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("PAYSTREAM_TEST_DATABASE_URL must end in /<database>"),
-    };
-    paystream_store::PgEventStore::migrate(&url)
-        .await
-        .expect("migrate the test database");
-    url
-}
 
 /// The real command API on port 0: dev profile, no relay, no acquirer.
 async fn spawn_command_api(database_url: &str, events_stream: &str) -> SocketAddr {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_nats::jetstream;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -157,17 +157,8 @@ pub fn router(store: PgEventStore, nats: async_nats::Client, dispatcher: &Dispat
 /// The kit's report: unhealthy (503) without the database (no delivery
 /// can be claimed or recorded); degraded without NATS (due retries still go
 /// out, new events wait in JetStream until it is back).
-async fn health(State(state): State<HttpState>) -> impl IntoResponse {
-    let database = sqlx::query("select 1")
-        .execute(state.store.pool())
-        .await
-        .is_ok();
-    let nats = paystream_kit::nats::connected(&state.nats);
-    let report = Report::new("webhook-dispatcher", database, nats, false);
-    (
-        StatusCode::from_u16(report.status.http_status()).unwrap_or(StatusCode::OK),
-        axum::Json(report),
-    )
+async fn health(State(state): State<HttpState>) -> Report {
+    Report::probe("webhook-dispatcher", &state.store, &state.nats, false).await
 }
 
 async fn metrics_text(State(state): State<HttpState>) -> impl IntoResponse {

@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use paystream_bench::seed::{self, EVENTS_PER_LIFE};
-use paystream_store::PgEventStore;
+use paystream_store::{EventStore, LogSize, PgEventStore};
 use sqlx::Executor;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
@@ -68,11 +68,9 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     }
     // History older than JetStream's retention: never republished.
-    let head: i64 = sqlx::query_scalar(
-        "select coalesce(max(position), 0) from events where position < events_horizon()",
-    )
-    .fetch_one(store.pool())
-    .await?;
+    // Every position below the horizon is final: the relay has nothing to
+    // publish below it.
+    let head: i64 = store.horizon().await?.0 - 1;
     sqlx::query(
         "insert into relay_checkpoints (name, position, updated_at) values ('relay', $1, now()) \
          on conflict (name) do update set position = greatest(relay_checkpoints.position, excluded.position), \
@@ -81,11 +79,10 @@ async fn main() -> anyhow::Result<()> {
     .bind(head)
     .execute(store.pool())
     .await?;
-    let (total, streams): (i64, i64) = sqlx::query_as(
-        "select (select count(*) from events), (select count(*) from event_streams)",
-    )
-    .fetch_one(store.pool())
-    .await?;
+    let LogSize {
+        events: total,
+        streams,
+    } = store.size().await?;
     eprintln!(
         "seed: wrote {} events in {elapsed:.0} s ({:.0} events/s); the store now holds {total} events \
          in {streams} streams; relay checkpoint moved to {head}",

@@ -2,9 +2,8 @@
 //! (`paystream_kit::health`).
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use paystream_kit::health::Report;
 
 use crate::startup::AppState;
@@ -13,15 +12,6 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Report>) {
-    let database = sqlx::query("select 1")
-        .execute(state.store.pool())
-        .await
-        .is_ok();
-    let nats = paystream_kit::nats::connected(&state.nats);
-    let report = Report::new("command-api", database, nats, false);
-    (
-        StatusCode::from_u16(report.status.http_status()).unwrap_or(StatusCode::OK),
-        Json(report),
-    )
+async fn health(State(state): State<AppState>) -> Report {
+    Report::probe("command-api", &state.store, &state.nats, false).await
 }

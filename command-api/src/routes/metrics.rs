@@ -12,7 +12,7 @@ use crate::startup::AppState;
 use paystream_kit::metrics::{render_caches, CONTENT_TYPE as TEXT};
 
 /// Most unpublished events counted per scrape.
-const BACKLOG_CAP: i64 = 100_000;
+const BACKLOG_CAP: u64 = 100_000;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))
@@ -22,16 +22,7 @@ async fn scrape(
     State(state): State<AppState>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     let mut out = state.metrics.render();
-    let relay: Result<(i64, i64), sqlx::Error> = sqlx::query_as(
-        "with relay as (select coalesce(max(position), 0) as position from relay_checkpoints) \
-         select relay.position, \
-           (select count(*) from (select 1 from events e \
-              where e.position > relay.position and e.position < events_horizon() limit $1) backlog) \
-         from relay",
-    )
-    .bind(BACKLOG_CAP)
-    .fetch_one(state.store.pool())
-    .await;
+    let relay = paystream_store::relay::backlog(&state.store, BACKLOG_CAP).await;
     let _ = writeln!(
         out,
         "# HELP command_api_database_up Whether the store could be read for this scrape.\n# TYPE command_api_database_up gauge\ncommand_api_database_up {}",

@@ -60,7 +60,7 @@ use paystream_kit::http::error::ApiError;
 use paystream_kit::http::json::{ApiJson, NoBody};
 use paystream_kit::http::path::ApiPath;
 use paystream_store::runner::{self, CommandError};
-use paystream_store::{EventMetadata, Position, StoreError};
+use paystream_store::{EventMetadata, EventStore, Position, StoreError};
 
 /// How long the previous signing secret keeps signing after a regeneration.
 pub const SECRET_OVERLAP_HOURS: i64 = 24;
@@ -609,29 +609,26 @@ async fn failed_since(
     merchant: MerchantId,
     since: DateTime<Utc>,
 ) -> Result<Vec<WebhookDeliveryId>, ApiError> {
-    let streams: Vec<String> = sqlx::query_scalar(
-        "select failed.stream_id from events failed \
-         where failed.category = 'webhook' and failed.event_type = 'WebhookDeliveryFailed' \
-           and failed.merchant_id = $1 and failed.recorded_at >= $2 \
-           and not exists (select 1 from events later \
-                           where later.stream_id = failed.stream_id and later.version > failed.version) \
-         order by failed.position \
-         limit $3",
-    )
-    .bind(Uuid::from(merchant))
-    .bind(since)
-    .bind(RECOVER_LIMIT)
-    .fetch_all(state.store.pool())
-    .await?;
+    let streams = state
+        .store
+        .streams_ending_with(
+            "webhook",
+            "WebhookDeliveryFailed",
+            Uuid::from(merchant),
+            since,
+            usize::try_from(RECOVER_LIMIT).unwrap_or(usize::MAX),
+        )
+        .await?;
     streams
         .into_iter()
         .map(|stream| {
             stream
+                .as_str()
                 .strip_prefix("webhook-")
                 .and_then(|id| id.parse::<WebhookDeliveryId>().ok())
                 .ok_or_else(|| {
                     ApiError::internal(&StoreError::InvalidEvent(format!(
-                        "unexpected webhook stream id {stream:?}"
+                        "unexpected webhook stream id {stream}"
                     )))
                 })
         })

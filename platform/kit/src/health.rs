@@ -9,6 +9,10 @@
 //! * `unhealthy`: it cannot do its job (the database is unreachable):
 //!   HTTP 503, the only status that fails a load balancer's check.
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use paystream_store::PgEventStore;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -63,6 +67,26 @@ pub struct Report {
 }
 
 impl Report {
+    /// Checks the database (one round trip) and the NATS connection.
+    pub async fn probe(
+        service: &'static str,
+        store: &PgEventStore,
+        nats: &async_nats::Client,
+        troubled: bool,
+    ) -> Self {
+        Self::new(
+            service,
+            store.ping().await,
+            crate::nats::connected(nats),
+            troubled,
+        )
+    }
+
+    /// The one status-code rule applied to this report.
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status.http_status()).unwrap_or(StatusCode::OK)
+    }
+
     /// Unhealthy without the database; degraded without NATS or when
     /// `troubled` (a service's own reason); else healthy.
     pub fn new(service: &'static str, database: bool, nats: bool, troubled: bool) -> Self {
@@ -80,5 +104,11 @@ impl Report {
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             service,
         }
+    }
+}
+
+impl IntoResponse for Report {
+    fn into_response(self) -> Response {
+        (self.status_code(), Json(self)).into_response()
     }
 }

@@ -5,6 +5,8 @@
 //!   logging, database, NATS), with one set of names and defaults;
 //! * [`telemetry`]: one tracing init, JSON or pretty;
 //! * [`nats`]: connecting, and the JetStream context with its bounded waits;
+//! * [`consumer`]: opening a durable pull consumer, and supervising its
+//!   lives with a bounded back-off;
 //! * [`health`]: one `healthy | degraded | unhealthy` vocabulary and one
 //!   status-code rule;
 //! * [`metrics`]: the Prometheus text format's shared pieces;
@@ -15,6 +17,7 @@
 //! * `testing` (feature `testing`, dev-dependencies only).
 
 pub mod config;
+pub mod consumer;
 pub mod health;
 pub mod metrics;
 pub mod nats;

@@ -346,6 +346,124 @@ pub trait EventStore: Send + Sync {
 
     /// Checks every stream's chain; returns the breaks found (empty = intact).
     fn verify_all(&self) -> impl Future<Output = Result<Vec<ChainBreak>, StoreError>> + Send;
+
+    /// Checks the chains of the next `streams` streams after `after`, in
+    /// stream id order: one bounded step of a walk over every stream.
+    fn verify_streams(
+        &self,
+        after: Option<&str>,
+        streams: usize,
+    ) -> impl Future<Output = Result<VerifiedStreams, StoreError>> + Send;
+
+    /// Whether any stream sorts after `after` (a walk that stopped there is
+    /// complete when none does).
+    fn has_streams_after(
+        &self,
+        after: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Several streams at once: each `(stream, version)` asks for the
+    /// stream's events up to that version. Ordered by stream, then version.
+    fn read_streams(
+        &self,
+        wanted: &[(StreamId, u64)],
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// One merchant's events (those whose metadata names it) after `after`,
+    /// in global order, final positions only (as [`EventStore::read_all`]).
+    fn read_merchant(
+        &self,
+        merchant: Uuid,
+        after: Position,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// A filtered range of the global log, in global order (the audit
+    /// export).
+    fn read_range(
+        &self,
+        range: &LogRange,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Every position below this is final: no event will ever appear there.
+    fn horizon(&self) -> impl Future<Output = Result<Position, StoreError>> + Send;
+
+    /// A lower bound of every position not handed out yet: any position an
+    /// append has been given is below it.
+    fn next_position(&self) -> impl Future<Output = Result<Position, StoreError>> + Send;
+
+    /// How many events and streams the log holds.
+    fn size(&self) -> impl Future<Output = Result<LogSize, StoreError>> + Send;
+
+    /// The payment stream that holds refund `refund_id` (a refund lives in
+    /// its payment's stream), if it was ever requested.
+    fn refund_stream(
+        &self,
+        refund_id: &str,
+    ) -> impl Future<Output = Result<Option<StreamId>, StoreError>> + Send;
+
+    /// Streams of `category` whose last event is of `event_type`, names
+    /// `merchant` and was recorded at or after `since`; oldest such event
+    /// first, at most `limit`.
+    fn streams_ending_with(
+        &self,
+        category: &str,
+        event_type: &str,
+        merchant: Uuid,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StreamId>, StoreError>> + Send;
+}
+
+/// A filtered range of the global log: positions in `(after, before)`,
+/// optionally recorded in `[recorded_from, recorded_to)` and of one
+/// merchant (its metadata names it, or it is in its merchant stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRange {
+    pub after: Position,
+    pub before: Position,
+    pub recorded_from: Option<DateTime<Utc>>,
+    pub recorded_to: Option<DateTime<Utc>>,
+    pub merchant: Option<Uuid>,
+    pub limit: usize,
+}
+
+/// How many events and streams the log holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogSize {
+    pub events: u64,
+    pub streams: u64,
+}
+
+/// One step of a walk over every stream's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VerifiedStreams {
+    pub streams: u64,
+    pub events: u64,
+    /// Every broken stream of the step, in stream id order.
+    pub breaks: Vec<StreamBreak>,
+    /// The last stream of the step; `None` when it reached the end.
+    pub upto: Option<String>,
+}
+
+/// A broken stream, as a walk over raw rows finds it: its id as stored
+/// (which may not even parse), the first version that does not verify, and
+/// what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamBreak {
+    pub stream_id: String,
+    pub version: u64,
+    pub kind: ChainBreakKind,
+}
+
+impl From<ChainBreak> for StreamBreak {
+    fn from(broken: ChainBreak) -> Self {
+        Self {
+            stream_id: broken.stream_id.to_string(),
+            version: broken.version,
+            kind: broken.kind,
+        }
+    }
 }
 
 mod hex_hash {

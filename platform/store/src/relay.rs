@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::backoff::backoff;
-use crate::{EventStore, PgEventStore, Position, RecordedEvent};
+use crate::{EventStore, PgEventStore, Position, RecordedEvent, StoreError};
 
 pub const HEADER_POSITION: &str = "Paystream-Position";
 pub const HEADER_STREAM: &str = "Paystream-Stream";
@@ -354,4 +354,21 @@ fn header_i64(headers: &HeaderMap, name: &str) -> Option<i64> {
     headers
         .get(name)
         .and_then(|value| value.as_str().parse().ok())
+}
+
+/// How far the relay is: the position it published up to, and the committed
+/// events beyond it not yet published (counted up to `cap`, so the count
+/// costs at most that many index entries).
+pub async fn backlog(store: &PgEventStore, cap: u64) -> Result<(Position, u64), StoreError> {
+    let (position, backlog): (i64, i64) = sqlx::query_as(
+        "with relay as (select coalesce(max(position), 0) as position from relay_checkpoints) \
+         select relay.position, \
+           (select count(*) from (select 1 from events e \
+              where e.position > relay.position and e.position < events_horizon() limit $1) backlog) \
+         from relay",
+    )
+    .bind(i64::try_from(cap).unwrap_or(i64::MAX))
+    .fetch_one(store.pool())
+    .await?;
+    Ok((Position(position), u64::try_from(backlog).unwrap_or(0)))
 }

@@ -34,18 +34,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use paystream_domain::api::{timestamp, ErrorBody};
 use paystream_kit::http::error::ApiError;
-use paystream_store::chain::ChainWalker;
-use paystream_store::postgres::decode_idempotency;
 use paystream_store::{
-    ChainBreak, EventMetadata, IdempotencyRecord, Position, RecordedEvent, StoreError, StreamId,
+    EventStore, IdempotencyRecord, LogRange, PgEventStore, Position, RecordedEvent, StoreError,
+    StreamBreak, StreamId, VerifiedStreams,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -62,7 +58,7 @@ pub const TIME_BUDGET: Duration = Duration::from_secs(20);
 /// Breaks listed in one answer.
 pub const MAX_BREAKS_LISTED: usize = 100;
 /// Events per export page.
-pub const EXPORT_PAGE: i64 = 500;
+pub const EXPORT_PAGE: usize = 500;
 /// Encoded pages buffered between the reader task and the client.
 const EXPORT_BUFFER: usize = 4;
 /// Keys whose values are secrets in merchant events.
@@ -82,30 +78,6 @@ pub fn router() -> Router<QueryState> {
         .route("/api/v1/audit/export", get(export))
 }
 
-/// The statement verifying one range of streams: the event columns, then
-/// the head's (`head_*`), in (stream, version) order. The bounds are in the
-/// text only when given (`$1`: streams after, `$2`: streams up to), so every
-/// plan can use the `(stream_id, version)` and head indexes.
-fn verify_chunk_sql(after: bool, upto: bool) -> String {
-    let range = match (after, upto) {
-        (true, true) => "where stream_id > $1 and stream_id <= $2",
-        (true, false) => "where stream_id > $1",
-        (false, true) => "where stream_id <= $1",
-        (false, false) => "",
-    };
-    format!(
-        "select coalesce(e.stream_id, s.stream_id) as key, \
-                e.position, e.event_id, e.stream_id, e.version, e.event_type, e.schema_version, \
-                e.payload, e.merchant_id, e.causation_id, e.correlation_id, e.actor, \
-                e.idempotency_key_hash, e.idempotency_request_hash, \
-                e.recorded_at, e.hash, s.version as head_version, s.last_hash as head_hash \
-         from (select * from events {range}) e \
-         full join (select stream_id, version, last_hash from event_streams {range}) s \
-           on s.stream_id = e.stream_id \
-         order by 1, e.version"
-    )
-}
-
 /// A broken link.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct BreakView {
@@ -119,14 +91,14 @@ pub struct BreakView {
     pub kind: String,
 }
 
-impl From<ChainBreak> for BreakView {
-    fn from(broken: ChainBreak) -> Self {
+impl From<StreamBreak> for BreakView {
+    fn from(broken: StreamBreak) -> Self {
         let kind = serde_json::to_value(broken.kind)
             .ok()
             .and_then(|kind| kind.as_str().map(str::to_string))
             .unwrap_or_else(|| format!("{:?}", broken.kind).to_lowercase());
         Self {
-            stream_id: broken.stream_id.to_string(),
+            stream_id: broken.stream_id,
             version: broken.version,
             kind,
         }
@@ -188,70 +160,6 @@ fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
 }
 
-fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    bytes
-        .try_into()
-        .map_err(|bytes: Vec<u8>| corrupt(format!("hash of {} bytes", bytes.len())))
-}
-
-/// An events row as stored (the columns of `select events.*`-like queries).
-fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
-    let schema_version: i16 = row.try_get("schema_version")?;
-    let version: i64 = row.try_get("version")?;
-    Ok(RecordedEvent {
-        position: Position(row.try_get("position")?),
-        event_id: row.try_get("event_id")?,
-        stream_id: StreamId::parse(row.try_get("stream_id")?)
-            .map_err(|error| corrupt(error.to_string()))?,
-        version: u64::try_from(version).map_err(|_| corrupt(format!("version {version}")))?,
-        event_type: row.try_get("event_type")?,
-        schema_version: u16::try_from(schema_version)
-            .map_err(|_| corrupt(format!("schema version {schema_version}")))?,
-        payload: row.try_get("payload")?,
-        metadata: EventMetadata {
-            merchant_id: row.try_get("merchant_id")?,
-            causation_id: row.try_get("causation_id")?,
-            correlation_id: row.try_get("correlation_id")?,
-            actor: row.try_get("actor")?,
-            idempotency: decode_idempotency(row)?,
-        },
-        recorded_at: row.try_get("recorded_at")?,
-        hash: hash32(row.try_get("hash")?)?,
-    })
-}
-
-/// One stream being walked.
-struct Walk {
-    key: String,
-    walker: Option<ChainWalker>,
-    head: Option<(u64, [u8; 32])>,
-    /// A row that could not even be decoded: the stream is broken there.
-    undecodable: Option<u64>,
-}
-
-impl Walk {
-    fn finish(self) -> Option<BreakView> {
-        if let Some(version) = self.undecodable {
-            return Some(BreakView {
-                stream_id: self.key,
-                version,
-                kind: "altered".into(),
-            });
-        }
-        match (self.walker, StreamId::parse(self.key.clone())) {
-            (Some(walker), _) => walker.finish(self.head).map(BreakView::from),
-            (None, Ok(stream)) => ChainWalker::new(stream)
-                .finish(self.head)
-                .map(BreakView::from),
-            (None, Err(_)) => Some(BreakView {
-                stream_id: self.key,
-                version: 1,
-                kind: "truncated".into(),
-            }),
-        }
-    }
-}
-
 #[derive(Default)]
 struct Tally {
     streams: u64,
@@ -261,114 +169,16 @@ struct Tally {
 }
 
 impl Tally {
-    fn close(&mut self, walk: Walk) {
-        self.streams += 1;
-        if let Some(broken) = walk.finish() {
+    fn add(&mut self, step: VerifiedStreams) {
+        self.streams += step.streams;
+        self.events += step.events;
+        for broken in step.breaks {
             self.breaks_total += 1;
             if self.breaks.len() < MAX_BREAKS_LISTED {
-                self.breaks.push(broken);
+                self.breaks.push(broken.into());
             }
         }
     }
-}
-
-/// The upper stream of the next chunk of `size` streams after `after`
-/// (`None`: the chunk runs to the end).
-async fn chunk_end(
-    pool: &PgPool,
-    after: Option<&str>,
-    size: i64,
-) -> Result<Option<String>, sqlx::Error> {
-    match after {
-        Some(after) => {
-            sqlx::query_scalar(
-                "select stream_id from event_streams where stream_id > $1 \
-                 order by stream_id offset $2 limit 1",
-            )
-            .bind(after)
-            .bind(size - 1)
-            .fetch_optional(pool)
-            .await
-        }
-        None => {
-            sqlx::query_scalar(
-                "select stream_id from event_streams order by stream_id offset $1 limit 1",
-            )
-            .bind(size - 1)
-            .fetch_optional(pool)
-            .await
-        }
-    }
-}
-
-/// Whether any stream (a head or an event) sorts after `after`.
-async fn any_stream_after(pool: &PgPool, after: Option<&str>) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "select exists (select 1 from event_streams where stream_id > $1) \
-             or exists (select 1 from events where stream_id > $1)",
-    )
-    .bind(after)
-    .fetch_one(pool)
-    .await
-}
-
-/// Verifies the streams in `(after, upto]`, one statement, row by row.
-async fn verify_chunk(
-    pool: &PgPool,
-    after: Option<&str>,
-    upto: Option<&str>,
-    tally: &mut Tally,
-) -> Result<(), StoreError> {
-    let sql = verify_chunk_sql(after.is_some(), upto.is_some());
-    let mut query = sqlx::query(&sql);
-    for bound in [after, upto].into_iter().flatten() {
-        query = query.bind(bound);
-    }
-    let mut rows = query.fetch(pool);
-    let mut walk: Option<Walk> = None;
-    while let Some(row) = rows.try_next().await? {
-        let key: String = row.try_get("key")?;
-        if walk.as_ref().map(|walk| walk.key.as_str()) != Some(key.as_str()) {
-            if let Some(done) = walk.take() {
-                tally.close(done);
-            }
-            let head = match row.try_get::<Option<i64>, _>("head_version")? {
-                Some(version) => {
-                    let hash: Vec<u8> = row.try_get("head_hash")?;
-                    Some((u64::try_from(version).unwrap_or(0), hash32(hash)?))
-                }
-                None => None,
-            };
-            walk = Some(Walk {
-                key: key.clone(),
-                walker: None,
-                head,
-                undecodable: None,
-            });
-        }
-        let Some(current) = walk.as_mut() else {
-            continue;
-        };
-        // A head without events has one row with no event columns.
-        let Some(version) = row.try_get::<Option<i64>, _>("version")? else {
-            continue;
-        };
-        tally.events += 1;
-        if current.undecodable.is_some() {
-            continue;
-        }
-        match decode_event(&row) {
-            Ok(event) => current
-                .walker
-                .get_or_insert_with(|| ChainWalker::new(event.stream_id.clone()))
-                .push(&event),
-            Err(_) => current.undecodable = Some(u64::try_from(version).unwrap_or(0)),
-        }
-    }
-    if let Some(done) = walk.take() {
-        tally.close(done);
-    }
-    Ok(())
 }
 
 /// Verifies the hash chain of every stream (or the next part of them).
@@ -406,7 +216,6 @@ pub async fn verify(
     };
     let started_at = Utc::now();
     let started = Instant::now();
-    let pool = state.store.pool();
     let mut tally = Tally::default();
     let mut after = start_after.clone();
     let complete = loop {
@@ -414,16 +223,24 @@ pub async fn verify(
             let left = limit - i64::try_from(tally.streams).unwrap_or(i64::MAX);
             left.clamp(1, CHUNK_STREAMS)
         });
-        let upto = chunk_end(pool, after.as_deref(), size).await?;
-        verify_chunk(pool, after.as_deref(), upto.as_deref(), &mut tally).await?;
+        let step = state
+            .store
+            .verify_streams(after.as_deref(), usize::try_from(size).unwrap_or(1))
+            .await?;
+        let upto = step.upto.clone();
+        tally.add(step);
         let Some(upto) = upto else {
             break true;
         };
-        after = Some(upto);
         let limit_reached = limit.is_some_and(|limit| tally.streams >= limit.unsigned_abs());
-        if limit_reached || started.elapsed() >= TIME_BUDGET {
+        let stop = limit_reached || started.elapsed() >= TIME_BUDGET;
+        after = Some(upto);
+        if stop {
             // Stopping: complete only if no stream (head or event) is left.
-            break !any_stream_after(pool, after.as_deref()).await?;
+            break !state
+                .store
+                .has_streams_after(after.as_deref().unwrap_or_default())
+                .await?;
         }
     };
     Ok(Json(VerifyReport {
@@ -571,38 +388,24 @@ fn csv_row(row: &ExportRow, out: &mut String) {
 
 /// The page of events after `after`, encoded; the last position read.
 async fn export_page(
-    pool: &PgPool,
+    store: &PgEventStore,
     filter: &ExportFilter,
     format: Format,
     after: i64,
     out: &mut String,
 ) -> Result<Option<i64>, StoreError> {
-    const COLUMNS: &str = "select position, event_id, stream_id, version, event_type, \
-        schema_version, payload, merchant_id, causation_id, correlation_id, actor, \
-        idempotency_key_hash, idempotency_request_hash, recorded_at, hash from events where position > $1 and position < $2 \
-        and ($3::timestamptz is null or recorded_at >= $3) \
-        and ($4::timestamptz is null or recorded_at < $4) ";
-    let sql = if filter.merchant.is_some() {
-        format!("{COLUMNS} and (merchant_id = $5 or stream_id = $6) order by position limit $7")
-    } else {
-        format!("{COLUMNS} and $5::uuid is null and $6::text is null order by position limit $7")
-    };
-    let mut rows = sqlx::query(&sql)
-        .bind(after)
-        .bind(filter.horizon)
-        .bind(filter.from)
-        .bind(filter.to)
-        .bind(filter.merchant)
-        .bind(
-            filter
-                .merchant
-                .map(|merchant| format!("merchant-{merchant}")),
-        )
-        .bind(EXPORT_PAGE)
-        .fetch(pool);
+    let events = store
+        .read_range(&LogRange {
+            after: Position(after),
+            before: Position(filter.horizon),
+            recorded_from: filter.from,
+            recorded_to: filter.to,
+            merchant: filter.merchant,
+            limit: EXPORT_PAGE,
+        })
+        .await?;
     let mut last = None;
-    while let Some(row) = rows.try_next().await? {
-        let event = decode_event(&row)?;
+    for event in events {
         last = Some(event.position.0);
         let row = ExportRow::of(event);
         match format {
@@ -620,7 +423,7 @@ async fn export_page(
 
 /// Reads pages and sends them until the end, an error, or the client leaves.
 async fn produce(
-    pool: PgPool,
+    store: PgEventStore,
     filter: ExportFilter,
     format: Format,
     sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
@@ -631,7 +434,7 @@ async fn produce(
     let mut after = 0;
     loop {
         let mut out = String::with_capacity(64 * 1024);
-        match export_page(&pool, &filter, format, after, &mut out).await {
+        match export_page(&store, &filter, format, after, &mut out).await {
             Ok(Some(last)) => {
                 after = last;
                 if sender.send(Ok(Bytes::from(out))).await.is_err() {
@@ -688,7 +491,7 @@ pub async fn export(
         Some("csv") => Format::Csv,
         _ => Format::Ndjson,
     };
-    let pool = state.store.pool().clone();
+    let store = state.store.clone();
     let horizon = state.store.horizon().await?.0;
     let filter = ExportFilter {
         from,
@@ -697,7 +500,7 @@ pub async fn export(
         horizon,
     };
     let (sender, mut receiver) = mpsc::channel(EXPORT_BUFFER);
-    tokio::spawn(produce(pool, filter, format, sender));
+    tokio::spawn(produce(store, filter, format, sender));
     let body = Body::from_stream(futures::stream::poll_fn(move |context| {
         receiver.poll_recv(context)
     }));

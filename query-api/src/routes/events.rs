@@ -26,18 +26,17 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
 use paystream_domain::api::ErrorBody;
 use paystream_kit::http::error::ApiError;
+use paystream_store::{EventStore, Position};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::audit::redact;
 use crate::auth::MerchantReader;
-use crate::listing::{corrupt_row, Params};
+use crate::listing::Params;
 use crate::startup::QueryState;
 use crate::views::recorded_at;
 
@@ -106,39 +105,33 @@ pub async fn feed(
 ) -> Result<Json<Feed>, ApiError> {
     let after = params.integer("after", 0, i64::MAX, 0)?;
     let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let rows = sqlx::query(
-        "select position, event_id, stream_id, category, version, event_type, schema_version, \
-                recorded_at, payload \
-         from events \
-         where merchant_id = $1 and position > $2 and position < events_horizon() \
-         order by position limit $3",
-    )
-    .bind(Uuid::from(merchant.merchant_id))
-    .bind(after)
-    .bind(limit + 1)
-    .fetch_all(state.store.pool())
-    .await?;
-    let mut data = rows
-        .iter()
-        .map(|row| {
-            let category: String = row.try_get("category")?;
-            let mut payload: Value = row.try_get("payload")?;
-            if category == "merchant" {
+    let events = state
+        .store
+        .read_merchant(
+            Uuid::from(merchant.merchant_id),
+            Position(after),
+            usize::try_from(limit + 1).unwrap_or(usize::MAX),
+        )
+        .await?;
+    let mut data: Vec<FeedEvent> = events
+        .into_iter()
+        .map(|event| {
+            let mut payload = event.payload;
+            if event.stream_id.category() == "merchant" {
                 redact(&mut payload);
             }
-            Ok(FeedEvent {
-                position: row.try_get("position")?,
-                event_id: row.try_get("event_id")?,
-                stream_id: row.try_get("stream_id")?,
-                version: row.try_get("version")?,
-                event_type: row.try_get("event_type")?,
-                schema_version: row.try_get("schema_version")?,
-                recorded_at: recorded_at(row.try_get::<DateTime<Utc>, _>("recorded_at")?),
+            FeedEvent {
+                position: event.position.0,
+                event_id: event.event_id,
+                stream_id: event.stream_id.to_string(),
+                version: i64::try_from(event.version).unwrap_or(i64::MAX),
+                event_type: event.event_type,
+                schema_version: i16::try_from(event.schema_version).unwrap_or(i16::MAX),
+                recorded_at: recorded_at(event.recorded_at),
                 payload,
-            })
+            }
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(|error| corrupt_row("events", error))?;
+        .collect();
     let has_more = data.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     data.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_after = data.last().map_or(after, |event| event.position);

@@ -78,13 +78,7 @@ pub async fn health(State(state): State<QueryState>) -> (StatusCode, Json<Health
     let (database, projections) = match projections(&state.store).await {
         Ok(projections) => (true, projections),
         // Connected, but the read-model tables could not be read?
-        Err(_) => (
-            sqlx::query("select 1")
-                .execute(state.store.pool())
-                .await
-                .is_ok(),
-            Vec::new(),
-        ),
+        Err(_) => (state.store.ping().await, Vec::new()),
     };
     let troubled = projections.is_empty()
         || projections
@@ -92,8 +86,5 @@ pub async fn health(State(state): State<QueryState>) -> (StatusCode, Json<Health
             .any(|projection| projection.parked > 0 || projection.lag_capped);
     let nats = paystream_kit::nats::connected(&state.nats);
     let report = Report::new("query-api", database, nats, troubled);
-    (
-        StatusCode::from_u16(report.status.http_status()).unwrap_or(StatusCode::OK),
-        Json(Health::new(report, projections)),
-    )
+    (report.status_code(), Json(Health::new(report, projections)))
 }

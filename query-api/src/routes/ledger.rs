@@ -234,7 +234,7 @@ pub async fn balance(
     min: MinPosition,
 ) -> Result<Json<BalanceView>, ApiError> {
     let pool = state.store.pool();
-    min.wait(pool, PROJECTION).await?;
+    min.wait(&state.store, PROJECTION).await?;
     let merchant = Uuid::from(reader.merchant_id);
     let account = merchant_account(merchant);
     // Totals by kind from the entries; the balance from the running sums
@@ -338,7 +338,7 @@ pub async fn entries(
         .transpose()?;
     let range = params.created_range()?;
     let pool = state.store.pool();
-    min.wait(pool, PROJECTION).await?;
+    min.wait(&state.store, PROJECTION).await?;
 
     // Only the filters given are in the text, so the plan can use the
     // (merchant, position, entry) index for the cursor too.

@@ -141,7 +141,7 @@ pub async fn list(
         .transpose()?;
     let status = params.one_of("status", &["active", "suspended"])?;
     let pool = state.store.pool();
-    min.wait(pool, PROJECTION).await?;
+    min.wait(&state.store, PROJECTION).await?;
     // Never `state` itself: it holds the secrets.
     let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(
         "select merchant_id, name, email, status, api_key, fee_bps, webhook_url, created_at, \

@@ -171,7 +171,7 @@ pub async fn list_orders(
     let status = params.one_of("status", &ORDER_STATUSES)?;
     let created = params.created_range()?;
     let pool = state.store.pool();
-    min_position.wait(pool, "payments").await?;
+    min_position.wait(&state.store, "payments").await?;
     let rows = ListQuery::new(
         "order_id, created_at, state",
         "rm_orders",

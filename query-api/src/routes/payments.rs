@@ -237,7 +237,7 @@ pub async fn list_payments(
         .transpose()?;
     let created = params.created_range()?;
     let pool = state.store.pool();
-    min_position.wait(pool, "payments").await?;
+    min_position.wait(&state.store, "payments").await?;
     let rows = ListQuery::new(
         "payment_id, created_at, state",
         "rm_payments",

@@ -159,7 +159,7 @@ pub async fn list_refunds(
         .transpose()?;
     let created = params.created_range()?;
     let pool = state.store.pool();
-    min_position.wait(pool, "payments").await?;
+    min_position.wait(&state.store, "payments").await?;
     let rows = ListQuery::new(
         "refund_id, payment_id, merchant_id, currency, created_at, state",
         "rm_refunds",

@@ -241,7 +241,7 @@ pub async fn stats(
         })
         .transpose()?;
     let pool = state.store.pool();
-    min_position.wait(pool, "payments").await?;
+    min_position.wait(&state.store, "payments").await?;
     let rows = sqlx::query(
         "select day, currency, payments, succeeded, failed, volume \
          from rm_merchant_stats_daily \

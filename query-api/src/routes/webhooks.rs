@@ -119,7 +119,7 @@ pub async fn list_deliveries(
     let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let offset = params.integer("offset", 0, i64::from(i32::MAX), 0)?;
     let pool = state.store.pool();
-    min_position.wait(pool, "webhooks").await?;
+    min_position.wait(&state.store, "webhooks").await?;
     let merchant_id: uuid::Uuid = merchant.merchant_id.into();
     // One snapshot for the page and the total.
     let mut transaction = pool.begin().await?;

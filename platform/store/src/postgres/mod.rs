@@ -24,8 +24,8 @@ use super::chain::ChainWalker;
 use super::group_commit::{GroupCommit, GroupCommitConfig};
 use super::head_cache::HeadCache;
 use super::{
-    Appended, ChainBreak, EventMetadata, EventStore, ExpectedVersion, IdempotencyRecord, NewEvent,
-    Position, RecordedEvent, StoreError, StreamId,
+    Appended, ChainBreak, EventMetadata, EventStore, ExpectedVersion, IdempotencyRecord, LogRange,
+    LogSize, NewEvent, Position, RecordedEvent, StoreError, StreamId, VerifiedStreams,
 };
 
 mod append;
@@ -48,6 +48,9 @@ macro_rules! select_events {
         )
     };
 }
+
+mod reads;
+mod verify;
 
 /// How long a pooled connection lives (and keeps its cached plans).
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
@@ -152,6 +155,11 @@ impl PgEventStore {
             .unwrap_or(0)
     }
 
+    /// Whether the database answers right now (one round trip).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("select 1").execute(&self.pool).await.is_ok()
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -163,14 +171,6 @@ impl PgEventStore {
 
     pub fn group_commit(&self) -> &GroupCommit {
         &self.committer
-    }
-
-    /// The position below which the global log is final right now.
-    pub async fn horizon(&self) -> Result<Position, StoreError> {
-        let horizon: i64 = sqlx::query_scalar("select events_horizon()")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Position(horizon))
     }
 }
 
@@ -291,6 +291,65 @@ impl EventStore for PgEventStore {
             next_head = self::next_head(&mut heads).await?;
         }
         Ok(breaks)
+    }
+
+    async fn verify_streams(
+        &self,
+        after: Option<&str>,
+        streams: usize,
+    ) -> Result<VerifiedStreams, StoreError> {
+        verify::verify_streams(self, after, streams).await
+    }
+
+    async fn has_streams_after(&self, after: &str) -> Result<bool, StoreError> {
+        verify::has_streams_after(self, after).await
+    }
+
+    async fn read_streams(
+        &self,
+        wanted: &[(StreamId, u64)],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        reads::read_streams(self, wanted).await
+    }
+
+    async fn read_merchant(
+        &self,
+        merchant: Uuid,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        reads::read_merchant(self, merchant, after, limit).await
+    }
+
+    async fn read_range(&self, range: &LogRange) -> Result<Vec<RecordedEvent>, StoreError> {
+        reads::read_range(self, range).await
+    }
+
+    async fn horizon(&self) -> Result<Position, StoreError> {
+        reads::horizon(self).await
+    }
+
+    async fn next_position(&self) -> Result<Position, StoreError> {
+        reads::next_position(self).await
+    }
+
+    async fn size(&self) -> Result<LogSize, StoreError> {
+        reads::size(self).await
+    }
+
+    async fn refund_stream(&self, refund_id: &str) -> Result<Option<StreamId>, StoreError> {
+        reads::refund_stream(self, refund_id).await
+    }
+
+    async fn streams_ending_with(
+        &self,
+        category: &str,
+        event_type: &str,
+        merchant: Uuid,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<StreamId>, StoreError> {
+        reads::streams_ending_with(self, category, event_type, merchant, since, limit).await
     }
 }
 

@@ -721,6 +721,213 @@ pub async fn bad_appends_are_refused<H: Harness>(harness: H) {
     assert!(read_everything(&store, &s).await.is_empty());
 }
 
+async fn append_with<S: EventStore>(
+    store: &S,
+    stream: &StreamId,
+    events: Vec<NewEvent>,
+    metadata: &EventMetadata,
+) -> Position {
+    store
+        .append(stream, ExpectedVersion::NoStream, events, metadata)
+        .await
+        .unwrap()
+        .position
+}
+
+/// Waits (bounded) until every position up to `position` is final: a
+/// transaction of another test on the same server can hold the horizon back
+/// for a moment.
+async fn until_final<S: EventStore>(store: &S, position: Position) -> Position {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let horizon = store.horizon().await.unwrap();
+        if horizon > position {
+            return horizon;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "position {position} not final after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Several streams at once, one merchant's events, and a filtered range of
+/// the global log.
+pub async fn multi_stream_and_merchant_reads<H: Harness>(harness: H) {
+    let store = harness.store();
+    let ours = metadata();
+    let merchant = ours.merchant_id.unwrap();
+    let (a, b, c) = (stream("order"), stream("order"), stream("order"));
+    append_with(&store, &a, (1..=3).map(event).collect(), &ours).await;
+    append_with(&store, &b, (1..=2).map(event).collect(), &ours).await;
+    let last = append_with(&store, &c, vec![event(1)], &metadata()).await;
+    let horizon = until_final(&store, last).await;
+
+    let read = store
+        .read_streams(&[(b.clone(), u64::MAX), (a.clone(), 2)])
+        .await
+        .unwrap();
+    let mut expected = vec![
+        (a.clone(), 1),
+        (a.clone(), 2),
+        (b.clone(), 1),
+        (b.clone(), 2),
+    ];
+    expected.sort();
+    let got: Vec<(StreamId, u64)> = read
+        .iter()
+        .map(|event| (event.stream_id.clone(), event.version))
+        .collect();
+    assert_eq!(got, expected, "ordered by stream, then version");
+    assert!(store.read_streams(&[]).await.unwrap().is_empty());
+
+    let feed = store
+        .read_merchant(merchant, Position::START, 100)
+        .await
+        .unwrap();
+    let streams: Vec<&StreamId> = feed.iter().map(|event| &event.stream_id).collect();
+    assert_eq!(
+        streams,
+        [&a, &a, &a, &b, &b],
+        "the merchant's events, in global order"
+    );
+    assert!(feed
+        .windows(2)
+        .all(|pair| pair[0].position < pair[1].position));
+    let rest = store
+        .read_merchant(merchant, feed[2].position, 100)
+        .await
+        .unwrap();
+    assert_eq!(rest, feed[3..].to_vec(), "paged after a position");
+
+    let range = |merchant, limit| paystream_store::LogRange {
+        after: Position::START,
+        before: horizon,
+        recorded_from: None,
+        recorded_to: None,
+        merchant,
+        limit,
+    };
+    assert_eq!(
+        store.read_range(&range(Some(merchant), 100)).await.unwrap(),
+        feed
+    );
+    assert_eq!(store.read_range(&range(None, 100)).await.unwrap().len(), 6);
+    assert_eq!(store.read_range(&range(None, 2)).await.unwrap().len(), 2);
+    let later = paystream_store::LogRange {
+        recorded_from: Some(feed[4].recorded_at + chrono::Duration::seconds(1)),
+        ..range(None, 100)
+    };
+    assert!(store.read_range(&later).await.unwrap().is_empty());
+
+    let size = store.size().await.unwrap();
+    assert_eq!((size.events, size.streams), (6, 3));
+    assert!(store.next_position().await.unwrap() > feed[4].position);
+}
+
+/// Lookups by content: the stream of a refund, and the streams whose last
+/// event is of a type.
+pub async fn lookups_by_content<H: Harness>(harness: H) {
+    let store = harness.store();
+    let ours = metadata();
+    let merchant = ours.merchant_id.unwrap();
+    let payment = stream("payment");
+    append_with(
+        &store,
+        &payment,
+        vec![NewEvent::new(
+            "RefundCreated",
+            1,
+            json!({"refund_id": "rfnd_contract01"}),
+        )],
+        &ours,
+    )
+    .await;
+    assert_eq!(
+        store.refund_stream("rfnd_contract01").await.unwrap(),
+        Some(payment.clone())
+    );
+    assert_eq!(store.refund_stream("rfnd_nothing").await.unwrap(), None);
+
+    let since = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let (failed, retried, other) = (stream("webhook"), stream("webhook"), stream("webhook"));
+    append_with(
+        &store,
+        &failed,
+        vec![NewEvent::new("Failed", 1, json!({}))],
+        &ours,
+    )
+    .await;
+    append_with(
+        &store,
+        &retried,
+        vec![
+            NewEvent::new("Failed", 1, json!({})),
+            NewEvent::new("Retried", 1, json!({})),
+        ],
+        &ours,
+    )
+    .await;
+    append_with(
+        &store,
+        &other,
+        vec![NewEvent::new("Failed", 1, json!({}))],
+        &metadata(),
+    )
+    .await;
+    let ending = store
+        .streams_ending_with("webhook", "Failed", merchant, since, 10)
+        .await
+        .unwrap();
+    assert_eq!(ending, [failed]);
+    let future = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert!(store
+        .streams_ending_with("webhook", "Failed", merchant, future, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A walk over every stream's chain in bounded steps finds each stream
+/// once, and the break a tamper made.
+pub async fn walking_every_chain_in_steps<H: Harness>(harness: H) {
+    let store = harness.store();
+    let mut streams: Vec<StreamId> = (0..5).map(|_| stream("order")).collect();
+    for s in &streams {
+        append_with(&store, s, (1..=2).map(event).collect(), &metadata()).await;
+    }
+    streams.sort();
+    harness
+        .tamper(Tamper::ChangePayload {
+            stream: streams[3].clone(),
+            version: 2,
+        })
+        .await;
+    let (mut after, mut checked, mut events, mut breaks) = (None::<String>, 0, 0, Vec::new());
+    loop {
+        let step = store.verify_streams(after.as_deref(), 2).await.unwrap();
+        assert!(step.streams <= 2 || step.upto.is_none(), "{step:?}");
+        checked += step.streams;
+        events += step.events;
+        breaks.extend(step.breaks);
+        match step.upto {
+            Some(upto) => {
+                assert!(store.has_streams_after(&upto).await.unwrap() || checked == 5);
+                after = Some(upto);
+            }
+            None => break,
+        }
+    }
+    assert_eq!((checked, events), (5, 10));
+    assert_eq!(breaks.len(), 1, "{breaks:?}");
+    assert_eq!(breaks[0].stream_id, streams[3].as_str());
+    assert_eq!(breaks[0].version, 2);
+    assert_eq!(breaks[0].kind, ChainBreakKind::Altered);
+    assert!(!store.has_streams_after(streams[4].as_str()).await.unwrap());
+    assert!(store.has_streams_after(streams[0].as_str()).await.unwrap());
+}
+
 /// Expands to one `#[tokio::test]` per contract test for a harness type.
 #[macro_export]
 macro_rules! store_contract_tests {
@@ -735,7 +942,10 @@ macro_rules! store_contract_tests {
             tampering_is_detected,
             concurrent_appends_keep_their_own_outcomes,
             two_processes_interleave_without_breaking_chains,
-            bad_appends_are_refused
+            bad_appends_are_refused,
+            multi_stream_and_merchant_reads,
+            lookups_by_content,
+            walking_every_chain_in_steps
         );
     };
     (@each $harness:ty, $($name:ident),+) => {
