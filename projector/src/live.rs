@@ -48,7 +48,7 @@ pub async fn run(
         "projector",
         Config::BACKOFF_MAX,
         |failures| consume(&store, &jetstream, &config, &metrics, failures),
-        |_| metrics.restarts.inc(),
+        |_| metrics.restarts.increment(1),
     )
     .await;
 }
@@ -260,7 +260,7 @@ fn decode(batch: &[jetstream::Message], metrics: &Metrics) -> Result<Vec<Deliver
                 .map_err(|error| format!("message info: {error}"))?;
             let event: RecordedEvent =
                 serde_json::from_slice(&message.payload).map_err(|error| {
-                    metrics.unreadable.inc();
+                    metrics.unreadable.increment(1);
                     format!(
                         "stream sequence {} ({}) holds no readable event: {error}",
                         info.stream_sequence, message.subject

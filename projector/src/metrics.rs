@@ -1,65 +1,115 @@
-//! Per-projection counters, exported at `GET /metrics` (Prometheus text),
-//! with the lag measured at scrape time (see [`crate::lag`]).
-
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+//! Per-projection counters, exported at `GET /metrics` through the
+//! service's `paystream_kit::metrics::Registry`, with the lag measured at
+//! scrape time (`PgEventStore::projection_lags`).
 
 use chrono::Utc;
+use metrics::{Counter, Gauge};
+use paystream_kit::metrics::Registry;
+use paystream_store::postgres::lag::Lag;
 use paystream_store::RecordedEvent;
 
 use crate::apply::Outcome;
 use crate::projection::Projection;
-use paystream_store::postgres::lag::Lag;
 
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn inc(&self) {
-        self.add(1);
-    }
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-#[derive(Debug, Default)]
+/// One projection's series.
+#[derive(Debug)]
 pub struct ProjectionMetrics {
-    pub batches: Counter,
-    pub applied: Counter,
+    batches: Counter,
+    applied: Counter,
     /// Redelivered events at or below the checkpoint.
-    pub skipped: Counter,
-    pub parked: Counter,
-    pub position: AtomicI64,
+    skipped: Counter,
+    parked: Counter,
     /// Milliseconds from the last applied event's commit to its application.
-    pub last_delay_ms: AtomicI64,
+    last_delay_ms: Gauge,
 }
 
 impl ProjectionMetrics {
+    fn new(registry: &Registry, projection: Projection) -> Self {
+        let labels = [("projection", projection.name())];
+        Self {
+            batches: registry.counter("projector_batches_total", &labels),
+            applied: registry.counter("projector_events_applied_total", &labels),
+            skipped: registry.counter("projector_events_skipped_total", &labels),
+            parked: registry.counter("projector_events_parked_total", &labels),
+            last_delay_ms: registry.gauge("projector_apply_delay_milliseconds", &labels),
+        }
+    }
+
     pub fn record(&self, outcome: &Outcome, last: Option<&RecordedEvent>) {
-        self.batches.inc();
-        self.applied.add(outcome.applied as u64);
-        self.skipped.add(outcome.skipped as u64);
-        self.parked.add(outcome.parked as u64);
-        self.position.store(outcome.position, Ordering::Relaxed);
+        self.batches.increment(1);
+        self.applied.increment(outcome.applied as u64);
+        self.skipped.increment(outcome.skipped as u64);
+        self.parked.increment(outcome.parked as u64);
         if let Some(event) = last {
             let delay = (Utc::now() - event.recorded_at).num_milliseconds();
-            self.last_delay_ms.store(delay, Ordering::Relaxed);
+            self.last_delay_ms.set(delay as f64);
         }
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    projections: [ProjectionMetrics; Projection::ALL.len()],
+    registry: Registry,
+    projections: Vec<ProjectionMetrics>,
     /// Messages that held no readable event.
     pub unreadable: Counter,
     /// Consumer sessions restarted after an error (one consumer serves
     /// every projection).
     pub restarts: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let registry = Registry::new();
+        for (name, help) in [
+            ("projector_batches_total", "Transactions committed."),
+            ("projector_events_applied_total", "Events applied."),
+            (
+                "projector_events_skipped_total",
+                "Redelivered events skipped (already applied).",
+            ),
+            (
+                "projector_events_parked_total",
+                "Poison events parked in projection_parked.",
+            ),
+            (
+                "projector_unreadable_messages_total",
+                "JetStream messages that held no readable event.",
+            ),
+            (
+                "projector_consumer_restarts_total",
+                "Consumer sessions restarted after an error.",
+            ),
+        ] {
+            registry.describe_counter(name, help);
+        }
+        for (name, help) in [
+            (
+                "projector_apply_delay_milliseconds",
+                "Commit-to-applied delay of the last applied event.",
+            ),
+            (
+                "projector_checkpoint_position",
+                "Global position of the last applied event.",
+            ),
+            (
+                "projector_lag_events",
+                "Events published by the relay and not yet applied (counted up to 10001).",
+            ),
+            ("projector_parked_events", "Events parked now."),
+        ] {
+            registry.describe_gauge(name, help);
+        }
+        Self {
+            projections: Projection::ALL
+                .iter()
+                .map(|projection| ProjectionMetrics::new(&registry, *projection))
+                .collect(),
+            unreadable: registry.counter("projector_unreadable_messages_total", &[]),
+            restarts: registry.counter("projector_consumer_restarts_total", &[]),
+            registry,
+        }
+    }
 }
 
 impl Metrics {
@@ -71,88 +121,20 @@ impl Metrics {
         &self.projections[index]
     }
 
-    /// The Prometheus exposition; `lags` from [`lags`](crate::lag::lags).
+    /// The Prometheus exposition, with `lags` as read for this scrape.
     pub fn render(&self, lags: &[Lag]) -> String {
-        let mut out = String::with_capacity(4096);
-        let mut family =
-            |name: &str, kind: &str, help: &str, value: &dyn Fn(Projection) -> Option<String>| {
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-                for projection in Projection::ALL {
-                    if let Some(value) = value(projection) {
-                        let _ = writeln!(out, "{name}{{projection=\"{projection}\"}} {value}");
-                    }
-                }
-            };
-        let counter = |get: fn(&ProjectionMetrics) -> &Counter| {
-            move |p: Projection| Some(get(self.of(p)).get().to_string())
-        };
-        family(
-            "projector_batches_total",
-            "counter",
-            "Transactions committed.",
-            &counter(|m| &m.batches),
-        );
-        family(
-            "projector_events_applied_total",
-            "counter",
-            "Events applied.",
-            &counter(|m| &m.applied),
-        );
-        family(
-            "projector_events_skipped_total",
-            "counter",
-            "Redelivered events skipped (already applied).",
-            &counter(|m| &m.skipped),
-        );
-        family(
-            "projector_events_parked_total",
-            "counter",
-            "Poison events parked in projection_parked.",
-            &counter(|m| &m.parked),
-        );
-        family(
-            "projector_apply_delay_milliseconds",
-            "gauge",
-            "Commit-to-applied delay of the last applied event.",
-            &|p| Some(self.of(p).last_delay_ms.load(Ordering::Relaxed).to_string()),
-        );
-        let lag_of = |p: Projection| lags.iter().find(|lag| lag.projection == p.name());
-        family(
-            "projector_checkpoint_position",
-            "gauge",
-            "Global position of the last applied event.",
-            &|p| lag_of(p).map(|lag| lag.position.to_string()),
-        );
-        family(
-            "projector_lag_events",
-            "gauge",
-            "Events published by the relay and not yet applied (counted up to 10001).",
-            &|p| lag_of(p).map(|lag| lag.events.to_string()),
-        );
-        family(
-            "projector_parked_events",
-            "gauge",
-            "Events parked now.",
-            &|p| lag_of(p).map(|lag| lag.parked.to_string()),
-        );
-        for (name, help, value) in [
-            (
-                "projector_unreadable_messages_total",
-                "JetStream messages that held no readable event.",
-                &self.unreadable,
-            ),
-            (
-                "projector_consumer_restarts_total",
-                "Consumer sessions restarted after an error.",
-                &self.restarts,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                value.get()
-            );
+        for lag in lags {
+            let labels = [("projection", lag.projection.as_str())];
+            self.registry
+                .gauge("projector_checkpoint_position", &labels)
+                .set(lag.position as f64);
+            self.registry
+                .gauge("projector_lag_events", &labels)
+                .set(lag.events as f64);
+            self.registry
+                .gauge("projector_parked_events", &labels)
+                .set(lag.parked as f64);
         }
-        out
+        self.registry.render()
     }
 }

@@ -8,15 +8,13 @@
 //!   `query_api_projection_parked{projection}`: read on each scrape with the
 //!   health endpoint's query (one statement, lag counted with a cap).
 
-use std::fmt::Write as _;
-
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use paystream_kit::http::metrics::HttpMetrics;
-use paystream_kit::metrics::{escape, render_caches, CacheSize, CONTENT_TYPE as TEXT};
+use paystream_kit::metrics::{CacheSize, CONTENT_TYPE as TEXT};
 
 use crate::routes::health::{self, ProjectionHealth};
 use crate::startup::QueryState;
@@ -26,51 +24,50 @@ pub use paystream_kit::http::metrics::track;
 /// A projection gauge: name, help, and how to read it.
 type Gauge = (&'static str, &'static str, fn(&ProjectionHealth) -> i64);
 
+const PROJECTION_GAUGES: [Gauge; 3] = [
+    (
+        "query_api_projection_position",
+        "Global position of the last event the projection applied.",
+        |projection| projection.position,
+    ),
+    (
+        "query_api_projection_lag_events",
+        "Events published by the relay and not yet applied (counted up to 10001).",
+        |projection| projection.lag_events,
+    ),
+    (
+        "query_api_projection_parked",
+        "Events the projection could not apply, parked.",
+        |projection| projection.parked,
+    ),
+];
+
 /// The request metrics, the caches' (name, entries, capacity), then the
-/// projections' gauges as read now (`None`: the database could not be read).
+/// projections' gauges as read now (`None`: the database could not be read;
+/// the gauges keep their last values and `query_api_database_up` is 0).
 pub fn render(
     http: &HttpMetrics,
     caches: &[CacheSize],
     projections: Option<&[ProjectionHealth]>,
 ) -> String {
-    let mut out = http.render();
-    render_caches(&mut out, "query_api", caches);
-    let _ = writeln!(
-        out,
-        "# HELP query_api_database_up Whether the read-model tables could be read for this scrape.\n# TYPE query_api_database_up gauge\nquery_api_database_up {}",
-        u8::from(projections.is_some())
+    let registry = http.registry();
+    registry.caches("query_api", caches);
+    registry.describe_gauge(
+        "query_api_database_up",
+        "Whether the read-model tables could be read for this scrape.",
     );
-    if let Some(projections) = projections {
-        let gauges: [Gauge; 3] = [
-            (
-                "query_api_projection_position",
-                "Global position of the last event the projection applied.",
-                |projection| projection.position,
-            ),
-            (
-                "query_api_projection_lag_events",
-                "Events published by the relay and not yet applied (counted up to 10001).",
-                |projection| projection.lag_events,
-            ),
-            (
-                "query_api_projection_parked",
-                "Events the projection could not apply, parked.",
-                |projection| projection.parked,
-            ),
-        ];
-        for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-            for projection in projections {
-                let _ = writeln!(
-                    out,
-                    "{name}{{projection=\"{}\"}} {}",
-                    escape(&projection.projection),
-                    value(projection)
-                );
-            }
+    registry
+        .gauge("query_api_database_up", &[])
+        .set(if projections.is_some() { 1.0 } else { 0.0 });
+    for (name, help, value) in PROJECTION_GAUGES {
+        registry.describe_gauge(name, help);
+        for projection in projections.unwrap_or_default() {
+            registry
+                .gauge(name, &[("projection", &projection.projection)])
+                .set(value(projection) as f64);
         }
     }
-    out
+    http.render()
 }
 
 /// The API-key cache of the shared auth extractor.
@@ -100,8 +97,8 @@ async fn scrape(State(state): State<QueryState>) -> Response {
 mod tests {
     use super::*;
 
-    #[test]
-    fn renders_requests_then_projections() {
+    #[tokio::test]
+    async fn renders_requests_then_projections() {
         let metrics = HttpMetrics::new("query_api");
         metrics.observe("GET", "/api/v1/balance", 200, 0.003);
         let projections = [ProjectionHealth {

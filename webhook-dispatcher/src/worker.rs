@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -189,7 +188,7 @@ pub async fn run(
                                 job, slots,
                             ),
                             None => {
-                                metrics.endpoint_saturated.fetch_add(1, Ordering::Relaxed);
+                                metrics.endpoint_saturated.increment(1);
                                 held.push_back(job);
                             }
                         }
@@ -197,14 +196,14 @@ pub async fn run(
                 }
                 Ok(Err(error)) => {
                     failures = failures.saturating_add(1);
-                    metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    metrics.errors.increment(1);
                     tracing::warn!(%error, failures, "claiming due webhooks failed");
                     next_claim =
                         tokio::time::Instant::now() + backoff(failures, settings.backoff_max);
                 }
                 Err(_) => {
                     failures = failures.saturating_add(1);
-                    metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    metrics.errors.increment(1);
                     tracing::warn!(failures, "claiming due webhooks timed out");
                 }
             }
@@ -233,7 +232,7 @@ pub async fn run(
                                 slots,
                             ),
                             None => {
-                                metrics.endpoint_saturated.fetch_add(1, Ordering::Relaxed);
+                                metrics.endpoint_saturated.increment(1);
                                 held.push_back(next);
                             }
                         }
@@ -275,7 +274,7 @@ fn spawn_attempt(
     job: Job,
     slots: (OwnedSemaphorePermit, EndpointSlot),
 ) {
-    metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    metrics.in_flight.increment(1.0);
     tokio::spawn(attempt_task(
         store.clone(),
         sender.clone(),
@@ -348,15 +347,15 @@ async fn attempt_task(
     match result {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
-            metrics.errors.fetch_add(1, Ordering::Relaxed);
+            metrics.errors.increment(1);
             tracing::warn!(delivery_id = %row.delivery_id, %error, "webhook attempt could not be completed; retried when its lease expires");
         }
         Err(_) => {
-            metrics.errors.fetch_add(1, Ordering::Relaxed);
+            metrics.errors.increment(1);
             tracing::warn!(delivery_id = %row.delivery_id, "webhook attempt timed out; retried when its lease expires");
         }
     }
-    metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    metrics.in_flight.decrement(1.0);
     drop(global_slot);
     finished.notify_one();
 }
@@ -479,12 +478,12 @@ async fn attempt_with(
         finished.notify_one();
     }
 
-    metrics.attempts.fetch_add(1, Ordering::Relaxed);
+    metrics.attempts.increment(1);
     metrics.observe_latency_ms(outcome.latency_ms);
     if outcome.succeeded() {
-        metrics.successes.fetch_add(1, Ordering::Relaxed);
+        metrics.successes.increment(1);
     } else {
-        metrics.failures.fetch_add(1, Ordering::Relaxed);
+        metrics.failures.increment(1);
     }
     let attempt_number = delivery.attempts + 1;
     let metadata = EventMetadata {
@@ -541,7 +540,7 @@ async fn attempt_with(
         "webhook attempt recorded"
     );
     if state.status == WebhookDeliveryStatus::Failed {
-        metrics.deliveries_failed.fetch_add(1, Ordering::Relaxed);
+        metrics.deliveries_failed.increment(1);
         if state.failure_reason.as_deref() == Some(FAILURE_REASON_GONE) {
             disable_endpoint(store, metrics, &metadata, state.merchant_id, &state.url).await?;
         }
@@ -574,7 +573,7 @@ async fn disable_endpoint(
     match executed {
         Ok(executed) => {
             if !executed.events.is_empty() {
-                metrics.endpoints_disabled.fetch_add(1, Ordering::Relaxed);
+                metrics.endpoints_disabled.increment(1);
                 tracing::info!(%merchant_id, "webhook endpoint disabled after 410 Gone");
             }
             Ok(())

@@ -3,7 +3,6 @@
 //! message once its work is stored (a failed one is handed back with a
 //! jittered back-off and retried for ever).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,7 +70,7 @@ pub async fn run(
         |failures| consume(&shared, &jetstream, &durable, (&slots, &batches), failures),
         |result| {
             if result.is_err() {
-                metrics.errors.fetch_add(1, Ordering::Relaxed);
+                metrics.errors.increment(1);
             }
         },
     )
@@ -199,7 +198,7 @@ async fn handle_messages(
             }
             Err(error) => {
                 tracing::error!(subject = %message.subject, %error, "unreadable event message; will retry");
-                metrics.errors.fetch_add(1, Ordering::Relaxed);
+                metrics.errors.increment(1);
                 nak(&message, delivered).await;
             }
         }
@@ -215,7 +214,7 @@ async fn handle_messages(
     let outcomes = match tokio::time::timeout(settings.ack_wait.mul_f32(0.8), work).await {
         Ok(outcomes) => outcomes,
         Err(_) => {
-            metrics.errors.fetch_add(1, Ordering::Relaxed);
+            metrics.errors.increment(1);
             tracing::warn!(
                 events = events.len(),
                 "webhook intake timed out; will retry"
@@ -237,7 +236,7 @@ async fn handle_messages(
                 }
             }
             Err(error) => {
-                metrics.errors.fetch_add(1, Ordering::Relaxed);
+                metrics.errors.increment(1);
                 tracing::warn!(event_id = %event.event_id, stream = %event.stream_id, %error, delivered, "webhook intake failed; will retry");
                 nak(message, *delivered).await;
             }

@@ -5,7 +5,6 @@
 //! of deliveries an earlier run scheduled.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use paystream_domain::merchant::Merchant;
@@ -259,7 +258,7 @@ async fn write_rows(
         if let Ok(count) = &mut outcomes[*work] {
             *count += 1;
         }
-        context.metrics.scheduled.fetch_add(1, Ordering::Relaxed);
+        context.metrics.scheduled.increment(1);
     }
 }
 

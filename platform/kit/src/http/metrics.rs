@@ -1,5 +1,5 @@
-//! Request metrics for `GET /metrics`, in the Prometheus text format (no
-//! metrics crate), shared by the command and query APIs:
+//! Request metrics of both APIs, recorded into the service's
+//! [`Registry`]:
 //!
 //! * `<service>_http_requests_total{method, route, status}`: requests by
 //!   route template (`/api/v1/payments/{id}`, never the raw path, so the
@@ -7,115 +7,71 @@
 //! * `<service>_http_request_duration_seconds{route}`: a histogram of the
 //!   time to the response head.
 //!
-//! Each service appends its own gauges after [`HttpMetrics::render`].
+//! Each service sets its own gauges in [`HttpMetrics::registry`] before it
+//! renders.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-
-pub use crate::metrics::{escape, CONTENT_TYPE};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// Upper bounds of the latency histogram, in seconds.
-pub const LATENCY_BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-];
-
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    buckets: [u64; LATENCY_BUCKETS.len()],
-    count: u64,
-    sum_seconds: f64,
-}
-
-#[derive(Debug, Default)]
-struct Recorded {
-    /// (method, route, status) → count.
-    requests: BTreeMap<(String, String, u16), u64>,
-    /// route → latency.
-    latency: BTreeMap<String, Histogram>,
-}
+use crate::metrics::Registry;
 
 /// One service's request counts and latencies.
 #[derive(Debug)]
 pub struct HttpMetrics {
-    /// Metric name prefix: `command_api`, `query_api`.
-    service: &'static str,
-    recorded: Mutex<Recorded>,
+    registry: Registry,
+    requests: String,
+    duration: String,
 }
 
 impl HttpMetrics {
+    /// `service` is the metric name prefix: `command_api`, `query_api`.
     pub fn new(service: &'static str) -> Self {
+        let registry = Registry::new();
+        let requests = format!("{service}_http_requests_total");
+        let duration = format!("{service}_http_request_duration_seconds");
+        registry.describe_counter(
+            &requests,
+            "HTTP requests by method, route template and status.",
+        );
+        registry.describe_histogram(
+            &duration,
+            "Time from request to response head, by route template.",
+        );
         Self {
-            service,
-            recorded: Mutex::default(),
+            registry,
+            requests,
+            duration,
         }
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let Ok(mut recorded) = self.recorded.lock() else {
-            return;
-        };
-        *recorded
-            .requests
-            .entry((method.to_string(), route.to_string(), status))
-            .or_insert(0) += 1;
-        let histogram = recorded.latency.entry(route.to_string()).or_default();
-        for (bucket, bound) in histogram.buckets.iter_mut().zip(LATENCY_BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
-        histogram.count += 1;
-        histogram.sum_seconds += seconds;
+        self.registry
+            .counter(
+                &self.requests,
+                &[
+                    ("method", method),
+                    ("route", route),
+                    ("status", &status.to_string()),
+                ],
+            )
+            .increment(1);
+        self.registry
+            .histogram(&self.duration, &[("route", route)])
+            .record(seconds);
     }
 
-    /// The request metrics as Prometheus text.
+    /// Where the service adds its own series.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Everything the service recorded, as Prometheus text.
     pub fn render(&self) -> String {
-        let (requests, latency) = match self.recorded.lock() {
-            Ok(recorded) => (recorded.requests.clone(), recorded.latency.clone()),
-            Err(_) => Default::default(),
-        };
-        let service = self.service;
-        let mut out = String::with_capacity(4096);
-        let _ = writeln!(
-            out,
-            "# HELP {service}_http_requests_total HTTP requests answered, by route template and status.\n# TYPE {service}_http_requests_total counter"
-        );
-        for ((method, route, status), count) in &requests {
-            let _ = writeln!(
-                out,
-                "{service}_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
-                escape(method),
-                escape(route)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP {service}_http_request_duration_seconds Time to the response head, by route template.\n# TYPE {service}_http_request_duration_seconds histogram"
-        );
-        for (route, histogram) in &latency {
-            let route = escape(route);
-            for (count, bound) in histogram.buckets.iter().zip(LATENCY_BUCKETS) {
-                let _ = writeln!(
-                    out,
-                    "{service}_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{service}_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}\n\
-                 {service}_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}\n\
-                 {service}_http_request_duration_seconds_count{{route=\"{route}\"}} {count}",
-                count = histogram.count,
-                sum = histogram.sum_seconds,
-            );
-        }
-        out
+        self.registry.render()
     }
 }
 
@@ -145,28 +101,22 @@ pub async fn track(
 mod tests {
     use super::*;
 
-    #[test]
-    fn renders_prometheus_text() {
+    #[tokio::test]
+    async fn renders_requests_and_latency() {
         let metrics = HttpMetrics::new("svc");
         metrics.observe("GET", "/api/v1/balance", 200, 0.003);
         metrics.observe("GET", "/api/v1/balance", 200, 7.0);
         metrics.observe("GET", "/api/v1/balance", 401, 0.0005);
         let text = metrics.render();
-        assert!(
-            text.contains(
-                "svc_http_requests_total{method=\"GET\",route=\"/api/v1/balance\",status=\"200\"} 2\n"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "svc_http_request_duration_seconds_bucket{route=\"/api/v1/balance\",le=\"0.005\"} 2\n"
-            ),
-            "{text}"
-        );
-        assert!(text.contains(
-            "svc_http_request_duration_seconds_bucket{route=\"/api/v1/balance\",le=\"+Inf\"} 3\n"
-        ));
-        assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
+        for line in [
+            "svc_http_requests_total{method=\"GET\",route=\"/api/v1/balance\",status=\"200\"} 2",
+            "svc_http_request_duration_seconds_bucket{route=\"/api/v1/balance\",le=\"0.005\"} 2",
+            "svc_http_request_duration_seconds_bucket{route=\"/api/v1/balance\",le=\"+Inf\"} 3",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
+        }
     }
 }
