@@ -51,6 +51,9 @@ pub fn router(state: AppState) -> Router {
     )
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
     .layer(axum::middleware::from_fn_with_state(metrics, track))
+    .layer(axum::middleware::from_fn(
+        paystream_kit::http::request::span,
+    ))
     .layer(paystream_kit::http::in_flight_limit())
     .with_state(state)
 }

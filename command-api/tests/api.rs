@@ -1326,3 +1326,37 @@ async fn metrics_count_requests_by_route_template_and_report_the_relay() {
         assert!(entries >= 1, "{cache}: {text}");
     }
 }
+
+/// Every answer carries the request's id: the edge's (or a client's) when it
+/// looks like an id, a fresh one otherwise; the logs of the request carry
+/// the same id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_the_request_id() {
+    let app = spawn_app().await;
+    let id_of = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let given = app
+        .client
+        .get(format!("{}/health", app.base))
+        .header("X-Request-Id", "edge-0192.a:1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(id_of(&given).as_deref(), Some("edge-0192.a:1"));
+    let refused = app
+        .client
+        .get(format!("{}/api/v1/nothing", app.base))
+        .header("X-Request-Id", "not an id")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let fresh = id_of(&refused).expect("a fresh id");
+    assert_eq!(fresh.len(), 32, "{fresh}");
+    assert!(fresh.bytes().all(|b| b.is_ascii_hexdigit()), "{fresh}");
+}

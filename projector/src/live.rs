@@ -30,6 +30,7 @@ use futures::{FutureExt, StreamExt};
 use paystream_kit::consumer::{supervise, ConsumeError, Durable, Failures};
 use paystream_store::relay::HEADER_POSITION;
 use paystream_store::{EventStore, PgEventStore, Position, RecordedEvent};
+use tracing::Instrument;
 
 use crate::apply::{apply_from_store, apply_live, checkpoint, Delivered, StepError};
 use crate::config::Config;
@@ -124,7 +125,13 @@ async fn consume(
             }
         }
         let delivered = decode(&batch, metrics)?;
-        let step = apply_live(pool, &Projection::ALL, &delivered);
+        let span = tracing::info_span!(
+            "batch",
+            events = delivered.len(),
+            first_position = delivered.first().map_or(0, |m| m.event.position.0),
+            last_position = delivered.last().map_or(0, |m| m.event.position.0),
+        );
+        let step = apply_live(pool, &Projection::ALL, &delivered).instrument(span);
         let outcomes = match tokio::time::timeout(Config::ACK_WAIT.mul_f32(0.8), step).await {
             Err(_) => return Err(ConsumeError::Handler("applying a batch timed out".into())),
             Ok(Err(StepError::Gap { first, checkpoint })) => {

@@ -56,6 +56,9 @@ pub fn router(state: QueryState) -> Router {
         state.metrics.clone(),
         crate::metrics::track,
     ))
+    .layer(axum::middleware::from_fn(
+        paystream_kit::http::request::span,
+    ))
     .layer(paystream_kit::http::in_flight_limit())
     .with_state(state)
 }

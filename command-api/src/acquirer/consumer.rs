@@ -17,6 +17,7 @@ use paystream_store::{PgEventStore, RecordedEvent};
 use rand::Rng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::config::{AcquirerConfig, MAX_IN_FLIGHT};
 use super::outcome::{self, ProcessingMode};
@@ -209,8 +210,15 @@ async fn handle(
             return;
         }
     };
-    let work = process(&store, config.mode, &stats, &event, job);
-    match with_progress(&message, config.ack_wait / 3, work).await {
+    let span = tracing::info_span!(
+        "event",
+        correlation_id = %event.metadata.correlation_id.unwrap_or(event.event_id),
+        stream = %event.stream_id,
+        position = event.position.0,
+    );
+    async {
+        let work = process(&store, config.mode, &stats, &event, job);
+        match with_progress(&message, config.ack_wait / 3, work).await {
         Ok((object, recorded)) => {
             stats.completed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(id = %object.id, decided_by = object.decided_by, outcome = recorded.label(), delivered, "acquirer recorded");
@@ -222,6 +230,9 @@ async fn handle(
             nak(&message, delivered).await;
         }
     }
+    }
+    .instrument(span)
+    .await;
 }
 
 /// What a job was about, for logs.

@@ -2,9 +2,9 @@
 //! `info,sqlx=warn`), [`LogFormat`] chooses JSON or pretty lines.
 //!
 //! Spans carry what ties a line to a request or a payment: each HTTP request
-//! runs in a `request` span with its `request_id` (`http::request_span`),
-//! and the consumers handle an event inside a span with its
-//! `correlation_id`.
+//! runs in a `request` span with its `request_id` (`http::request::span`),
+//! and the consumers handle events inside an `event` span with the
+//! correlation id (or, for a batch, a `batch` span with its positions).
 
 use tracing_subscriber::EnvFilter;
 

@@ -13,6 +13,7 @@ use paystream_store::relay::{HEADER_POSITION, HEADER_STREAM};
 use paystream_store::{PgEventStore, Position, RecordedEvent};
 use rand::Rng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use super::{handle_batch, Context, Handled, Handoff};
 use crate::config::Settings;
@@ -209,7 +210,13 @@ async fn handle_messages(
         metrics,
         merchants,
     };
-    let work = handle_batch(&context, &events, handoff.as_ref());
+    let span = tracing::info_span!(
+        "batch",
+        events = events.len(),
+        first_position = events.first().map_or(0, |event| event.position.0),
+        last_position = events.last().map_or(0, |event| event.position.0),
+    );
+    let work = handle_batch(&context, &events, handoff.as_ref()).instrument(span);
     // Bounded: a stuck database must not hold the messages past their ack wait.
     let outcomes = match tokio::time::timeout(settings.ack_wait.mul_f32(0.8), work).await {
         Ok(outcomes) => outcomes,

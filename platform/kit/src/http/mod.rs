@@ -1,12 +1,13 @@
 //! HTTP plumbing both APIs share: errors and the 404/405 fallbacks, the JSON
 //! body and path extractors, API-key and session authentication, request
-//! metrics and the in-flight bound.
+//! metrics and spans, and the in-flight bound.
 
 pub mod auth;
 pub mod error;
 pub mod json;
 pub mod metrics;
 pub mod path;
+pub mod request;
 pub mod session;
 
 /// Requests an API serves at once; more wait (holding only their connection)
