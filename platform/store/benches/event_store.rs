@@ -1,7 +1,7 @@
 //! Event store throughput, next to a raw single-row INSERT baseline measured
 //! on the same database in the same run.
 //!
-//! `cargo bench -p paystream-command-api --bench event_store`
+//! `cargo bench -p paystream-store --bench event_store`
 //! Env: `PAYSTREAM_BENCH_DATABASE_URL` (a role that may create databases;
 //! default `PAYSTREAM_TEST_DATABASE_URL`), `PAYSTREAM_BENCH_SECONDS` per phase
 //! (default 5), `PAYSTREAM_BENCH_WRITERS` (default 16).
