@@ -9,6 +9,7 @@ use crate::payment::{Payment, Refund};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -201,4 +202,284 @@ pub struct ErrorDetail {
 /// Serialises a view for a response body.
 pub fn body<T: Serialize>(view: T) -> Value {
     serde_json::to_value(view).unwrap_or(Value::Null)
+}
+
+/// What the checkout shows of an order (no merchant data, no notes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicOrderView {
+    #[cfg_attr(feature = "openapi", schema(example = "order_NXhj67fGH2jk9mPq"))]
+    pub id: String,
+    /// Minor units.
+    #[cfg_attr(feature = "openapi", schema(example = 50000))]
+    pub amount: i64,
+    #[cfg_attr(feature = "openapi", schema(example = "INR"))]
+    pub currency: String,
+    /// `created`, `attempted` or `paid`.
+    pub status: String,
+}
+
+/// What the checkout polls of a payment (no VPA, no card data, no merchant).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicPaymentView {
+    #[cfg_attr(feature = "openapi", schema(example = "pay_H8sK3jD9s2L1pQr5"))]
+    pub id: String,
+    pub order_id: String,
+    pub amount: i64,
+    pub currency: String,
+    /// `upi` or `card`.
+    pub method: String,
+    /// `pending` → `success` | `failed`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+/// One stored event, with everything needed to check its hash:
+/// `hash = SHA-256(previous_hash ‖ canonical bytes)`, where the canonical
+/// bytes are built from `id`, `stream`, `version`, `type`, `schema_version`,
+/// `recorded_at` (microseconds), `merchant_id`, `causation_id`,
+/// `correlation_id`, `actor`, `idempotency` (when present) and `data` (see
+/// docs/architecture.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HistoryEvent {
+    /// The event's id (UUID v7); also its `Nats-Msg-Id`.
+    pub id: Uuid,
+    /// `order-order_…`, `payment-pay_…`.
+    #[cfg_attr(feature = "openapi", schema(example = "payment-pay_H8sK3jD9s2L1pQr5"))]
+    pub stream: String,
+    /// Place in the global log (grows, not dense).
+    pub position: i64,
+    /// Place in its stream, from 1, gapless.
+    pub version: u64,
+    /// `OrderCreated`, `PaymentSucceeded`, `RefundCreated`, …
+    #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(example = "PaymentCreated"))]
+    pub event_type: String,
+    pub schema_version: u16,
+    /// RFC 3339 with microseconds, as stored and hashed.
+    #[cfg_attr(feature = "openapi", schema(example = "2025-01-31T10:15:30.123456Z"))]
+    pub recorded_at: String,
+    pub merchant_id: Option<Uuid>,
+    /// `merchant:<id>`, `checkout`, `system:acquirer`, `staff:<email>`, …
+    pub actor: String,
+    pub causation_id: Option<Uuid>,
+    pub correlation_id: Option<Uuid>,
+    /// The `Idempotency-Key` request that caused the event (hashes only);
+    /// `null` when it was sent without one.
+    pub idempotency: Option<IdempotencyView>,
+    /// Lowercase hex SHA-256 chaining this event to the previous one.
+    pub hash: String,
+    /// The previous event's hash in the same stream (64 zeros for version 1).
+    pub previous_hash: String,
+    /// The stored payload.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: Value,
+}
+
+/// What an event records of the `Idempotency-Key` request that caused it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdempotencyView {
+    /// Lowercase hex SHA-256 of the key (as sent, trimmed): a client can
+    /// find the events of its request by hashing its key.
+    pub key_hash: String,
+    /// Lowercase hex SHA-256 of the request (method, path and body; card
+    /// number and CVV left out). Equal hashes: the same request.
+    pub request_hash: String,
+}
+
+/// An object's history, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct History {
+    /// The object's id.
+    pub id: String,
+    /// `order`, `payment` or `refund`.
+    pub object: String,
+    pub data: Vec<HistoryEvent>,
+}
+
+/// One delivery in the log (the original gateway's fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookLogItem {
+    #[cfg_attr(feature = "openapi", schema(example = "whd_Q2w3E4r5T6y7U8i9"))]
+    pub id: String,
+    #[cfg_attr(feature = "openapi", schema(example = "payment.success"))]
+    pub event: String,
+    /// `pending`, `success` or `failed`.
+    pub status: String,
+    /// Attempts so far (since the last manual retry).
+    pub attempts: i32,
+    pub created_at: String,
+    pub last_attempt_at: Option<String>,
+    /// HTTP status of the last attempt; `null` before the first one, or when
+    /// it got no answer (timeout, connection refused).
+    pub response_code: Option<i32>,
+}
+
+/// The delivery log, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookLog {
+    pub data: Vec<WebhookLogItem>,
+    /// Deliveries of the merchant in all.
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One attempt to send a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookAttemptView {
+    /// 1, 2, … within its round.
+    pub attempt: u32,
+    /// 1 for the scheduled round; each manual retry (or recover) starts the
+    /// next round, whose attempts count from 1 again.
+    pub round: u32,
+    /// The delivery stream's version of the attempt's event: orders attempts
+    /// across rounds.
+    pub version: u64,
+    pub attempted_at: String,
+    /// HTTP status; `null` when no answer came (timeout, refused, DNS).
+    pub status_code: Option<u16>,
+    pub latency_ms: u32,
+    /// Why no answer came, when none did.
+    pub error: Option<String>,
+    /// The first 1 KiB of the endpoint's answer.
+    pub response_body_excerpt: String,
+    /// `Retry-After` the endpoint sent, in seconds (capped at 1 h).
+    pub retry_after_seconds: Option<u32>,
+}
+
+/// One delivery and every attempt, oldest attempt first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookDeliveryView {
+    #[cfg_attr(feature = "openapi", schema(example = "whd_Q2w3E4r5T6y7U8i9"))]
+    pub id: String,
+    #[cfg_attr(feature = "openapi", schema(example = "payment.success"))]
+    pub event: String,
+    /// The URL this delivery goes to (the endpoint when it was scheduled).
+    pub url: String,
+    /// `pending`, `success` or `failed`.
+    pub status: String,
+    /// Attempts in the current round.
+    pub attempts: u32,
+    /// Attempts a round allows.
+    pub max_attempts: u32,
+    /// When the next attempt is due; `null` once final, or while an
+    /// attempt's outcome is being recorded.
+    pub next_retry_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+    /// HTTP status of the last attempt.
+    pub response_code: Option<u16>,
+    pub delivered_at: Option<String>,
+    /// `gone` (the endpoint answered 410) or `exhausted`, when failed.
+    pub failure_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The exact body every attempt sent, and signed (`X-Webhook-Signature`
+    /// is the hex HMAC-SHA256 of these bytes with the webhook secret).
+    pub body: String,
+    /// Every attempt, in the order they were made.
+    pub attempt_log: Vec<WebhookAttemptView>,
+}
+
+/// The merchant's webhook endpoint and signing secret (the dashboard shows it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookSettingsView {
+    /// `null`: no endpoint, no deliveries.
+    pub url: Option<String>,
+    /// Subscribed events; empty means all.
+    pub events: Vec<String>,
+    /// False when no URL is set, or after the endpoint answered `410 Gone`
+    /// (saving the configuration again re-enables it).
+    pub enabled: bool,
+    /// Why the endpoint was disabled (`gone`), while it is.
+    pub disabled_reason: Option<String>,
+    /// The current signing secret. `X-Webhook-Signature` is the hex
+    /// HMAC-SHA256 of the body keyed with this whole string (`whsec_`
+    /// included).
+    #[cfg_attr(feature = "openapi", schema(example = "whsec_test_abc123"))]
+    pub secret: String,
+    /// The string to give the official Standard Webhooks libraries to verify
+    /// `webhook-signature`: the secret itself when it is `whsec_` + base64
+    /// (every generated secret), else `whsec_` + base64 of the secret's UTF-8
+    /// bytes (the seeded dev secret).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "whsec_d2hzZWNfdGVzdF9hYmMxMjM=")
+    )]
+    pub standard_webhooks_secret: String,
+    /// Until then the previous secret still signs too (a second
+    /// `webhook-signature` entry); `null` when there is no previous secret.
+    pub previous_secret_valid_until: Option<String>,
+}
+
+/// One page of a cursor list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Page<T> {
+    /// Newest first.
+    pub data: Vec<T>,
+    /// True when another page follows.
+    pub has_more: bool,
+    /// Send as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of the order, payment or refund list: a cursor page, plus the
+/// original gateway's `total`, `limit` and `offset`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ListPage<T> {
+    /// Newest first.
+    pub data: Vec<T>,
+    /// True when another page follows.
+    pub has_more: bool,
+    /// Send as `cursor` for the next page (the fast way to page); `null` on
+    /// the last page.
+    pub next_cursor: Option<String>,
+    /// Objects matching the filters in all. Left out of pages asked for with
+    /// a `cursor` (counting is what cursors save).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    /// The page size used.
+    pub limit: i64,
+    /// Objects skipped before this page (0 with a `cursor`).
+    pub offset: i64,
+}
+
+impl From<OrderView> for PublicOrderView {
+    fn from(order: OrderView) -> Self {
+        Self {
+            id: order.id,
+            amount: order.amount,
+            currency: order.currency,
+            status: order.status,
+        }
+    }
+}
+
+impl From<PaymentView> for PublicPaymentView {
+    fn from(payment: PaymentView) -> Self {
+        Self {
+            id: payment.id,
+            order_id: payment.order_id,
+            amount: payment.amount,
+            currency: payment.currency,
+            method: payment.method,
+            status: payment.status,
+            error_code: payment.error_code,
+            error_description: payment.error_description,
+        }
+    }
 }

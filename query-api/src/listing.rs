@@ -16,14 +16,13 @@
 //! `offset` rows, both in the merchant's part of the list index (see
 //! [`ListQuery::page`]).
 
+pub use paystream_domain::api::{ListPage, Page};
 use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use chrono::{DateTime, NaiveDate, Utc};
 use paystream_kit::http::error::ApiError;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::routes::parse_as_of;
 
@@ -247,58 +246,24 @@ impl Cursor {
     }
 }
 
-/// One page of a cursor list.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Page<T> {
-    /// Newest first.
-    pub data: Vec<T>,
-    /// True when another page follows.
-    pub has_more: bool,
-    /// Send as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// One page of the order, payment or refund list: a cursor page, plus the
-/// original gateway's `total`, `limit` and `offset`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ListPage<T> {
-    /// Newest first.
-    pub data: Vec<T>,
-    /// True when another page follows.
-    pub has_more: bool,
-    /// Send as `cursor` for the next page (the fast way to page); `null` on
-    /// the last page.
-    pub next_cursor: Option<String>,
-    /// Objects matching the filters in all. Left out of pages asked for with
-    /// a `cursor` (counting is what cursors save).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub total: Option<i64>,
-    /// The page size used.
-    pub limit: i64,
-    /// Objects skipped before this page (0 with a `cursor`).
-    pub offset: i64,
-}
-
-impl<T> ListPage<T> {
-    /// A page from rows read by [`ListQuery::page`] (`limit + 1` of them at
-    /// most: the extra row only says that more follow).
-    pub fn from_rows<R>(
-        list: &'static str,
-        listed: Listed<R>,
-        paging: &Paging,
-        key: impl Fn(&R) -> (DateTime<Utc>, &str),
-        view: impl FnMut(R) -> Result<T, ApiError>,
-    ) -> Result<Self, ApiError> {
-        let page = Page::from_rows(list, listed.rows, paging.limit, key, view)?;
-        Ok(Self {
-            data: page.data,
-            has_more: page.has_more,
-            next_cursor: page.next_cursor,
-            total: listed.total,
-            limit: paging.limit,
-            offset: paging.offset,
-        })
-    }
+/// A list page from rows read by [`ListQuery::page`] (`limit + 1` of them
+/// at most: the extra row only says that more follow).
+pub fn list_page<T, R>(
+    list: &'static str,
+    listed: Listed<R>,
+    paging: &Paging,
+    key: impl Fn(&R) -> (DateTime<Utc>, &str),
+    view: impl FnMut(R) -> Result<T, ApiError>,
+) -> Result<ListPage<T>, ApiError> {
+    let page = page(list, listed.rows, paging.limit, key, view)?;
+    Ok(ListPage {
+        data: page.data,
+        has_more: page.has_more,
+        next_cursor: page.next_cursor,
+        total: listed.total,
+        limit: paging.limit,
+        offset: paging.offset,
+    })
 }
 
 /// Rows of one page, and the count of every matching row when asked.
@@ -318,30 +283,28 @@ impl<R> Listed<R> {
     }
 }
 
-impl<T> Page<T> {
-    /// A page from rows read with `limit + 1`: the extra row only says that
-    /// more follow. `key` gives a row's `created_at` and id.
-    pub fn from_rows<R>(
-        list: &'static str,
-        mut rows: Vec<R>,
-        limit: i64,
-        key: impl Fn(&R) -> (DateTime<Utc>, &str),
-        view: impl FnMut(R) -> Result<T, ApiError>,
-    ) -> Result<Self, ApiError> {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let has_more = rows.len() > limit;
-        rows.truncate(limit);
-        let next_cursor = rows.last().filter(|_| has_more).map(|last| {
-            let (created_at, id) = key(last);
-            Cursor::encode(list, created_at, id)
-        });
-        let data = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
-        Ok(Self {
-            data,
-            has_more,
-            next_cursor,
-        })
-    }
+/// A page from rows read with `limit + 1`: the extra row only says that
+/// more follow. `key` gives a row's `created_at` and id.
+pub fn page<T, R>(
+    list: &'static str,
+    mut rows: Vec<R>,
+    limit: i64,
+    key: impl Fn(&R) -> (DateTime<Utc>, &str),
+    view: impl FnMut(R) -> Result<T, ApiError>,
+) -> Result<Page<T>, ApiError> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = rows.last().filter(|_| has_more).map(|last| {
+        let (created_at, id) = key(last);
+        Cursor::encode(list, created_at, id)
+    });
+    let data = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page {
+        data,
+        has_more,
+        next_cursor,
+    })
 }
 
 /// One read model's list for one merchant, with its filters: `select …
@@ -623,7 +586,7 @@ mod tests {
     fn a_page_reads_one_row_more_than_it_shows() {
         let at = |micros| DateTime::from_timestamp_micros(micros).unwrap();
         let rows = vec![(at(3), "c"), (at(2), "b"), (at(1), "a")];
-        let page = Page::from_rows(
+        let first = page(
             "orders",
             rows.clone(),
             2,
@@ -631,11 +594,11 @@ mod tests {
             |row| Ok(row.1.to_string()),
         )
         .unwrap();
-        assert_eq!(page.data, ["c", "b"]);
-        assert!(page.has_more);
-        let cursor = Cursor::decode("orders", page.next_cursor.as_deref().unwrap()).unwrap();
+        assert_eq!(first.data, ["c", "b"]);
+        assert!(first.has_more);
+        let cursor = Cursor::decode("orders", first.next_cursor.as_deref().unwrap()).unwrap();
         assert_eq!((cursor.created_at, cursor.id.as_str()), (at(2), "b"));
-        let last = Page::from_rows(
+        let last = page(
             "orders",
             rows,
             3,

@@ -169,7 +169,7 @@ pub async fn list(
         let id: Uuid = row.try_get("merchant_id")?;
         keyed.push((created_at, id.to_string(), row));
     }
-    let page = Page::from_rows(
+    let page = crate::listing::page(
         PROJECTION,
         keyed,
         limit,

@@ -128,7 +128,7 @@ pub async fn history(
     ObjectId(id): ObjectId,
 ) -> Result<Json<History>, ApiError> {
     let (order, folded) = own_order(&state, reader, &id, None).await?;
-    Ok(Json(History::new(
+    Ok(Json(crate::views::history(
         order.order_id.as_str(),
         "order",
         &folded.events,
@@ -190,7 +190,7 @@ pub async fn list_orders(
             Ok((id, created_at, order))
         })
         .map_err(|error: sqlx::Error| corrupt_row("rm_orders", error))?;
-    let page = ListPage::from_rows(
+    let page = crate::listing::list_page(
         "orders",
         rows,
         &paging,

@@ -135,7 +135,7 @@ pub async fn history(
     ObjectId(id): ObjectId,
 ) -> Result<Json<History>, ApiError> {
     let (payment, folded) = own_payment(&state, reader, &id, None).await?;
-    Ok(Json(History::new(
+    Ok(Json(crate::views::history(
         payment.payment_id.as_str(),
         "payment",
         &folded.events,
@@ -258,7 +258,7 @@ pub async fn list_payments(
             Ok((id, created_at, payment))
         })
         .map_err(|error: sqlx::Error| corrupt_row("rm_payments", error))?;
-    let page = ListPage::from_rows(
+    let page = crate::listing::list_page(
         "payments",
         rows,
         &paging,

@@ -106,7 +106,7 @@ pub async fn history(
 ) -> Result<Json<History>, ApiError> {
     let (_, refund, folded) = own_refund(&state, reader, &id, None).await?;
     let refund_id = refund.refund_id.as_str();
-    Ok(Json(History::new(
+    Ok(Json(crate::views::history(
         refund_id,
         "refund",
         &folded.events,
@@ -185,7 +185,7 @@ pub async fn list_refunds(
             Ok((id, created_at, view))
         })
         .map_err(|error: sqlx::Error| corrupt_row("rm_refunds", error))?;
-    let page = ListPage::from_rows(
+    let page = crate::listing::list_page(
         "refunds",
         rows,
         &paging,

@@ -20,6 +20,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use paystream_domain::api::{timestamp, ErrorBody};
+pub use paystream_domain::api::{
+    WebhookAttemptView, WebhookDeliveryView, WebhookLog, WebhookLogItem, WebhookSettingsView,
+};
 use paystream_domain::merchant::MerchantAggregate;
 use paystream_domain::signature;
 use paystream_domain::webhook::{
@@ -28,9 +31,7 @@ use paystream_domain::webhook::{
 use paystream_domain::{DomainEvent, WebhookDeliveryId};
 use paystream_kit::http::error::ApiError;
 use paystream_store::RecordedEvent;
-use serde::Serialize;
 use sqlx::Row;
-use utoipa::ToSchema;
 
 use super::ObjectId;
 use crate::auth::MerchantReader;
@@ -63,34 +64,6 @@ fn status_text(status: WebhookDeliveryStatus) -> &'static str {
 }
 
 // ---- GET /api/v1/webhooks ------------------------------------------------------
-
-/// One delivery in the log (the original gateway's fields).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct WebhookLogItem {
-    #[schema(example = "whd_Q2w3E4r5T6y7U8i9")]
-    pub id: String,
-    #[schema(example = "payment.success")]
-    pub event: String,
-    /// `pending`, `success` or `failed`.
-    pub status: String,
-    /// Attempts so far (since the last manual retry).
-    pub attempts: i32,
-    pub created_at: String,
-    pub last_attempt_at: Option<String>,
-    /// HTTP status of the last attempt; `null` before the first one, or when
-    /// it got no answer (timeout, connection refused).
-    pub response_code: Option<i32>,
-}
-
-/// The delivery log, newest first.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct WebhookLog {
-    pub data: Vec<WebhookLogItem>,
-    /// Deliveries of the merchant in all.
-    pub total: i64,
-    pub limit: i64,
-    pub offset: i64,
-}
 
 /// The merchant's webhook deliveries, newest first (from the read model).
 #[utoipa::path(
@@ -169,110 +142,55 @@ pub async fn list_deliveries(
 
 // ---- GET /api/v1/webhooks/{id} ---------------------------------------------------
 
-/// One attempt to send a delivery.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct WebhookAttemptView {
-    /// 1, 2, … within its round.
-    pub attempt: u32,
-    /// 1 for the scheduled round; each manual retry (or recover) starts the
-    /// next round, whose attempts count from 1 again.
-    pub round: u32,
-    /// The delivery stream's version of the attempt's event: orders attempts
-    /// across rounds.
-    pub version: u64,
-    pub attempted_at: String,
-    /// HTTP status; `null` when no answer came (timeout, refused, DNS).
-    pub status_code: Option<u16>,
-    pub latency_ms: u32,
-    /// Why no answer came, when none did.
-    pub error: Option<String>,
-    /// The first 1 KiB of the endpoint's answer.
-    pub response_body_excerpt: String,
-    /// `Retry-After` the endpoint sent, in seconds (capped at 1 h).
-    pub retry_after_seconds: Option<u32>,
-}
-
-/// One delivery and every attempt, oldest attempt first.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct WebhookDeliveryView {
-    #[schema(example = "whd_Q2w3E4r5T6y7U8i9")]
-    pub id: String,
-    #[schema(example = "payment.success")]
-    pub event: String,
-    /// The URL this delivery goes to (the endpoint when it was scheduled).
-    pub url: String,
-    /// `pending`, `success` or `failed`.
-    pub status: String,
-    /// Attempts in the current round.
-    pub attempts: u32,
-    /// Attempts a round allows.
-    pub max_attempts: u32,
-    /// When the next attempt is due; `null` once final, or while an
-    /// attempt's outcome is being recorded.
-    pub next_retry_at: Option<String>,
-    pub last_attempt_at: Option<String>,
-    /// HTTP status of the last attempt.
-    pub response_code: Option<u16>,
-    pub delivered_at: Option<String>,
-    /// `gone` (the endpoint answered 410) or `exhausted`, when failed.
-    pub failure_reason: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    /// The exact body every attempt sent, and signed (`X-Webhook-Signature`
-    /// is the hex HMAC-SHA256 of these bytes with the webhook secret).
-    pub body: String,
-    /// Every attempt, in the order they were made.
-    pub attempt_log: Vec<WebhookAttemptView>,
-}
-
-impl WebhookDeliveryView {
-    /// The delivery and its attempts, from the delivery's events.
-    pub fn new(delivery: &WebhookDelivery, events: &[RecordedEvent]) -> Result<Self, ApiError> {
-        let mut round = 1;
-        let mut attempt_log = Vec::new();
-        for recorded in events {
-            let event = WebhookDeliveryEvent::from_stored(
-                &recorded.event_type,
-                recorded.schema_version,
-                recorded.payload.clone(),
-            )
-            .map_err(|error| corrupt_row("webhook delivery stream", error))?;
-            match event {
-                WebhookDeliveryEvent::WebhookRetryRequested(_) => round += 1,
-                WebhookDeliveryEvent::WebhookAttemptRecorded(attempt) => {
-                    attempt_log.push(WebhookAttemptView {
-                        attempt: attempt.attempt,
-                        round,
-                        version: recorded.version,
-                        attempted_at: timestamp(attempt.attempted_at),
-                        status_code: attempt.status_code,
-                        latency_ms: attempt.latency_ms,
-                        error: attempt.error,
-                        response_body_excerpt: attempt.response_body_excerpt,
-                        retry_after_seconds: attempt.retry_after_seconds,
-                    });
-                }
-                _ => {}
+/// The delivery and its attempts, from the delivery's events.
+pub fn delivery_view(
+    delivery: &WebhookDelivery,
+    events: &[RecordedEvent],
+) -> Result<WebhookDeliveryView, ApiError> {
+    let mut round = 1;
+    let mut attempt_log = Vec::new();
+    for recorded in events {
+        let event = WebhookDeliveryEvent::from_stored(
+            &recorded.event_type,
+            recorded.schema_version,
+            recorded.payload.clone(),
+        )
+        .map_err(|error| corrupt_row("webhook delivery stream", error))?;
+        match event {
+            WebhookDeliveryEvent::WebhookRetryRequested(_) => round += 1,
+            WebhookDeliveryEvent::WebhookAttemptRecorded(attempt) => {
+                attempt_log.push(WebhookAttemptView {
+                    attempt: attempt.attempt,
+                    round,
+                    version: recorded.version,
+                    attempted_at: timestamp(attempt.attempted_at),
+                    status_code: attempt.status_code,
+                    latency_ms: attempt.latency_ms,
+                    error: attempt.error,
+                    response_body_excerpt: attempt.response_body_excerpt,
+                    retry_after_seconds: attempt.retry_after_seconds,
+                });
             }
+            _ => {}
         }
-        Ok(Self {
-            id: delivery.delivery_id.to_string(),
-            event: delivery.event.clone(),
-            url: delivery.url.clone(),
-            status: status_text(delivery.status).to_owned(),
-            attempts: delivery.attempts,
-            max_attempts: delivery.max_attempts(),
-            next_retry_at: delivery.next_attempt_at.map(timestamp),
-            last_attempt_at: delivery.last_attempt_at.map(timestamp),
-            response_code: delivery.last_status_code,
-            delivered_at: delivery.delivered_at.map(timestamp),
-            failure_reason: delivery.failure_reason.clone(),
-            created_at: timestamp(delivery.created_at),
-            updated_at: timestamp(delivery.updated_at),
-            body: delivery.body.clone(),
-            attempt_log,
-        })
     }
+    Ok(WebhookDeliveryView {
+        id: delivery.delivery_id.to_string(),
+        event: delivery.event.clone(),
+        url: delivery.url.clone(),
+        status: status_text(delivery.status).to_owned(),
+        attempts: delivery.attempts,
+        max_attempts: delivery.max_attempts(),
+        next_retry_at: delivery.next_attempt_at.map(timestamp),
+        last_attempt_at: delivery.last_attempt_at.map(timestamp),
+        response_code: delivery.last_status_code,
+        delivered_at: delivery.delivered_at.map(timestamp),
+        failure_reason: delivery.failure_reason.clone(),
+        created_at: timestamp(delivery.created_at),
+        updated_at: timestamp(delivery.updated_at),
+        body: delivery.body.clone(),
+        attempt_log,
+    })
 }
 
 /// One delivery with every attempt, folded from its stream.
@@ -300,38 +218,10 @@ pub async fn get_delivery(
         .as_ref()
         .filter(|delivery| delivery.merchant_id == merchant.merchant_id)
         .ok_or_else(delivery_not_found)?;
-    Ok(Json(WebhookDeliveryView::new(delivery, &folded.events)?))
+    Ok(Json(delivery_view(delivery, &folded.events)?))
 }
 
 // ---- GET /api/v1/webhooks/config ----------------------------------------------------
-
-/// The merchant's webhook endpoint and signing secret (the dashboard shows it).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct WebhookSettingsView {
-    /// `null`: no endpoint, no deliveries.
-    pub url: Option<String>,
-    /// Subscribed events; empty means all.
-    pub events: Vec<String>,
-    /// False when no URL is set, or after the endpoint answered `410 Gone`
-    /// (saving the configuration again re-enables it).
-    pub enabled: bool,
-    /// Why the endpoint was disabled (`gone`), while it is.
-    pub disabled_reason: Option<String>,
-    /// The current signing secret. `X-Webhook-Signature` is the hex
-    /// HMAC-SHA256 of the body keyed with this whole string (`whsec_`
-    /// included).
-    #[schema(example = "whsec_test_abc123")]
-    pub secret: String,
-    /// The string to give the official Standard Webhooks libraries to verify
-    /// `webhook-signature`: the secret itself when it is `whsec_` + base64
-    /// (every generated secret), else `whsec_` + base64 of the secret's UTF-8
-    /// bytes (the seeded dev secret).
-    #[schema(example = "whsec_d2hzZWNfdGVzdF9hYmMxMjM=")]
-    pub standard_webhooks_secret: String,
-    /// Until then the previous secret still signs too (a second
-    /// `webhook-signature` entry); `null` when there is no previous secret.
-    pub previous_secret_valid_until: Option<String>,
-}
 
 /// The webhook configuration, folded from the merchant's stream.
 #[utoipa::path(
