@@ -376,6 +376,7 @@ fn render(
         .replace("@PREFIX@", &prefix)
         .replace("@LOG_DIR@", &prefix)
         .replace("@WEB_ROOT@", &web_root)
+        .replace("@EXAMPLE_PORT@", "9")
         .replace("@NGINX_USER@", "(default)");
     if let Some(name) = leftover_placeholder(&config) {
         panic!("the template has a placeholder this test does not fill: @{name}@");

@@ -1,4 +1,18 @@
-//! Paystream web: the Yew dashboard, the hosted checkout and `checkout.js`.
+//! Paystream web: the hosted checkout (Yew, compiled to wasm) and
+//! `checkout.js` (`web/static/checkout.js`, plain JavaScript, no
+//! dependencies); the dashboard is next.
 //!
-//! Not built yet. It will reuse `paystream-domain` for ids, money and the
-//! card/VPA validation, compiled to wasm32.
+//! * [`checkout`]: the checkout's logic, pure and tested on every target:
+//!   requests validated by `domain`'s own rules, outcomes, the messages to
+//!   an embedding page;
+//! * `app` (wasm32 only): the pages, which render that logic.
+//!
+//! `deploy/web-build` builds `web/dist`, which nginx serves.
+
+pub mod checkout;
+
+#[cfg(target_arch = "wasm32")]
+mod app;
+
+#[cfg(target_arch = "wasm32")]
+pub use app::start_checkout;

@@ -1,0 +1,48 @@
+//! The API, as the browser calls it: same origin, JSON both ways, the
+//! API's own error descriptions shown as they are.
+
+use gloo_net::http::{Request, Response};
+use paystream_domain::api::ErrorBody;
+use serde::de::DeserializeOwned;
+
+/// What went wrong, in words for the shopper: the API's description, or
+/// the network's.
+pub type Failure = String;
+
+async fn read<T: DeserializeOwned>(response: Response) -> Result<T, Failure> {
+    if response.ok() {
+        return response
+            .json::<T>()
+            .await
+            .map_err(|error| format!("Unexpected answer: {error}"));
+    }
+    match response.json::<ErrorBody>().await {
+        Ok(body) => Err(body.error.description),
+        Err(_) => Err(format!("The server answered {}", response.status())),
+    }
+}
+
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, Failure> {
+    let response = Request::get(path)
+        .send()
+        .await
+        .map_err(|error| format!("Network error: {error}"))?;
+    read(response).await
+}
+
+/// A POST with the merchant's publishable key.
+pub async fn post_with_key<T: DeserializeOwned>(
+    path: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> Result<T, Failure> {
+    let response = Request::post(path)
+        .header("X-Api-Key", key)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .map_err(|error| format!("Could not send: {error}"))?
+        .send()
+        .await
+        .map_err(|error| format!("Network error: {error}"))?;
+    read(response).await
+}

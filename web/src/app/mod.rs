@@ -1,0 +1,35 @@
+//! The pages (wasm32 only).
+
+mod api;
+mod checkout;
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+/// Mounts the hosted checkout on `#checkout`, from the page's query:
+/// `order_id`, `key` (the merchant's publishable API key) and `embedded`.
+#[wasm_bindgen]
+pub fn start_checkout() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let search = window.location().search().unwrap_or_default();
+    let query = web_sys::UrlSearchParams::new_with_str(&search).ok();
+    let get = |name: &str| query.as_ref().and_then(|q| q.get(name)).unwrap_or_default();
+    let referrer = window
+        .document()
+        .map(|document| document.referrer())
+        .unwrap_or_default();
+    let props = checkout::Props {
+        order_id: get("order_id"),
+        key: get("key"),
+        embedded: get("embedded") == "true",
+        parent_origin: crate::checkout::origin_of(&referrer),
+    };
+    let Some(root) = window
+        .document()
+        .and_then(|document| document.get_element_by_id("checkout"))
+    else {
+        return;
+    };
+    yew::Renderer::<checkout::Checkout>::with_root_and_props(root, props).render();
+}

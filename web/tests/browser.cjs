@@ -1,0 +1,133 @@
+// The web front ends in a real headless browser (Debian's Chromium, driven
+// by playwright-core, which downloads nothing), against the real services
+// through nginx. Run by `deploy/dev test` (smoke), or by hand:
+//
+//   NODE_PATH=~/.cache/paystream/web-tools/node_modules \
+//   PAYSTREAM_WEB_BASE=http://127.0.0.1:8000 node web/tests/browser.cjs
+//
+// Env: PAYSTREAM_WEB_BASE (the edge), PAYSTREAM_WEB_KEY / _SECRET (the
+// seeded dev merchant), CHROMIUM (/usr/bin/chromium).
+"use strict";
+
+const assert = require("node:assert/strict");
+const { chromium } = require("playwright-core");
+
+const base = process.env.PAYSTREAM_WEB_BASE || "http://127.0.0.1:8000";
+const key = process.env.PAYSTREAM_WEB_KEY || "key_test_abc123";
+const secret = process.env.PAYSTREAM_WEB_SECRET || "secret_test_xyz789";
+const auth = { "X-Api-Key": key, "X-Api-Secret": secret, "Content-Type": "application/json" };
+
+async function api(method, path, body) {
+  const response = await fetch(base + path, { method, headers: auth, body: body && JSON.stringify(body) });
+  const json = await response.json();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+const tid = (id) => `[data-test-id="${id}"]`;
+const results = {};
+
+async function checkoutAlone(browser) {
+  const order = await api("POST", "/api/v1/orders", { amount: 50000, currency: "INR" });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const started = Date.now();
+  await page.goto(`${base}/checkout?order_id=${order.id}&key=${key}`);
+  await page.locator(tid("pay-button")).waitFor({ state: "visible", timeout: 10000 });
+  results.checkout_interactive_ms = Date.now() - started;
+  for (const id of ["checkout-container", "order-summary", "order-amount", "order-id", "payment-methods",
+                    "method-upi", "method-card", "upi-form", "vpa-input", "pay-button"]) {
+    assert.equal(await page.locator(tid(id)).count(), 1, `${id} on the checkout`);
+  }
+  assert.equal(await page.locator(tid("order-amount")).innerText(), "500.00 INR");
+  assert.equal(await page.locator(tid("order-id")).innerText(), order.id);
+
+  // The domain's own VPA rule, in the browser: no request, the field named.
+  await page.locator(tid("vpa-input")).fill("not-a-vpa");
+  await page.locator(tid("pay-button")).click();
+  await page.locator("#vpa-error").waitFor({ timeout: 5000 });
+  assert.equal(await page.locator(tid("processing-state")).count(), 0);
+
+  // Card form: its test ids, and the Luhn check.
+  await page.locator(tid("method-card")).click();
+  for (const id of ["card-form", "card-number-input", "expiry-input", "cvv-input", "cardholder-name-input"]) {
+    assert.equal(await page.locator(tid(id)).count(), 1, `${id} on the card form`);
+  }
+  await page.locator(tid("card-number-input")).fill("4111 1111 1111 1112");
+  await page.locator(tid("expiry-input")).fill("12/30");
+  await page.locator(tid("cvv-input")).fill("123");
+  await page.locator(tid("pay-button")).click();
+  await page.locator("#card_number-error").waitFor({ timeout: 5000 });
+
+  // A declined card (the acquirer's magic number): the failure state, the
+  // API's description, and retry back to the form.
+  await page.locator(tid("card-number-input")).fill("4000 0000 0000 0002");
+  await page.locator(tid("pay-button")).click();
+  await page.locator(tid("error-state")).waitFor({ timeout: 30000 });
+  assert.match(await page.locator(tid("error-message")).innerText(), /declined/i);
+  await page.locator(tid("retry-button")).click();
+  await page.locator(tid("payment-methods")).waitFor({ timeout: 5000 });
+
+  // 375 px wide: nothing overflows sideways.
+  await page.setViewportSize({ width: 375, height: 740 });
+  const overflow = await page.evaluate(() => document.scrollingElement.scrollWidth);
+  assert.ok(overflow <= 375, `the checkout is ${overflow}px wide at 375px`);
+  await context.close();
+}
+
+async function sdkOnExamplePage(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${base}/example`);
+  await page.locator("#pay").click();
+  await page.locator(`#payment-gateway-modal${tid("payment-modal")}`).waitFor({ timeout: 5000 });
+  assert.equal(await page.locator(tid("close-modal-button")).count(), 1);
+  const src = await page.locator(`iframe${tid("payment-iframe")}`).getAttribute("src");
+  assert.match(src, /\/checkout\?order_id=order_[A-Za-z0-9]{16}&embedded=true/);
+  const frame = page.frameLocator(tid("payment-iframe"));
+  await frame.locator(tid("method-card")).click();
+  await frame.locator(tid("card-number-input")).fill("4111 1111 1111 1111");
+  await frame.locator(tid("expiry-input")).fill("12/30");
+  await frame.locator(tid("cvv-input")).fill("123");
+  await frame.locator(tid("cardholder-name-input")).fill("A Shopper");
+  const paid = Date.now();
+  await frame.locator(tid("pay-button")).click();
+  // onSuccess ran on the merchant's page with the payment id, and closed the modal.
+  await page.locator("#result[data-payment-id]").waitFor({ timeout: 30000 });
+  results.pay_to_on_success_ms = Date.now() - paid;
+  const paymentId = await page.locator("#result").getAttribute("data-payment-id");
+  assert.match(paymentId, /^pay_[A-Za-z0-9]{16}$/);
+  assert.equal(await page.locator(tid("payment-modal")).count(), 0);
+  const payment = await api("GET", `/api/v1/payments/${paymentId}`);
+  assert.equal(payment.status, "success");
+  assert.equal(payment.method, "card");
+  assert.equal(payment.card_last4, "1111");
+  // The merchant's payment list shows it (the dashboard's list, through the
+  // API, until the dashboard is built).
+  const list = await api("GET", "/api/v1/payments?limit=100");
+  assert.ok(list.data.some((item) => item.id === paymentId), "the payment in the merchant's list");
+
+  // The close button and onClose.
+  await page.locator("#pay").click();
+  await page.locator(tid("payment-modal")).waitFor({ timeout: 5000 });
+  await page.locator(tid("close-modal-button")).click();
+  await page.locator(tid("payment-modal")).waitFor({ state: "detached", timeout: 5000 });
+  await context.close();
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: process.getuid && process.getuid() === 0 ? ["--no-sandbox"] : [],
+  });
+  try {
+    await checkoutAlone(browser);
+    await sdkOnExamplePage(browser);
+  } finally {
+    await browser.close();
+  }
+  console.log(`browser: ok ${JSON.stringify(results)}`);
+})().catch((error) => {
+  console.error(`browser: FAILED\n${error.stack || error}`);
+  process.exit(1);
+});
