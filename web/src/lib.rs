@@ -1,6 +1,7 @@
 //! Paystream web: the hosted checkout (Yew, compiled to wasm) and
 //! `checkout.js` (`web/static/checkout.js`, plain JavaScript, no
-//! dependencies); the dashboard is next.
+//! dependencies); the dashboard's first pages (login, transactions, a
+//! payment's timeline with time travel).
 //!
 //! * [`checkout`]: the checkout's logic, pure and tested on every target:
 //!   requests validated by `domain`'s own rules, outcomes, the messages to
@@ -15,4 +16,4 @@ pub mod checkout;
 mod app;
 
 #[cfg(target_arch = "wasm32")]
-pub use app::start_checkout;
+pub use app::{start_checkout, start_dashboard};

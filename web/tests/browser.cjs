@@ -102,16 +102,61 @@ async function sdkOnExamplePage(browser) {
   assert.equal(payment.status, "success");
   assert.equal(payment.method, "card");
   assert.equal(payment.card_last4, "1111");
-  // The merchant's payment list shows it (the dashboard's list, through the
-  // API, until the dashboard is built).
-  const list = await api("GET", "/api/v1/payments?limit=100");
-  assert.ok(list.data.some((item) => item.id === paymentId), "the payment in the merchant's list");
+  results.payment_id = paymentId;
 
   // The close button and onClose.
   await page.locator("#pay").click();
   await page.locator(tid("payment-modal")).waitFor({ timeout: 5000 });
   await page.locator(tid("close-modal-button")).click();
   await page.locator(tid("payment-modal")).waitFor({ state: "detached", timeout: 5000 });
+  await context.close();
+  return paymentId;
+}
+
+async function setRange(locator, value) {
+  await locator.evaluate((input, to) => {
+    input.value = String(to);
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  }, value);
+}
+
+async function dashboard(browser, paymentId) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  // Without a session the dashboard sends you to the login page.
+  await page.goto(`${base}/dashboard`);
+  await page.waitForURL(/\/login$/, { timeout: 10000 });
+  await page.locator(tid("email-input")).fill("test@example.com");
+  await page.locator(tid("password-input")).fill("wrong");
+  await page.locator(tid("login-button")).click();
+  await page.locator(`${tid("login-form")} [role=alert]`).waitFor({ timeout: 10000 });
+  await page.locator(tid("password-input")).fill("test123");
+  await page.locator(tid("login-button")).click();
+  await page.locator(tid("transactions-table")).waitFor({ timeout: 10000 });
+  // The session is the HttpOnly cookie: nothing in localStorage, nothing
+  // the page's script can read.
+  assert.equal(await page.evaluate(() => window.localStorage.length), 0);
+  assert.equal(await page.evaluate(() => document.cookie), "");
+
+  const row = page.locator(tid("transaction-row"), { has: page.locator(`${tid("payment-id")}:has-text("${paymentId}")`) });
+  await row.waitFor({ timeout: 10000 });
+  assert.equal(await row.locator(tid("amount")).innerText(), "500.00 INR");
+  assert.equal(await row.locator(tid("method")).innerText(), "card");
+  assert.equal(await row.locator(tid("status")).innerText(), "success");
+
+  // The payment's timeline, and time travel from created to paid.
+  await row.locator(`${tid("payment-id")} a`).click();
+  await page.locator(tid("event-timeline")).waitFor({ timeout: 10000 });
+  const types = await page.locator(`${tid("timeline-event")} ${tid("event-type")}`).allInnerTexts();
+  assert.deepEqual(types.slice(0, 2), ["PaymentCreated", "PaymentSucceeded"]);
+  assert.match(await page.locator(`${tid("timeline-event")} ${tid("event-hash")}`).first().getAttribute("title"), /^[0-9a-f]{64}$/);
+  const slider = page.locator(tid("time-travel-slider"));
+  const status = page.locator(tid("as-of-status"));
+  await setRange(slider, 0);
+  await page.waitForFunction(() => document.querySelector('[data-test-id="as-of-status"]')?.textContent === "pending", null, { timeout: 10000 });
+  await setRange(slider, 1);
+  await page.waitForFunction(() => document.querySelector('[data-test-id="as-of-status"]')?.textContent === "success", null, { timeout: 10000 });
+  assert.equal(await status.innerText(), "success");
   await context.close();
 }
 
@@ -122,7 +167,8 @@ async function sdkOnExamplePage(browser) {
   });
   try {
     await checkoutAlone(browser);
-    await sdkOnExamplePage(browser);
+    const paymentId = await sdkOnExamplePage(browser);
+    await dashboard(browser, paymentId);
   } finally {
     await browser.close();
   }

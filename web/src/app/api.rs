@@ -46,3 +46,15 @@ pub async fn post_with_key<T: DeserializeOwned>(
         .map_err(|error| format!("Network error: {error}"))?;
     read(response).await
 }
+
+/// A POST with the session cookie (the browser sends it itself).
+pub async fn post<T: DeserializeOwned>(path: &str, body: &serde_json::Value) -> Result<T, Failure> {
+    let response = Request::post(path)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .map_err(|error| format!("Could not send: {error}"))?
+        .send()
+        .await
+        .map_err(|error| format!("Network error: {error}"))?;
+    read(response).await
+}

@@ -2,6 +2,7 @@
 
 mod api;
 mod checkout;
+mod dashboard;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
@@ -32,4 +33,33 @@ pub fn start_checkout() {
         return;
     };
     yew::Renderer::<checkout::Checkout>::with_root_and_props(root, props).render();
+}
+
+/// Mounts the dashboard on `#dashboard`: `/login`, `/dashboard` (the
+/// transactions) or `/dashboard/payments/<id>` (one payment's timeline).
+#[wasm_bindgen]
+pub fn start_dashboard() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let path = window.location().pathname().unwrap_or_default();
+    let Some(root) = window
+        .document()
+        .and_then(|document| document.get_element_by_id("dashboard"))
+    else {
+        return;
+    };
+    if path == "/login" {
+        yew::Renderer::<dashboard::Login>::with_root(root).render();
+        return;
+    }
+    let payment = path
+        .strip_prefix("/dashboard/payments/")
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
+    yew::Renderer::<dashboard::Dashboard>::with_root_and_props(
+        root,
+        dashboard::PageProps { payment },
+    )
+    .render();
 }

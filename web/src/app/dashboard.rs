@@ -1,0 +1,257 @@
+//! The dashboard (first pages): login and logout with the HttpOnly session
+//! cookie (nothing is kept in `localStorage`), the merchant's transactions,
+//! and one payment's event timeline with a time-travel slider that shows the
+//! payment `as_of` each event.
+
+use paystream_domain::api::{History, ListPage, PaymentView};
+use web_sys::HtmlInputElement;
+use yew::platform::spawn_local;
+use yew::prelude::*;
+
+use super::api;
+use crate::checkout::display_amount;
+
+fn go(path: &str) {
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().set_href(path);
+    }
+}
+
+fn short(hash: &str) -> String {
+    hash.chars().take(12).collect()
+}
+
+#[function_component(Login)]
+pub fn login() -> Html {
+    let email = use_state(String::new);
+    let password = use_state(String::new);
+    let failure = use_state(|| None::<String>);
+    let busy = use_state(|| false);
+    let input = |state: &UseStateHandle<String>| {
+        let state = state.clone();
+        Callback::from(move |event: InputEvent| {
+            state.set(event.target_unchecked_into::<HtmlInputElement>().value())
+        })
+    };
+    let submit = {
+        let (email, password, failure, busy) = (
+            email.clone(),
+            password.clone(),
+            failure.clone(),
+            busy.clone(),
+        );
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            busy.set(true);
+            let body = serde_json::json!({"email": *email, "password": *password});
+            let (failure, busy) = (failure.clone(), busy.clone());
+            spawn_local(async move {
+                match api::post::<serde_json::Value>("/api/v1/auth/login", &body).await {
+                    Ok(_) => go("/dashboard"),
+                    Err(message) => {
+                        failure.set(Some(message));
+                        busy.set(false);
+                    }
+                }
+            });
+        })
+    };
+    html! {
+        <main class="login">
+            <h1>{ "Paystream dashboard" }</h1>
+            <form data-test-id="login-form" onsubmit={submit}>
+                <label for="email">{ "Email" }</label>
+                <input id="email" type="email" data-test-id="email-input" autocomplete="username"
+                    value={(*email).clone()} oninput={input(&email)} />
+                <label for="password">{ "Password" }</label>
+                <input id="password" type="password" data-test-id="password-input"
+                    autocomplete="current-password" value={(*password).clone()} oninput={input(&password)} />
+                if let Some(message) = &*failure {
+                    <p class="field-error" role="alert">{ message.clone() }</p>
+                }
+                <button type="submit" data-test-id="login-button" disabled={*busy}>{ "Log in" }</button>
+            </form>
+        </main>
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Properties)]
+pub struct PageProps {
+    /// `None`: the transactions; `Some(id)`: one payment.
+    pub payment: Option<String>,
+}
+
+#[function_component(Dashboard)]
+pub fn dashboard(props: &PageProps) -> Html {
+    let logout = Callback::from(|_| {
+        spawn_local(async {
+            let _ =
+                api::post::<serde_json::Value>("/api/v1/auth/logout", &serde_json::json!({})).await;
+            go("/login");
+        })
+    });
+    html! {
+        <div class="dashboard" data-test-id="dashboard">
+            <header>
+                <a href="/dashboard" class="brand">{ "Paystream" }</a>
+                <button type="button" class="link" onclick={logout}>{ "Log out" }</button>
+            </header>
+            if let Some(id) = &props.payment {
+                <PaymentDetail id={id.clone()} />
+            } else {
+                <Transactions />
+            }
+        </div>
+    }
+}
+
+#[function_component(Transactions)]
+fn transactions() -> Html {
+    let page = use_state(|| None::<Result<ListPage<PaymentView>, String>>);
+    {
+        let page = page.clone();
+        use_effect_with((), move |_| {
+            spawn_local(async move {
+                let loaded = api::get::<ListPage<PaymentView>>("/api/v1/payments?limit=50").await;
+                if matches!(&loaded, Err(message) if message.contains("session") || message.contains("credentials"))
+                {
+                    go("/login");
+                    return;
+                }
+                page.set(Some(loaded));
+            });
+        });
+    }
+    let body = match &*page {
+        None => html! { <p class="loading" aria-live="polite">{ "Loading transactions…" }</p> },
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(page)) if page.data.is_empty() => {
+            html! { <p class="empty">{ "No transactions yet." }</p> }
+        }
+        Some(Ok(page)) => html! {
+            <table data-test-id="transactions-table">
+                <thead><tr>
+                    <th scope="col">{ "Payment" }</th><th scope="col">{ "Order" }</th>
+                    <th scope="col">{ "Amount" }</th><th scope="col">{ "Method" }</th>
+                    <th scope="col">{ "Status" }</th><th scope="col">{ "Created" }</th>
+                </tr></thead>
+                <tbody>
+                    { for page.data.iter().map(|payment| html! {
+                        <tr data-test-id="transaction-row">
+                            <td data-test-id="payment-id">
+                                <a href={format!("/dashboard/payments/{}", payment.id)}>{ payment.id.clone() }</a>
+                            </td>
+                            <td data-test-id="order-id">{ payment.order_id.clone() }</td>
+                            <td data-test-id="amount">{ display_amount(payment.amount, &payment.currency) }</td>
+                            <td data-test-id="method">{ payment.method.clone() }</td>
+                            <td data-test-id="status"><span class={classes!("status", payment.status.clone())}>{ payment.status.clone() }</span></td>
+                            <td data-test-id="created-at">{ payment.created_at.clone() }</td>
+                        </tr>
+                    }) }
+                </tbody>
+            </table>
+        },
+    };
+    html! {
+        <section>
+            <h1>{ "Transactions" }</h1>
+            { body }
+        </section>
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Properties)]
+struct DetailProps {
+    id: String,
+}
+
+#[function_component(PaymentDetail)]
+fn payment_detail(props: &DetailProps) -> Html {
+    let history = use_state(|| None::<Result<History, String>>);
+    let at = use_state(|| None::<usize>);
+    let as_of = use_state(|| None::<Result<PaymentView, String>>);
+    {
+        let (history, at, id) = (history.clone(), at.clone(), props.id.clone());
+        use_effect_with((), move |_| {
+            spawn_local(async move {
+                let loaded = api::get::<History>(&format!("/api/v1/payments/{id}/events")).await;
+                if let Ok(loaded) = &loaded {
+                    at.set(loaded.data.len().checked_sub(1));
+                }
+                history.set(Some(loaded));
+            });
+        });
+    }
+    {
+        // The payment as of the chosen event, rebuilt by the API from the events.
+        let (as_of, id) = (as_of.clone(), props.id.clone());
+        let moment = match (&*history, *at) {
+            (Some(Ok(history)), Some(index)) => history
+                .data
+                .get(index)
+                .map(|event| event.recorded_at.clone()),
+            _ => None,
+        };
+        use_effect_with(moment, move |moment| {
+            if let Some(moment) = moment.clone() {
+                spawn_local(async move {
+                    let path = format!(
+                        "/api/v1/payments/{id}?as_of={}",
+                        js_sys::encode_uri_component(&moment)
+                    );
+                    as_of.set(Some(api::get::<PaymentView>(&path).await));
+                });
+            }
+        });
+    }
+    let slide = {
+        let at = at.clone();
+        Callback::from(move |event: InputEvent| {
+            let value = event.target_unchecked_into::<HtmlInputElement>().value();
+            at.set(value.parse().ok());
+        })
+    };
+    let body = match &*history {
+        None => {
+            html! { <p class="loading" aria-live="polite">{ "Loading the payment's events…" }</p> }
+        }
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(history)) => {
+            let index = at.unwrap_or(0);
+            let last = history.data.len().saturating_sub(1);
+            html! {
+                <>
+                    <section class="time-travel" aria-label="Time travel">
+                        <label for="as-of">{ format!("As of event {} of {}", index + 1, history.data.len()) }</label>
+                        <input id="as-of" type="range" data-test-id="time-travel-slider" min="0"
+                            max={last.to_string()} value={index.to_string()} oninput={slide} />
+                        { match &*as_of {
+                            Some(Ok(payment)) => html! {
+                                <p>{ "Status then: " }<strong data-test-id="as-of-status">{ payment.status.clone() }</strong>
+                                   { format!(" · {}", display_amount(payment.amount, &payment.currency)) }</p>
+                            },
+                            Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+                            None => html! {},
+                        } }
+                    </section>
+                    <ol class="timeline" data-test-id="event-timeline">
+                        { for history.data.iter().enumerate().map(|(position, event)| html! {
+                            <li data-test-id="timeline-event" class={classes!((position == index).then_some("current"))}>
+                                <strong data-test-id="event-type">{ event.event_type.clone() }</strong>
+                                <span data-test-id="event-time">{ event.recorded_at.clone() }</span>
+                                <span data-test-id="event-actor">{ event.actor.clone() }</span>
+                                <code data-test-id="event-hash" title={event.hash.clone()}>{ short(&event.hash) }</code>
+                            </li>
+                        }) }
+                    </ol>
+                </>
+            }
+        }
+    };
+    html! {
+        <section>
+            <h1>{ "Payment " }<span data-test-id="payment-id">{ props.id.clone() }</span></h1>
+            { body }
+        </section>
+    }
+}
