@@ -377,6 +377,8 @@ fn render(
         .replace("@LOG_DIR@", &prefix)
         .replace("@WEB_ROOT@", &web_root)
         .replace("@EXAMPLE_PORT@", "9")
+        .replace("@LEGACY_LISTEN@", "# no legacy ports in this test")
+        .replace("@DASHBOARD_PORT@", "0")
         .replace("@NGINX_USER@", "(default)");
     if let Some(name) = leftover_placeholder(&config) {
         panic!("the template has a placeholder this test does not fill: @{name}@");
