@@ -6,7 +6,7 @@
 
 use crate::order::Order;
 use crate::payment::{Payment, Refund};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -482,4 +482,65 @@ impl From<PaymentView> for PublicPaymentView {
             error_description: payment.error_description,
         }
     }
+}
+
+/// One currency's totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CurrencyStats {
+    #[cfg_attr(feature = "openapi", schema(example = "INR"))]
+    pub currency: String,
+    pub total_transactions: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub pending: i64,
+    /// Succeeded volume, minor units.
+    pub total_amount: i64,
+    /// Percent, two decimals.
+    #[cfg_attr(feature = "openapi", schema(example = 95.24))]
+    pub success_rate: f64,
+}
+
+/// One UTC day and currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DayStats {
+    /// `YYYY-MM-DD` (UTC), the payments' creation day.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "2025-01-31"))]
+    pub date: NaiveDate,
+    pub currency: String,
+    pub total_transactions: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    /// Succeeded volume, minor units.
+    pub total_amount: i64,
+}
+
+/// The merchant's payment statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Stats {
+    /// First day included (`from`), if bounded.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub from: Option<NaiveDate>,
+    /// Last day included (`to`), if bounded.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub to: Option<NaiveDate>,
+    /// Payments created, every currency.
+    pub total_transactions: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub pending: i64,
+    /// Succeeded volume in `currency`, minor units.
+    pub total_amount: i64,
+    /// The currency of `total_amount`.
+    #[cfg_attr(feature = "openapi", schema(example = "INR"))]
+    pub currency: String,
+    /// Percent of payments created that succeeded, two decimals.
+    #[cfg_attr(feature = "openapi", schema(example = 95.24))]
+    pub success_rate: f64,
+    /// Each currency, most used first.
+    pub by_currency: Vec<CurrencyStats>,
+    /// Each day (oldest first) and currency with payments.
+    pub per_day: Vec<DayStats>,
 }

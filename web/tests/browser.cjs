@@ -138,6 +138,12 @@ async function dashboard(browser, paymentId) {
   assert.equal(await page.evaluate(() => window.localStorage.length), 0);
   assert.equal(await page.evaluate(() => document.cookie), "");
 
+  // The overview's stats cards, from GET /api/v1/stats.
+  await page.locator(tid("stats-container")).waitFor({ timeout: 10000 });
+  assert.ok(Number(await page.locator(tid("total-transactions")).innerText()) >= 1);
+  assert.match(await page.locator(tid("total-amount")).innerText(), /^\d+\.\d{2} INR$/);
+  assert.match(await page.locator(tid("success-rate")).innerText(), /^\d+\.\d{2}%$/);
+
   const row = page.locator(tid("transaction-row"), { has: page.locator(`${tid("payment-id")}:has-text("${paymentId}")`) });
   await row.waitFor({ timeout: 10000 });
   assert.equal(await row.locator(tid("amount")).innerText(), "500.00 INR");
@@ -157,6 +163,15 @@ async function dashboard(browser, paymentId) {
   await setRange(slider, 1);
   await page.waitForFunction(() => document.querySelector('[data-test-id="as-of-status"]')?.textContent === "success", null, { timeout: 10000 });
   assert.equal(await status.innerText(), "success");
+
+  // The API docs page and its snippets.
+  await page.goto(`${base}/dashboard/docs`);
+  await page.locator(tid("api-docs")).waitFor({ timeout: 10000 });
+  for (const id of ["section-create-order", "code-snippet-create-order", "section-sdk-integration",
+                    "code-snippet-sdk", "section-webhook-verification", "code-snippet-webhook"]) {
+    assert.equal(await page.locator(tid(id)).count(), 1, `${id} on the docs page`);
+  }
+  assert.match(await page.locator(tid("code-snippet-sdk")).innerText(), /new PaymentGateway/);
   await context.close();
 }
 

@@ -12,6 +12,7 @@
 //!   succeeded ÷ all payments created, as the original dashboard showed it
 //!   (pending payments count in the denominator); 0 with no payments.
 
+pub use paystream_domain::api::{CurrencyStats, DayStats, Stats};
 use std::collections::BTreeMap;
 
 use axum::extract::State;
@@ -21,9 +22,7 @@ use chrono::NaiveDate;
 use paystream_domain::api::ErrorBody;
 use paystream_domain::Currency;
 use paystream_kit::http::error::ApiError;
-use serde::Serialize;
 use sqlx::Row;
-use utoipa::ToSchema;
 
 use crate::auth::MerchantReader;
 use crate::freshness::MinPosition;
@@ -68,134 +67,72 @@ pub fn success_rate(succeeded: i64, payments: i64) -> f64 {
     hundredths as f64 / 100.0
 }
 
-/// One currency's totals.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CurrencyStats {
-    #[schema(example = "INR")]
-    pub currency: String,
-    pub total_transactions: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-    pub pending: i64,
-    /// Succeeded volume, minor units.
-    pub total_amount: i64,
-    /// Percent, two decimals.
-    #[schema(example = 95.24)]
-    pub success_rate: f64,
-}
-
-impl CurrencyStats {
-    fn new(currency: &str, totals: &Totals) -> Self {
-        Self {
-            currency: currency.to_owned(),
-            total_transactions: totals.payments,
-            succeeded: totals.succeeded,
-            failed: totals.failed,
-            pending: totals.pending(),
-            total_amount: totals.volume,
-            success_rate: success_rate(totals.succeeded, totals.payments),
-        }
+fn currency_stats(currency: &str, totals: &Totals) -> CurrencyStats {
+    CurrencyStats {
+        currency: currency.to_owned(),
+        total_transactions: totals.payments,
+        succeeded: totals.succeeded,
+        failed: totals.failed,
+        pending: totals.pending(),
+        total_amount: totals.volume,
+        success_rate: success_rate(totals.succeeded, totals.payments),
     }
 }
 
-/// One UTC day and currency.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DayStats {
-    /// `YYYY-MM-DD` (UTC), the payments' creation day.
-    #[schema(value_type = String, example = "2025-01-31")]
-    pub date: NaiveDate,
-    pub currency: String,
-    pub total_transactions: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-    /// Succeeded volume, minor units.
-    pub total_amount: i64,
-}
-
-/// The merchant's payment statistics.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Stats {
-    /// First day included (`from`), if bounded.
-    #[schema(value_type = Option<String>)]
-    pub from: Option<NaiveDate>,
-    /// Last day included (`to`), if bounded.
-    #[schema(value_type = Option<String>)]
-    pub to: Option<NaiveDate>,
-    /// Payments created, every currency.
-    pub total_transactions: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-    pub pending: i64,
-    /// Succeeded volume in `currency`, minor units.
-    pub total_amount: i64,
-    /// The currency of `total_amount`.
-    #[schema(example = "INR")]
-    pub currency: String,
-    /// Percent of payments created that succeeded, two decimals.
-    #[schema(example = 95.24)]
-    pub success_rate: f64,
-    /// Each currency, most used first.
-    pub by_currency: Vec<CurrencyStats>,
-    /// Each day (oldest first) and currency with payments.
-    pub per_day: Vec<DayStats>,
-}
-
-impl Stats {
-    /// Sums the daily rows (any order); `currency` picks `total_amount`'s.
-    pub fn from_days(
-        from: Option<NaiveDate>,
-        to: Option<NaiveDate>,
-        currency: Option<&str>,
-        mut days: Vec<(NaiveDate, String, Totals)>,
-    ) -> Self {
-        days.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let mut all = Totals::default();
-        let mut per_currency: BTreeMap<String, Totals> = BTreeMap::new();
-        for (_, code, totals) in &days {
-            all.add(totals);
-            per_currency.entry(code.clone()).or_default().add(totals);
-        }
-        let mut currencies: Vec<(String, Totals)> = per_currency.into_iter().collect();
-        currencies.sort_by(|(a_code, a), (b_code, b)| {
-            b.payments
-                .cmp(&a.payments)
-                .then(b.volume.cmp(&a.volume))
-                .then(a_code.cmp(b_code))
-        });
-        let currency = currency
-            .map(str::to_owned)
-            .or_else(|| currencies.first().map(|(code, _)| code.clone()))
-            .unwrap_or_else(|| Currency::default().code().to_owned());
-        let total_amount = currencies
+/// Sums the daily rows (any order); `currency` picks `total_amount`'s.
+pub fn from_days(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    currency: Option<&str>,
+    mut days: Vec<(NaiveDate, String, Totals)>,
+) -> Stats {
+    days.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let mut all = Totals::default();
+    let mut per_currency: BTreeMap<String, Totals> = BTreeMap::new();
+    for (_, code, totals) in &days {
+        all.add(totals);
+        per_currency.entry(code.clone()).or_default().add(totals);
+    }
+    let mut currencies: Vec<(String, Totals)> = per_currency.into_iter().collect();
+    currencies.sort_by(|(a_code, a), (b_code, b)| {
+        b.payments
+            .cmp(&a.payments)
+            .then(b.volume.cmp(&a.volume))
+            .then(a_code.cmp(b_code))
+    });
+    let currency = currency
+        .map(str::to_owned)
+        .or_else(|| currencies.first().map(|(code, _)| code.clone()))
+        .unwrap_or_else(|| Currency::default().code().to_owned());
+    let total_amount = currencies
+        .iter()
+        .find(|(code, _)| *code == currency)
+        .map_or(0, |(_, totals)| totals.volume);
+    Stats {
+        from,
+        to,
+        total_transactions: all.payments,
+        succeeded: all.succeeded,
+        failed: all.failed,
+        pending: all.pending(),
+        total_amount,
+        currency,
+        success_rate: success_rate(all.succeeded, all.payments),
+        by_currency: currencies
             .iter()
-            .find(|(code, _)| *code == currency)
-            .map_or(0, |(_, totals)| totals.volume);
-        Self {
-            from,
-            to,
-            total_transactions: all.payments,
-            succeeded: all.succeeded,
-            failed: all.failed,
-            pending: all.pending(),
-            total_amount,
-            currency,
-            success_rate: success_rate(all.succeeded, all.payments),
-            by_currency: currencies
-                .iter()
-                .map(|(code, totals)| CurrencyStats::new(code, totals))
-                .collect(),
-            per_day: days
-                .into_iter()
-                .map(|(date, currency, totals)| DayStats {
-                    date,
-                    currency,
-                    total_transactions: totals.payments,
-                    succeeded: totals.succeeded,
-                    failed: totals.failed,
-                    total_amount: totals.volume,
-                })
-                .collect(),
-        }
+            .map(|(code, totals)| currency_stats(code, totals))
+            .collect(),
+        per_day: days
+            .into_iter()
+            .map(|(date, currency, totals)| DayStats {
+                date,
+                currency,
+                total_transactions: totals.payments,
+                succeeded: totals.succeeded,
+                failed: totals.failed,
+                total_amount: totals.volume,
+            })
+            .collect(),
     }
 }
 
@@ -271,7 +208,7 @@ pub async fn stats(
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(|error| corrupt_row("rm_merchant_stats_daily", error))?;
-    Ok(Json(Stats::from_days(
+    Ok(Json(from_days(
         from,
         to,
         currency.map(|currency| currency.code()),
@@ -318,7 +255,7 @@ mod tests {
             ),
             (day("2025-01-02"), "INR".to_string(), totals(2, 1, 0, 5_000)),
         ];
-        let stats = Stats::from_days(None, None, None, days.clone());
+        let stats = from_days(None, None, None, days.clone());
         assert_eq!(stats.total_transactions, 6);
         assert_eq!((stats.succeeded, stats.failed, stats.pending), (4, 1, 1));
         assert_eq!(stats.currency, "INR");
@@ -342,9 +279,9 @@ mod tests {
                 ("2025-01-02".to_string(), "USD")
             ]
         );
-        let usd = Stats::from_days(None, None, Some("USD"), days);
+        let usd = from_days(None, None, Some("USD"), days);
         assert_eq!((usd.currency.as_str(), usd.total_amount), ("USD", 700));
-        let empty = Stats::from_days(None, None, None, Vec::new());
+        let empty = from_days(None, None, None, Vec::new());
         assert_eq!((empty.currency.as_str(), empty.total_amount), ("INR", 0));
         assert_eq!(empty.success_rate, 0.0);
         assert!(empty.per_day.is_empty());

@@ -3,7 +3,8 @@
 //! and one payment's event timeline with a time-travel slider that shows the
 //! payment `as_of` each event.
 
-use paystream_domain::api::{History, ListPage, PaymentView};
+use paystream_domain::api::{History, ListPage, PaymentView, Stats};
+use paystream_domain::dev::DEV_API_KEY;
 use web_sys::HtmlInputElement;
 use yew::platform::spawn_local;
 use yew::prelude::*;
@@ -75,10 +76,35 @@ pub fn login() -> Html {
     }
 }
 
+/// The dashboard's pages, by path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Page {
+    /// `/dashboard`: stats and the latest transactions.
+    Overview,
+    /// `/dashboard/transactions`.
+    Transactions,
+    /// `/dashboard/payments/<id>`.
+    Payment(String),
+    /// `/dashboard/docs`.
+    Docs,
+}
+
+impl Page {
+    pub fn of(path: &str) -> Self {
+        match path.trim_end_matches('/') {
+            "/dashboard/transactions" => Page::Transactions,
+            "/dashboard/docs" => Page::Docs,
+            path => match path.strip_prefix("/dashboard/payments/") {
+                Some(id) if !id.is_empty() => Page::Payment(id.to_owned()),
+                _ => Page::Overview,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Properties)]
 pub struct PageProps {
-    /// `None`: the transactions; `Some(id)`: one payment.
-    pub payment: Option<String>,
+    pub page: Page,
 }
 
 #[function_component(Dashboard)]
@@ -94,13 +120,19 @@ pub fn dashboard(props: &PageProps) -> Html {
         <div class="dashboard" data-test-id="dashboard">
             <header>
                 <a href="/dashboard" class="brand">{ "Paystream" }</a>
-                <button type="button" class="link" onclick={logout}>{ "Log out" }</button>
+                <nav aria-label="Dashboard">
+                    <a href="/dashboard">{ "Overview" }</a>
+                    <a href="/dashboard/transactions">{ "Transactions" }</a>
+                    <a href="/dashboard/docs">{ "API docs" }</a>
+                    <button type="button" class="link" onclick={logout}>{ "Log out" }</button>
+                </nav>
             </header>
-            if let Some(id) = &props.payment {
-                <PaymentDetail id={id.clone()} />
-            } else {
-                <Transactions />
-            }
+            { match &props.page {
+                Page::Overview => html! { <><Overview /><Transactions /></> },
+                Page::Transactions => html! { <Transactions /> },
+                Page::Payment(id) => html! { <PaymentDetail id={id.clone()} /> },
+                Page::Docs => html! { <Docs /> },
+            } }
         </div>
     }
 }
@@ -252,6 +284,66 @@ fn payment_detail(props: &DetailProps) -> Html {
         <section>
             <h1>{ "Payment " }<span data-test-id="payment-id">{ props.id.clone() }</span></h1>
             { body }
+        </section>
+    }
+}
+
+#[function_component(Overview)]
+fn overview() -> Html {
+    let stats = use_state(|| None::<Result<Stats, String>>);
+    {
+        let stats = stats.clone();
+        use_effect_with((), move |_| {
+            spawn_local(async move { stats.set(Some(api::get::<Stats>("/api/v1/stats").await)) });
+        });
+    }
+    let cards = match &*stats {
+        None => html! { <p class="loading" aria-live="polite">{ "Loading statistics…" }</p> },
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(stats)) => html! {
+            <div class="cards" data-test-id="stats-container">
+                <div class="card"><span>{ "Total transactions" }</span>
+                    <strong data-test-id="total-transactions">{ stats.total_transactions }</strong></div>
+                <div class="card"><span>{ "Total amount (succeeded)" }</span>
+                    <strong data-test-id="total-amount">{ display_amount(stats.total_amount, &stats.currency) }</strong></div>
+                <div class="card"><span>{ "Success rate" }</span>
+                    <strong data-test-id="success-rate">{ format!("{:.2}%", stats.success_rate) }</strong></div>
+            </div>
+        },
+    };
+    html! {
+        <section>
+            <h1>{ "Overview" }</h1>
+            { cards }
+        </section>
+    }
+}
+
+#[function_component(Docs)]
+fn docs() -> Html {
+    let create_order = format!(
+        "curl -X POST https://<paystream>/api/v1/orders \\\n  -H 'X-Api-Key: {DEV_API_KEY}' -H 'X-Api-Secret: <your secret>' \\\n  -H 'Content-Type: application/json' -H 'Idempotency-Key: <unique per order>' \\\n  -d '{{\"amount\": 50000, \"currency\": \"INR\", \"receipt\": \"receipt#1\"}}'"
+    );
+    let sdk = format!(
+        "<script src=\"https://<paystream>/checkout.js\"></script>\n<script>\n  new PaymentGateway({{\n    key: \"{DEV_API_KEY}\",\n    orderId: \"order_…\",  // created by your server\n    onSuccess: (data) => console.log(\"paid\", data.paymentId),\n    onFailure: (data) => console.log(\"failed\", data.description),\n    onClose: () => {{}},\n  }}).open();\n</script>"
+    );
+    let webhook = "// X-Webhook-Signature: hex HMAC-SHA256 of the exact body, keyed with the\n// whole webhook secret string (whsec_… included).\nconst crypto = require(\"crypto\");\nconst expected = crypto.createHmac(\"sha256\", secret).update(rawBody).digest(\"hex\");\nconst ok = crypto.timingSafeEqual(Buffer.from(expected), Buffer.from(req.headers[\"x-webhook-signature\"]));\n\n// Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature):\n// give the official library the standard_webhooks_secret that\n// GET /api/v1/webhooks/config shows.\nconst { Webhook } = require(\"standardwebhooks\");\nnew Webhook(standardWebhooksSecret).verify(rawBody, req.headers);";
+    html! {
+        <section class="docs" data-test-id="api-docs">
+            <h1>{ "API docs" }</h1>
+            <p>{ "The whole API: " }<a href="/api/v1/openapi.json">{ "OpenAPI document" }</a>{ ". Amounts are integers in minor units (paise for INR)." }</p>
+            <section data-test-id="section-create-order">
+                <h2>{ "Create an order (your server)" }</h2>
+                <pre data-test-id="code-snippet-create-order"><code>{ create_order }</code></pre>
+            </section>
+            <section data-test-id="section-sdk-integration">
+                <h2>{ "Open the checkout (your page)" }</h2>
+                <pre data-test-id="code-snippet-sdk"><code>{ sdk }</code></pre>
+            </section>
+            <section data-test-id="section-webhook-verification">
+                <h2>{ "Verify webhooks" }</h2>
+                <pre data-test-id="code-snippet-webhook"><code>{ webhook }</code></pre>
+            </section>
         </section>
     }
 }

@@ -35,8 +35,9 @@ pub fn start_checkout() {
     yew::Renderer::<checkout::Checkout>::with_root_and_props(root, props).render();
 }
 
-/// Mounts the dashboard on `#dashboard`: `/login`, `/dashboard` (the
-/// transactions) or `/dashboard/payments/<id>` (one payment's timeline).
+/// Mounts the dashboard on `#dashboard`: `/login`, `/dashboard` (overview),
+/// `/dashboard/transactions`, `/dashboard/payments/<id>` (one payment's
+/// timeline) or `/dashboard/docs`.
 #[wasm_bindgen]
 pub fn start_dashboard() {
     let Some(window) = web_sys::window() else {
@@ -53,13 +54,7 @@ pub fn start_dashboard() {
         yew::Renderer::<dashboard::Login>::with_root(root).render();
         return;
     }
-    let payment = path
-        .strip_prefix("/dashboard/payments/")
-        .filter(|id| !id.is_empty())
-        .map(str::to_owned);
-    yew::Renderer::<dashboard::Dashboard>::with_root_and_props(
-        root,
-        dashboard::PageProps { payment },
-    )
-    .render();
+    let page = dashboard::Page::of(&path);
+    yew::Renderer::<dashboard::Dashboard>::with_root_and_props(root, dashboard::PageProps { page })
+        .render();
 }
