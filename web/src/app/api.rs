@@ -30,27 +30,18 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, Failure> {
     read(response).await
 }
 
-/// A POST with the merchant's publishable key.
-pub async fn post_with_key<T: DeserializeOwned>(
+/// A POST: with the merchant's publishable key (`key`, the checkout), or
+/// with the session cookie the browser sends itself (the dashboard).
+pub async fn post<T: DeserializeOwned>(
     path: &str,
-    key: &str,
+    key: Option<&str>,
     body: &serde_json::Value,
 ) -> Result<T, Failure> {
-    let response = Request::post(path)
-        .header("X-Api-Key", key)
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .map_err(|error| format!("Could not send: {error}"))?
-        .send()
-        .await
-        .map_err(|error| format!("Network error: {error}"))?;
-    read(response).await
-}
-
-/// A POST with the session cookie (the browser sends it itself).
-pub async fn post<T: DeserializeOwned>(path: &str, body: &serde_json::Value) -> Result<T, Failure> {
-    let response = Request::post(path)
-        .header("Content-Type", "application/json")
+    let mut request = Request::post(path).header("Content-Type", "application/json");
+    if let Some(key) = key {
+        request = request.header("X-Api-Key", key);
+    }
+    let response = request
         .body(body.to_string())
         .map_err(|error| format!("Could not send: {error}"))?
         .send()

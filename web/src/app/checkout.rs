@@ -140,9 +140,9 @@ pub fn checkout(props: &Props) -> Html {
             stage.set(Stage::Processing);
             let (stage, props) = (stage.clone(), props.clone());
             spawn_local(async move {
-                let created = api::post_with_key::<PublicPaymentView>(
+                let created = api::post::<PublicPaymentView>(
                     "/api/v1/payments/public",
-                    &props.key,
+                    Some(&props.key),
                     &body,
                 )
                 .await;

@@ -47,7 +47,7 @@ pub fn login() -> Html {
             let body = serde_json::json!({"email": *email, "password": *password});
             let (failure, busy) = (failure.clone(), busy.clone());
             spawn_local(async move {
-                match api::post::<serde_json::Value>("/api/v1/auth/login", &body).await {
+                match api::post::<serde_json::Value>("/api/v1/auth/login", None, &body).await {
                     Ok(_) => go("/dashboard"),
                     Err(message) => {
                         failure.set(Some(message));
@@ -112,7 +112,8 @@ pub fn dashboard(props: &PageProps) -> Html {
     let logout = Callback::from(|_| {
         spawn_local(async {
             let _ =
-                api::post::<serde_json::Value>("/api/v1/auth/logout", &serde_json::json!({})).await;
+                api::post::<serde_json::Value>("/api/v1/auth/logout", None, &serde_json::json!({}))
+                    .await;
             go("/login");
         })
     });
