@@ -544,3 +544,15 @@ pub struct Stats {
     /// Each day (oldest first) and currency with payments.
     pub per_day: Vec<DayStats>,
 }
+
+/// `GET /api/v1/auth/session`: who the session is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionView {
+    pub email: String,
+    /// `merchant`, `staff` or `auditor`.
+    #[cfg_attr(feature = "openapi", schema(example = "merchant"))]
+    pub role: String,
+    /// Set for (and only for) merchant users.
+    pub merchant_id: Option<Uuid>,
+}

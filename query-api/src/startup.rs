@@ -49,6 +49,7 @@ pub fn router(state: QueryState) -> Router {
             .merge(routes::ledger::router())
             .merge(routes::merchants::router())
             .merge(routes::audit::router())
+            .merge(routes::session::router())
             .merge(crate::metrics::router())
             .merge(routes::openapi::router()),
     )

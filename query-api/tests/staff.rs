@@ -325,3 +325,32 @@ async fn the_merchant_list_pages_through_the_read_model() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["field"], "X-Min-Position");
 }
+
+/// `GET /api/v1/auth/session` names the session's user and role (the
+/// dashboard shows each role its pages from it); API keys are no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_says_who_and_which_role() {
+    let apps = spawn_apps().await;
+    for (user, role, merchant) in [
+        (STAFF, "staff", None),
+        (AUDITOR, "auditor", None),
+        (
+            MERCHANT_USER,
+            "merchant",
+            Some(seed::DEV_MERCHANT_ID.to_string()),
+        ),
+    ] {
+        let token = login(&apps, user).await;
+        let body = get_ok(&apps, "/api/v1/auth/session", As::Session(&token)).await;
+        assert_eq!(body["email"], user.0, "{body}");
+        assert_eq!(body["role"], role, "{body}");
+        assert_eq!(
+            body["merchant_id"].as_str().map(str::to_owned),
+            merchant,
+            "{body}"
+        );
+    }
+    assert_unauthorized(&apps, "/api/v1/auth/session", As::Nobody).await;
+    assert_unauthorized(&apps, "/api/v1/auth/session", As::Session("forged")).await;
+    assert_unauthorized(&apps, "/api/v1/auth/session", As::Merchant(&dev_merchant())).await;
+}

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod orders;
 pub mod payments;
 pub mod refunds;
+pub mod session;
 pub mod stats;
 pub mod test_merchant;
 pub mod webhooks;

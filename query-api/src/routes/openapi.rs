@@ -15,7 +15,9 @@ use paystream_domain::api::{ErrorBody, ErrorDetail, OrderView, PaymentView, Refu
 use utoipa::OpenApi;
 
 use super::{audit, ledger, merchants};
-use super::{events, health, jobs, orders, payments, refunds, stats, test_merchant, webhooks};
+use super::{
+    events, health, jobs, orders, payments, refunds, session, stats, test_merchant, webhooks,
+};
 use crate::listing::{ListPage, Page};
 use crate::startup::QueryState;
 use crate::views::{
@@ -56,6 +58,7 @@ use crate::views::{
         merchants::get_merchant,
         audit::verify,
         audit::export,
+        session::session,
     ),
     components(schemas(
         OrderView,
@@ -96,6 +99,7 @@ use crate::views::{
         Page<merchants::StaffMerchantView>,
         audit::VerifyReport,
         audit::BreakView,
+        paystream_domain::api::SessionView,
         ErrorBody,
         ErrorDetail
     ))
