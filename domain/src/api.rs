@@ -556,3 +556,62 @@ pub struct SessionView {
     /// Set for (and only for) merchant users.
     pub merchant_id: Option<Uuid>,
 }
+
+/// A merchant account as staff see it: never a secret or a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StaffMerchantView {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    /// `active` or `suspended`.
+    #[cfg_attr(feature = "openapi", schema(example = "active"))]
+    pub status: String,
+    /// The (publishable) API key.
+    pub api_key: String,
+    /// Fee per capture, basis points.
+    pub fee_bps: i64,
+    /// The configured webhook endpoint, if any.
+    pub webhook_url: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Set while suspended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspension_reason: Option<String>,
+}
+
+/// A broken link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BreakView {
+    pub stream_id: String,
+    /// The first version that does not verify.
+    pub version: u64,
+    /// `altered` (content or order changed), `missing` (a version removed
+    /// from the middle) or `truncated` (the head says more, or another last
+    /// hash, than the rows show).
+    #[cfg_attr(feature = "openapi", schema(example = "altered"))]
+    pub kind: String,
+}
+
+/// `GET /api/v1/audit/verify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyReport {
+    /// Every stream was checked (`complete`) and none is broken.
+    pub ok: bool,
+    /// False when the time budget or `limit` stopped the walk: continue
+    /// with `after = next_after`.
+    pub complete: bool,
+    pub streams_checked: u64,
+    pub events_checked: u64,
+    /// The first breaks found (at most 100), in stream order.
+    pub breaks: Vec<BreakView>,
+    pub breaks_total: u64,
+    /// The last stream checked, when the walk stopped early.
+    pub next_after: Option<String>,
+    /// The `after` this walk started from.
+    pub after: Option<String>,
+    pub started_at: String,
+    pub duration_ms: u64,
+}

@@ -164,6 +164,15 @@ async function dashboard(browser, paymentId) {
   await page.waitForFunction(() => document.querySelector('[data-test-id="as-of-status"]')?.textContent === "success", null, { timeout: 10000 });
   assert.equal(await status.innerText(), "success");
 
+  // Filters: only failed payments (the declined card above), then any.
+  await page.goto(`${base}/dashboard/transactions`);
+  await page.locator(tid("transactions-table")).waitFor({ timeout: 10000 });
+  await page.locator(tid("status-filter")).selectOption("failed");
+  await page.waitForFunction(() => {
+    const cells = [...document.querySelectorAll('[data-test-id="transaction-row"] [data-test-id="status"]')];
+    return cells.length > 0 && cells.every((cell) => cell.textContent === "failed");
+  }, null, { timeout: 10000 });
+
   // The API docs page and its snippets.
   await page.goto(`${base}/dashboard/docs`);
   await page.locator(tid("api-docs")).waitFor({ timeout: 10000 });
@@ -175,6 +184,46 @@ async function dashboard(browser, paymentId) {
   await context.close();
 }
 
+async function loginAs(browser, email, password) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${base}/login`);
+  await page.locator(tid("email-input")).fill(email);
+  await page.locator(tid("password-input")).fill(password);
+  await page.locator(tid("login-button")).click();
+  await page.locator(tid("dashboard")).waitFor({ timeout: 10000 });
+  return { context, page };
+}
+
+async function staffAndAuditor(browser) {
+  // Staff: create a merchant, whose key and secret are shown once; suspend it.
+  const staff = await loginAs(browser, "admin@example.com", "admin123");
+  await staff.page.locator(tid("merchants-table")).waitFor({ timeout: 10000 });
+  const email = `shop-${Date.now()}@example.com`;
+  await staff.page.locator(tid("merchant-name-input")).fill("Browser Shop");
+  await staff.page.locator(tid("merchant-email-input")).fill(email);
+  await staff.page.locator(tid("create-merchant-button")).click();
+  await staff.page.locator(tid("created-merchant")).waitFor({ timeout: 10000 });
+  assert.match(await staff.page.locator(tid("created-api-key")).innerText(), /^key_/);
+  assert.match(await staff.page.locator(tid("created-api-secret")).innerText(), /^secret_/);
+  const row = staff.page.locator(tid("merchant-row"), { has: staff.page.locator(`${tid("merchant-email")}:has-text("${email}")`) });
+  await row.waitFor({ timeout: 10000 });
+  await row.locator(tid("suspend-button")).click();
+  await row.locator(`${tid("merchant-status")}:has-text("suspended")`).waitFor({ timeout: 10000 });
+  // Staff see no merchant pages.
+  assert.equal(await staff.page.locator('a[href="/dashboard/transactions"]').count(), 0);
+  await staff.context.close();
+
+  // Auditor: verify the event store.
+  const auditor = await loginAs(browser, "auditor@example.com", "auditor123");
+  await auditor.page.locator(tid("verify-button")).click();
+  await auditor.page.locator(tid("verify-report")).waitFor({ timeout: 30000 });
+  const verdict = await auditor.page.locator(tid("verify-result")).innerText();
+  assert.ok(verdict === "intact" || verdict === "incomplete", `verify says ${verdict}`);
+  assert.equal(await auditor.page.locator(tid("create-merchant-form")).count(), 0);
+  await auditor.context.close();
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -184,6 +233,7 @@ async function dashboard(browser, paymentId) {
     await checkoutAlone(browser);
     const paymentId = await sdkOnExamplePage(browser);
     await dashboard(browser, paymentId);
+    await staffAndAuditor(browser);
   } finally {
     await browser.close();
   }

@@ -24,6 +24,7 @@
 //!   says `redacted: true` (its hash then no longer verifies from the
 //!   export alone: verify those streams with `/audit/verify`).
 
+pub use paystream_domain::api::{BreakView, VerifyReport};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -43,7 +44,7 @@ use paystream_store::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::auth::Overseer;
@@ -78,52 +79,16 @@ pub fn router() -> Router<QueryState> {
         .route("/api/v1/audit/export", get(export))
 }
 
-/// A broken link.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
-pub struct BreakView {
-    pub stream_id: String,
-    /// The first version that does not verify.
-    pub version: u64,
-    /// `altered` (content or order changed), `missing` (a version removed
-    /// from the middle) or `truncated` (the head says more, or another last
-    /// hash, than the rows show).
-    #[schema(example = "altered")]
-    pub kind: String,
-}
-
-impl From<StreamBreak> for BreakView {
-    fn from(broken: StreamBreak) -> Self {
-        let kind = serde_json::to_value(broken.kind)
-            .ok()
-            .and_then(|kind| kind.as_str().map(str::to_string))
-            .unwrap_or_else(|| format!("{:?}", broken.kind).to_lowercase());
-        Self {
-            stream_id: broken.stream_id,
-            version: broken.version,
-            kind,
-        }
+fn break_view(broken: StreamBreak) -> BreakView {
+    let kind = serde_json::to_value(broken.kind)
+        .ok()
+        .and_then(|kind| kind.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{:?}", broken.kind).to_lowercase());
+    BreakView {
+        stream_id: broken.stream_id,
+        version: broken.version,
+        kind,
     }
-}
-
-/// `GET /api/v1/audit/verify`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct VerifyReport {
-    /// Every stream was checked (`complete`) and none is broken.
-    pub ok: bool,
-    /// False when the time budget or `limit` stopped the walk: continue
-    /// with `after = next_after`.
-    pub complete: bool,
-    pub streams_checked: u64,
-    pub events_checked: u64,
-    /// The first breaks found (at most 100), in stream order.
-    pub breaks: Vec<BreakView>,
-    pub breaks_total: u64,
-    /// The last stream checked, when the walk stopped early.
-    pub next_after: Option<String>,
-    /// The `after` this walk started from.
-    pub after: Option<String>,
-    pub started_at: String,
-    pub duration_ms: u64,
 }
 
 /// Query parameters of `GET /api/v1/audit/verify` (documentation; read
@@ -175,7 +140,7 @@ impl Tally {
         for broken in step.breaks {
             self.breaks_total += 1;
             if self.breaks.len() < MAX_BREAKS_LISTED {
-                self.breaks.push(broken.into());
+                self.breaks.push(break_view(broken));
             }
         }
     }

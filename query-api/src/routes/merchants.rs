@@ -19,14 +19,15 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+pub use paystream_domain::api::StaffMerchantView;
 use paystream_domain::api::{timestamp, ErrorBody};
 use paystream_domain::merchant::{Merchant, MerchantAggregate};
 use paystream_domain::MerchantId;
 use paystream_kit::http::error::ApiError;
 use paystream_kit::http::session::StaffSession;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::Row;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::{AsOf, ObjectId};
@@ -44,47 +45,23 @@ pub fn router() -> Router<QueryState> {
         .route("/api/v1/merchants/{id}", get(get_merchant))
 }
 
-/// A merchant account as staff see it: never a secret or a hash.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
-pub struct StaffMerchantView {
-    pub id: Uuid,
-    pub name: String,
-    pub email: String,
-    /// `active` or `suspended`.
-    #[schema(example = "active")]
-    pub status: String,
-    /// The (publishable) API key.
-    pub api_key: String,
-    /// Fee per capture, basis points.
-    pub fee_bps: i64,
-    /// The configured webhook endpoint, if any.
-    pub webhook_url: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    /// Set while suspended.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub suspension_reason: Option<String>,
-}
-
-impl StaffMerchantView {
-    fn of(merchant: &Merchant, updated_at: DateTime<Utc>) -> Self {
-        Self {
-            id: merchant.merchant_id.into(),
-            name: merchant.name.clone(),
-            email: merchant.email.clone(),
-            status: if merchant.is_active() {
-                "active"
-            } else {
-                "suspended"
-            }
-            .into(),
-            api_key: merchant.api_key.clone(),
-            fee_bps: i64::from(merchant.fee_bps),
-            webhook_url: merchant.webhook.url.clone(),
-            created_at: timestamp(merchant.registered_at),
-            updated_at: timestamp(updated_at),
-            suspension_reason: merchant.suspension_reason.clone(),
+fn staff_view(merchant: &Merchant, updated_at: DateTime<Utc>) -> StaffMerchantView {
+    StaffMerchantView {
+        id: merchant.merchant_id.into(),
+        name: merchant.name.clone(),
+        email: merchant.email.clone(),
+        status: if merchant.is_active() {
+            "active"
+        } else {
+            "suspended"
         }
+        .into(),
+        api_key: merchant.api_key.clone(),
+        fee_bps: i64::from(merchant.fee_bps),
+        webhook_url: merchant.webhook.url.clone(),
+        created_at: timestamp(merchant.registered_at),
+        updated_at: timestamp(updated_at),
+        suspension_reason: merchant.suspension_reason.clone(),
     }
 }
 
@@ -220,5 +197,5 @@ pub async fn get_merchant(
     let (Some(merchant), Some(last)) = (folded.state.as_ref(), folded.events.last()) else {
         return Err(merchant_not_found());
     };
-    Ok(Json(StaffMerchantView::of(merchant, last.recorded_at)))
+    Ok(Json(staff_view(merchant, last.recorded_at)))
 }

@@ -3,7 +3,10 @@
 //! and one payment's event timeline with a time-travel slider that shows the
 //! payment `as_of` each event.
 
-use paystream_domain::api::{History, ListPage, PaymentView, Stats};
+use paystream_domain::api::{
+    History, ListPage, Page as ApiPage, PaymentView, RefundView, SessionView, StaffMerchantView,
+    Stats, VerifyReport,
+};
 use paystream_domain::dev::DEV_API_KEY;
 use web_sys::HtmlInputElement;
 use yew::platform::spawn_local;
@@ -85,6 +88,12 @@ pub enum Page {
     Transactions,
     /// `/dashboard/payments/<id>`.
     Payment(String),
+    /// `/dashboard/refunds`.
+    Refunds,
+    /// `/dashboard/merchants` (staff).
+    Merchants,
+    /// `/dashboard/audit` (staff, auditors).
+    Audit,
     /// `/dashboard/docs`.
     Docs,
 }
@@ -93,6 +102,9 @@ impl Page {
     pub fn of(path: &str) -> Self {
         match path.trim_end_matches('/') {
             "/dashboard/transactions" => Page::Transactions,
+            "/dashboard/refunds" => Page::Refunds,
+            "/dashboard/merchants" => Page::Merchants,
+            "/dashboard/audit" => Page::Audit,
             "/dashboard/docs" => Page::Docs,
             path => match path.strip_prefix("/dashboard/payments/") {
                 Some(id) if !id.is_empty() => Page::Payment(id.to_owned()),
@@ -109,6 +121,18 @@ pub struct PageProps {
 
 #[function_component(Dashboard)]
 pub fn dashboard(props: &PageProps) -> Html {
+    let session = use_state(|| None::<SessionView>);
+    {
+        let session = session.clone();
+        use_effect_with((), move |_| {
+            spawn_local(async move {
+                match api::get::<SessionView>("/api/v1/auth/session").await {
+                    Ok(found) => session.set(Some(found)),
+                    Err(_) => go("/login"),
+                }
+            });
+        });
+    }
     let logout = Callback::from(|_| {
         spawn_local(async {
             let _ =
@@ -117,49 +141,101 @@ pub fn dashboard(props: &PageProps) -> Html {
             go("/login");
         })
     });
+    let Some(session) = &*session else {
+        return html! { <p class="loading" aria-live="polite">{ "Loading…" }</p> };
+    };
+    let links: &[(&str, &str)] = match session.role.as_str() {
+        "merchant" => &[
+            ("/dashboard", "Overview"),
+            ("/dashboard/transactions", "Transactions"),
+            ("/dashboard/refunds", "Refunds"),
+            ("/dashboard/docs", "API docs"),
+        ],
+        "staff" => &[
+            ("/dashboard/merchants", "Merchants"),
+            ("/dashboard/audit", "Audit"),
+            ("/dashboard/docs", "API docs"),
+        ],
+        _ => &[
+            ("/dashboard/audit", "Audit"),
+            ("/dashboard/docs", "API docs"),
+        ],
+    };
+    // Staff and auditors land on their own first page.
+    let page = match (&props.page, session.role.as_str()) {
+        (Page::Overview, "staff") => Page::Merchants,
+        (Page::Overview, "auditor") => Page::Audit,
+        (page, _) => page.clone(),
+    };
     html! {
         <div class="dashboard" data-test-id="dashboard">
             <header>
                 <a href="/dashboard" class="brand">{ "Paystream" }</a>
                 <nav aria-label="Dashboard">
-                    <a href="/dashboard">{ "Overview" }</a>
-                    <a href="/dashboard/transactions">{ "Transactions" }</a>
-                    <a href="/dashboard/docs">{ "API docs" }</a>
+                    { for links.iter().map(|(href, label)| html! { <a href={*href}>{ *label }</a> }) }
+                    <span class="who">{ format!("{} ({})", session.email, session.role) }</span>
                     <button type="button" class="link" onclick={logout}>{ "Log out" }</button>
                 </nav>
             </header>
-            { match &props.page {
+            { match page {
                 Page::Overview => html! { <><Overview /><Transactions /></> },
                 Page::Transactions => html! { <Transactions /> },
-                Page::Payment(id) => html! { <PaymentDetail id={id.clone()} /> },
+                Page::Refunds => html! { <Refunds /> },
+                Page::Payment(id) => html! { <PaymentDetail id={id} /> },
+                Page::Merchants => html! { <Merchants /> },
+                Page::Audit => html! { <Audit /> },
                 Page::Docs => html! { <Docs /> },
             } }
         </div>
     }
 }
 
+/// Rows per page of the lists.
+const PAGE_SIZE: i64 = 10;
+
+fn select(state: &UseStateHandle<String>, page: &UseStateHandle<i64>) -> Callback<Event> {
+    let (state, page) = (state.clone(), page.clone());
+    Callback::from(move |event: Event| {
+        state.set(event.target_unchecked_into::<HtmlInputElement>().value());
+        page.set(0);
+    })
+}
+
 #[function_component(Transactions)]
 fn transactions() -> Html {
+    let status = use_state(String::new);
+    let method = use_state(String::new);
+    let offset = use_state(|| 0_i64);
     let page = use_state(|| None::<Result<ListPage<PaymentView>, String>>);
     {
         let page = page.clone();
-        use_effect_with((), move |_| {
-            spawn_local(async move {
-                let loaded = api::get::<ListPage<PaymentView>>("/api/v1/payments?limit=50").await;
-                if matches!(&loaded, Err(message) if message.contains("session") || message.contains("credentials"))
-                {
-                    go("/login");
-                    return;
-                }
-                page.set(Some(loaded));
-            });
+        let query = format!(
+            "/api/v1/payments?limit={PAGE_SIZE}&offset={}{}{}",
+            *offset,
+            if status.is_empty() {
+                String::new()
+            } else {
+                format!("&status={}", *status)
+            },
+            if method.is_empty() {
+                String::new()
+            } else {
+                format!("&method={}", *method)
+            },
+        );
+        use_effect_with(query, move |query| {
+            let query = query.clone();
+            page.set(None);
+            spawn_local(
+                async move { page.set(Some(api::get::<ListPage<PaymentView>>(&query).await)) },
+            );
         });
     }
     let body = match &*page {
         None => html! { <p class="loading" aria-live="polite">{ "Loading transactions…" }</p> },
         Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
         Some(Ok(page)) if page.data.is_empty() => {
-            html! { <p class="empty">{ "No transactions yet." }</p> }
+            html! { <p class="empty">{ "No transactions." }</p> }
         }
         Some(Ok(page)) => html! {
             <table data-test-id="transactions-table">
@@ -185,12 +261,92 @@ fn transactions() -> Html {
             </table>
         },
     };
+    let total = match &*page {
+        Some(Ok(page)) => page.total,
+        _ => None,
+    };
+    let more = matches!(&*page, Some(Ok(page)) if page.has_more);
+    let previous = {
+        let offset = offset.clone();
+        Callback::from(move |_| offset.set((*offset - PAGE_SIZE).max(0)))
+    };
+    let next = {
+        let offset = offset.clone();
+        Callback::from(move |_| offset.set(*offset + PAGE_SIZE))
+    };
     html! {
         <section>
             <h1>{ "Transactions" }</h1>
+            <div class="filters">
+                <label for="status-filter">{ "Status" }</label>
+                <select id="status-filter" data-test-id="status-filter" onchange={select(&status, &offset)}>
+                    <option value="">{ "Any" }</option>
+                    <option value="pending">{ "Pending" }</option>
+                    <option value="success">{ "Success" }</option>
+                    <option value="failed">{ "Failed" }</option>
+                </select>
+                <label for="method-filter">{ "Method" }</label>
+                <select id="method-filter" data-test-id="method-filter" onchange={select(&method, &offset)}>
+                    <option value="">{ "Any" }</option>
+                    <option value="upi">{ "UPI" }</option>
+                    <option value="card">{ "Card" }</option>
+                </select>
+            </div>
             { body }
+            <div class="pager">
+                <button type="button" disabled={*offset == 0} onclick={previous}>{ "Previous" }</button>
+                <span>{ match total {
+                    Some(total) => format!("{}–{} of {total}", (*offset + 1).min(total), (*offset + PAGE_SIZE).min(total)),
+                    None => String::new(),
+                } }</span>
+                <button type="button" disabled={!more} onclick={next}>{ "Next" }</button>
+            </div>
         </section>
     }
+}
+
+#[function_component(Refunds)]
+fn refunds() -> Html {
+    let page = use_state(|| None::<Result<ListPage<RefundView>, String>>);
+    {
+        let page = page.clone();
+        use_effect_with((), move |_| {
+            spawn_local(async move {
+                page.set(Some(
+                    api::get::<ListPage<RefundView>>("/api/v1/refunds?limit=50").await,
+                ))
+            });
+        });
+    }
+    let body = match &*page {
+        None => html! { <p class="loading" aria-live="polite">{ "Loading refunds…" }</p> },
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(page)) if page.data.is_empty() => {
+            html! { <p class="empty">{ "No refunds yet." }</p> }
+        }
+        Some(Ok(page)) => html! {
+            <table data-test-id="refunds-table">
+                <thead><tr>
+                    <th scope="col">{ "Refund" }</th><th scope="col">{ "Payment" }</th>
+                    <th scope="col">{ "Amount" }</th><th scope="col">{ "Status" }</th>
+                    <th scope="col">{ "Reason" }</th><th scope="col">{ "Created" }</th>
+                </tr></thead>
+                <tbody>
+                    { for page.data.iter().map(|refund| html! {
+                        <tr data-test-id="refund-row">
+                            <td>{ refund.id.clone() }</td>
+                            <td><a href={format!("/dashboard/payments/{}", refund.payment_id)}>{ refund.payment_id.clone() }</a></td>
+                            <td>{ display_amount(refund.amount, &refund.currency) }</td>
+                            <td>{ refund.status.clone() }</td>
+                            <td>{ refund.reason.clone().unwrap_or_default() }</td>
+                            <td>{ refund.created_at.clone() }</td>
+                        </tr>
+                    }) }
+                </tbody>
+            </table>
+        },
+    };
+    html! { <section><h1>{ "Refunds" }</h1>{ body }</section> }
 }
 
 #[derive(Debug, Clone, PartialEq, Properties)]
@@ -345,6 +501,168 @@ fn docs() -> Html {
                 <h2>{ "Verify webhooks" }</h2>
                 <pre data-test-id="code-snippet-webhook"><code>{ webhook }</code></pre>
             </section>
+        </section>
+    }
+}
+
+#[function_component(Merchants)]
+fn merchants() -> Html {
+    let list = use_state(|| None::<Result<ApiPage<StaffMerchantView>, String>>);
+    let reload = use_state(|| 0_u32);
+    let name = use_state(String::new);
+    let email = use_state(String::new);
+    let created = use_state(|| None::<Result<serde_json::Value, String>>);
+    {
+        let list = list.clone();
+        use_effect_with(*reload, move |_| {
+            spawn_local(async move {
+                list.set(Some(
+                    api::get::<ApiPage<StaffMerchantView>>("/api/v1/merchants?limit=100").await,
+                ))
+            });
+        });
+    }
+    let input = |state: &UseStateHandle<String>| {
+        let state = state.clone();
+        Callback::from(move |event: InputEvent| {
+            state.set(event.target_unchecked_into::<HtmlInputElement>().value())
+        })
+    };
+    let create = {
+        let (name, email, created, reload) =
+            (name.clone(), email.clone(), created.clone(), reload.clone());
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let body = serde_json::json!({"name": *name, "email": *email});
+            let (created, reload) = (created.clone(), reload.clone());
+            spawn_local(async move {
+                let answer = api::post::<serde_json::Value>("/api/v1/merchants", None, &body).await;
+                if answer.is_ok() {
+                    reload.set(*reload + 1);
+                }
+                created.set(Some(answer));
+            });
+        })
+    };
+    let act = |id: uuid::Uuid, action: &'static str| {
+        let reload = reload.clone();
+        Callback::from(move |_| {
+            let reload = reload.clone();
+            spawn_local(async move {
+                let path = format!("/api/v1/merchants/{id}/{action}");
+                let _ = api::post::<serde_json::Value>(&path, None, &serde_json::json!({})).await;
+                reload.set(*reload + 1);
+            });
+        })
+    };
+    let copy = |text: String| {
+        Callback::from(move |_| {
+            if let Some(window) = web_sys::window() {
+                let _ = window.navigator().clipboard().write_text(&text);
+            }
+        })
+    };
+    let shown = match &*created {
+        None => html! {},
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(merchant)) => {
+            let text = |key: &str| merchant[key].as_str().unwrap_or_default().to_owned();
+            html! {
+                <div class="created" data-test-id="created-merchant" role="status">
+                    <p>{ "Merchant created. The secret is shown only now: copy it." }</p>
+                    <p>{ "API key " }<code data-test-id="created-api-key">{ text("api_key") }</code></p>
+                    <p>{ "API secret " }<code data-test-id="created-api-secret">{ text("api_secret") }</code>
+                        <button type="button" data-test-id="copy-secret-button" onclick={copy(text("api_secret"))}>{ "Copy" }</button></p>
+                </div>
+            }
+        }
+    };
+    let table = match &*list {
+        None => html! { <p class="loading" aria-live="polite">{ "Loading merchants…" }</p> },
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(page)) if page.data.is_empty() => {
+            html! { <p class="empty">{ "No merchants." }</p> }
+        }
+        Some(Ok(page)) => html! {
+            <table data-test-id="merchants-table">
+                <thead><tr>
+                    <th scope="col">{ "Name" }</th><th scope="col">{ "Email" }</th>
+                    <th scope="col">{ "API key" }</th><th scope="col">{ "Status" }</th><th scope="col">{ "Actions" }</th>
+                </tr></thead>
+                <tbody>
+                    { for page.data.iter().map(|merchant| html! {
+                        <tr data-test-id="merchant-row">
+                            <td>{ merchant.name.clone() }</td>
+                            <td data-test-id="merchant-email">{ merchant.email.clone() }</td>
+                            <td><code>{ merchant.api_key.clone() }</code></td>
+                            <td data-test-id="merchant-status">{ merchant.status.clone() }</td>
+                            <td>
+                                if merchant.status == "active" {
+                                    <button type="button" data-test-id="suspend-button" onclick={act(merchant.id, "suspend")}>{ "Suspend" }</button>
+                                } else {
+                                    <button type="button" data-test-id="reactivate-button" onclick={act(merchant.id, "reactivate")}>{ "Reactivate" }</button>
+                                }
+                            </td>
+                        </tr>
+                    }) }
+                </tbody>
+            </table>
+        },
+    };
+    html! {
+        <section>
+            <h1>{ "Merchants" }</h1>
+            <form class="inline" data-test-id="create-merchant-form" onsubmit={create}>
+                <label for="merchant-name">{ "Name" }</label>
+                <input id="merchant-name" data-test-id="merchant-name-input" value={(*name).clone()} oninput={input(&name)} />
+                <label for="merchant-email">{ "Email" }</label>
+                <input id="merchant-email" type="email" data-test-id="merchant-email-input" value={(*email).clone()} oninput={input(&email)} />
+                <button type="submit" data-test-id="create-merchant-button">{ "Create merchant" }</button>
+            </form>
+            { shown }
+            { table }
+        </section>
+    }
+}
+
+#[function_component(Audit)]
+fn audit() -> Html {
+    let report = use_state(|| None::<Result<VerifyReport, String>>);
+    let running = use_state(|| false);
+    let verify = {
+        let (report, running) = (report.clone(), running.clone());
+        Callback::from(move |_| {
+            running.set(true);
+            let (report, running) = (report.clone(), running.clone());
+            spawn_local(async move {
+                report.set(Some(api::get::<VerifyReport>("/api/v1/audit/verify").await));
+                running.set(false);
+            });
+        })
+    };
+    let shown = match &*report {
+        None => html! {},
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(report)) => html! {
+            <div data-test-id="verify-report" role="status">
+                <p><strong data-test-id="verify-result">{ if report.ok { "intact" } else if report.complete { "broken" } else { "incomplete" } }</strong>
+                   { format!(": {} streams and {} events checked in {} ms, {} breaks", report.streams_checked, report.events_checked, report.duration_ms, report.breaks_total) }</p>
+                if !report.breaks.is_empty() {
+                    <ul>{ for report.breaks.iter().map(|broken| html! {
+                        <li>{ format!("{} at version {}: {}", broken.stream_id, broken.version, broken.kind) }</li>
+                    }) }</ul>
+                }
+            </div>
+        },
+    };
+    html! {
+        <section>
+            <h1>{ "Audit" }</h1>
+            <p>{ "Checks every stream's hash chain in the event store." }</p>
+            <button type="button" data-test-id="verify-button" disabled={*running} onclick={verify}>
+                { if *running { "Verifying…" } else { "Verify the event store" } }
+            </button>
+            { shown }
         </section>
     }
 }
