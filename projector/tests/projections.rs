@@ -430,7 +430,8 @@ async fn projections_recover_after_nats_restarts_and_lost_database_connections()
     let cut = || async {
         sqlx::query(
             "select pg_terminate_backend(pid) from pg_stat_activity \
-             where datname = current_database() and pid <> pg_backend_pid()",
+             where datname = current_database() and pid <> pg_backend_pid() \
+             and backend_type = 'client backend' and usename = current_user",
         )
         .execute(&mut harness.database.connection().await)
         .await

@@ -147,7 +147,8 @@ async fn dead_connections_are_replaced_after_the_database_cuts_them() {
             .await
             .execute(
                 "select pg_terminate_backend(pid) from pg_stat_activity \
-                 where datname = current_database() and pid <> pg_backend_pid()",
+                 where datname = current_database() and pid <> pg_backend_pid() \
+                 and backend_type = 'client backend' and usename = current_user",
             )
             .await
             .unwrap();
