@@ -847,3 +847,56 @@ async fn concurrent_staff_commands_leave_credentials_as_the_events_say() {
     assert_eq!(secret_hash, merchant.api_secret_hash);
     assert_eq!(active, merchant.is_active());
 }
+
+/// The dashboard acts for its merchant with the session (cookie or bearer),
+/// on the merchant's own objects; staff and auditor sessions cannot act for
+/// a merchant, and a forged token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_session_acts_for_its_merchant() {
+    let app = spawn_app().await;
+    let merchant = app
+        .login(seed::DEV_MERCHANT_EMAIL, seed::DEV_MERCHANT_PASSWORD)
+        .await;
+    let token = merchant.body["token"].as_str().unwrap().to_owned();
+    let order = r#"{"amount": 50000}"#;
+    for auth in [Auth::Bearer(&token), Auth::Cookie(&token)] {
+        let answer = app
+            .send(Method::POST, "/api/v1/orders", auth, Some(order))
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        assert_eq!(
+            answer.body["merchant_id"],
+            seed::DEV_MERCHANT_ID.to_string()
+        );
+    }
+    let answer = app
+        .send(
+            Method::PUT,
+            "/api/v1/webhooks/config",
+            Auth::Cookie(&token),
+            Some(r#"{"url": "http://127.0.0.1:9/hook"}"#),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+
+    for (email, password) in [
+        (seed::DEV_STAFF_EMAIL, seed::DEV_STAFF_PASSWORD),
+        (seed::DEV_AUDITOR_EMAIL, seed::DEV_AUDITOR_PASSWORD),
+    ] {
+        let other = app.login(email, password).await;
+        let other = other.body["token"].as_str().unwrap().to_owned();
+        app.send(Method::POST, "/api/v1/orders", Auth::Bearer(&other), Some(order))
+            .await
+            .assert_unauthorized(
+                "This endpoint acts for one merchant: use the merchant's API credentials or a merchant session",
+            );
+    }
+    app.send(
+        Method::POST,
+        "/api/v1/orders",
+        Auth::Bearer("forged"),
+        Some(order),
+    )
+    .await
+    .assert_error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR");
+}

@@ -173,6 +173,23 @@ async function dashboard(browser, paymentId) {
     return cells.length > 0 && cells.every((cell) => cell.textContent === "failed");
   }, null, { timeout: 10000 });
 
+  // Webhooks: save an endpoint, send a test event, see it in the log, open
+  // its attempts.
+  await page.goto(`${base}/dashboard/webhooks`);
+  await page.locator(tid("webhook-config-form")).waitFor({ timeout: 10000 });
+  assert.match(await page.locator(tid("webhook-secret")).innerText(), /^whsec_/);
+  await page.locator(tid("webhook-url-input")).fill("http://127.0.0.1:9/paystream-hook");
+  await page.locator(tid("save-webhook-button")).click();
+  await page.locator(".notice:has-text('saved')").waitFor({ timeout: 10000 });
+  await page.locator(tid("test-webhook-button")).click();
+  const test = page.locator(tid("webhook-log-item"), { has: page.locator(`${tid("webhook-event")}:has-text("webhook.test")`) });
+  await test.first().waitFor({ timeout: 15000 });
+  for (const id of ["webhook-status", "webhook-attempts", "webhook-last-attempt", "webhook-response-code", "retry-webhook-button"]) {
+    assert.equal(await test.first().locator(tid(id)).count(), 1, `${id} in a log item`);
+  }
+  await test.first().locator(`${tid("webhook-event")} button`).click();
+  await page.locator(tid("webhook-attempts-detail")).waitFor({ timeout: 10000 });
+
   // The API docs page and its snippets.
   await page.goto(`${base}/dashboard/docs`);
   await page.locator(tid("api-docs")).waitFor({ timeout: 10000 });

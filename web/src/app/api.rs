@@ -37,7 +37,20 @@ pub async fn post<T: DeserializeOwned>(
     key: Option<&str>,
     body: &serde_json::Value,
 ) -> Result<T, Failure> {
-    let mut request = Request::post(path).header("Content-Type", "application/json");
+    send(Request::post(path), key, body).await
+}
+
+/// A PUT with the session cookie.
+pub async fn put<T: DeserializeOwned>(path: &str, body: &serde_json::Value) -> Result<T, Failure> {
+    send(Request::put(path), None, body).await
+}
+
+async fn send<T: DeserializeOwned>(
+    request: gloo_net::http::RequestBuilder,
+    key: Option<&str>,
+    body: &serde_json::Value,
+) -> Result<T, Failure> {
+    let mut request = request.header("Content-Type", "application/json");
     if let Some(key) = key {
         request = request.header("X-Api-Key", key);
     }

@@ -5,7 +5,7 @@
 
 use paystream_domain::api::{
     History, ListPage, Page as ApiPage, PaymentView, RefundView, SessionView, StaffMerchantView,
-    Stats, VerifyReport,
+    Stats, VerifyReport, WebhookDeliveryView, WebhookLog, WebhookSettingsView,
 };
 use paystream_domain::dev::DEV_API_KEY;
 use web_sys::HtmlInputElement;
@@ -90,6 +90,8 @@ pub enum Page {
     Payment(String),
     /// `/dashboard/refunds`.
     Refunds,
+    /// `/dashboard/webhooks`.
+    Webhooks,
     /// `/dashboard/merchants` (staff).
     Merchants,
     /// `/dashboard/audit` (staff, auditors).
@@ -103,6 +105,7 @@ impl Page {
         match path.trim_end_matches('/') {
             "/dashboard/transactions" => Page::Transactions,
             "/dashboard/refunds" => Page::Refunds,
+            "/dashboard/webhooks" => Page::Webhooks,
             "/dashboard/merchants" => Page::Merchants,
             "/dashboard/audit" => Page::Audit,
             "/dashboard/docs" => Page::Docs,
@@ -149,6 +152,7 @@ pub fn dashboard(props: &PageProps) -> Html {
             ("/dashboard", "Overview"),
             ("/dashboard/transactions", "Transactions"),
             ("/dashboard/refunds", "Refunds"),
+            ("/dashboard/webhooks", "Webhooks"),
             ("/dashboard/docs", "API docs"),
         ],
         "staff" => &[
@@ -181,6 +185,7 @@ pub fn dashboard(props: &PageProps) -> Html {
                 Page::Overview => html! { <><Overview /><Transactions /></> },
                 Page::Transactions => html! { <Transactions /> },
                 Page::Refunds => html! { <Refunds /> },
+                Page::Webhooks => html! { <Webhooks /> },
                 Page::Payment(id) => html! { <PaymentDetail id={id} /> },
                 Page::Merchants => html! { <Merchants /> },
                 Page::Audit => html! { <Audit /> },
@@ -663,6 +668,207 @@ fn audit() -> Html {
                 { if *running { "Verifying…" } else { "Verify the event store" } }
             </button>
             { shown }
+        </section>
+    }
+}
+
+/// Most refreshes of the log while deliveries are pending (3 s apart).
+const LOG_REFRESHES: u32 = 100;
+
+#[function_component(Webhooks)]
+fn webhooks() -> Html {
+    let settings = use_state(|| None::<Result<WebhookSettingsView, String>>);
+    let url = use_state(String::new);
+    let notice = use_state(|| None::<Result<String, String>>);
+    let log = use_state(|| None::<Result<WebhookLog, String>>);
+    // (generation, round): a reload starts a new generation; each round
+    // of a generation refreshes the log 3 s after the last while a
+    // delivery is pending.
+    let refresh = use_state(|| (0_u32, 0_u32));
+    let detail = use_state(|| None::<Result<WebhookDeliveryView, String>>);
+    {
+        let (settings, url) = (settings.clone(), url.clone());
+        use_effect_with((), move |_| {
+            spawn_local(async move {
+                let loaded = api::get::<WebhookSettingsView>("/api/v1/webhooks/config").await;
+                if let Ok(loaded) = &loaded {
+                    url.set(loaded.url.clone().unwrap_or_default());
+                }
+                settings.set(Some(loaded));
+            });
+        });
+    }
+    {
+        // The log, again every 3 s while a delivery is pending (bounded).
+        let (log, refresh) = (log.clone(), refresh.clone());
+        use_effect_with(*refresh, move |&(generation, round)| {
+            spawn_local(async move {
+                if round > 0 {
+                    gloo_timers::future::TimeoutFuture::new(3_000).await;
+                }
+                let loaded = api::get::<WebhookLog>("/api/v1/webhooks?limit=20").await;
+                let pending = matches!(&loaded, Ok(log) if log.data.iter().any(|item| item.status == "pending"));
+                log.set(Some(loaded));
+                if pending && round < LOG_REFRESHES {
+                    refresh.set((generation, round + 1));
+                }
+            });
+        });
+    }
+    let reload_log = {
+        let refresh = refresh.clone();
+        move || refresh.set((refresh.0 + 1, 0))
+    };
+    let save = {
+        let (url, notice, settings) = (url.clone(), notice.clone(), settings.clone());
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let body = serde_json::json!({"url": *url});
+            let (notice, settings) = (notice.clone(), settings.clone());
+            spawn_local(async move {
+                match api::put::<serde_json::Value>("/api/v1/webhooks/config", &body).await {
+                    Ok(_) => {
+                        notice.set(Some(Ok("Webhook settings saved".into())));
+                        settings.set(Some(
+                            api::get::<WebhookSettingsView>("/api/v1/webhooks/config").await,
+                        ));
+                    }
+                    Err(message) => notice.set(Some(Err(message))),
+                }
+            });
+        })
+    };
+    let command = |path: &'static str, done: &'static str| {
+        let (notice, settings) = (notice.clone(), settings.clone());
+        let reload_log = reload_log.clone();
+        Callback::from(move |_| {
+            let (notice, settings) = (notice.clone(), settings.clone());
+            let reload_log = reload_log.clone();
+            spawn_local(async move {
+                match api::post::<serde_json::Value>(path, None, &serde_json::json!({})).await {
+                    Ok(_) => {
+                        notice.set(Some(Ok(done.into())));
+                        settings.set(Some(
+                            api::get::<WebhookSettingsView>("/api/v1/webhooks/config").await,
+                        ));
+                        reload_log();
+                    }
+                    Err(message) => notice.set(Some(Err(message))),
+                }
+            });
+        })
+    };
+    let retry = |id: String| {
+        let (notice, reload_log) = (notice.clone(), reload_log.clone());
+        Callback::from(move |_| {
+            let (notice, reload_log, id) = (notice.clone(), reload_log.clone(), id.clone());
+            spawn_local(async move {
+                let path = format!("/api/v1/webhooks/{id}/retry");
+                match api::post::<serde_json::Value>(&path, None, &serde_json::json!({})).await {
+                    Ok(_) => {
+                        notice.set(Some(Ok(format!("Retry of {id} scheduled"))));
+                        reload_log();
+                    }
+                    Err(message) => notice.set(Some(Err(message))),
+                }
+            });
+        })
+    };
+    let open = |id: String| {
+        let detail = detail.clone();
+        Callback::from(move |_| {
+            let (detail, id) = (detail.clone(), id.clone());
+            spawn_local(async move {
+                detail.set(Some(
+                    api::get::<WebhookDeliveryView>(&format!("/api/v1/webhooks/{id}")).await,
+                ));
+            });
+        })
+    };
+    let input = {
+        let url = url.clone();
+        Callback::from(move |event: InputEvent| {
+            url.set(event.target_unchecked_into::<HtmlInputElement>().value())
+        })
+    };
+    let config = match &*settings {
+        None => html! { <p class="loading" aria-live="polite">{ "Loading webhook settings…" }</p> },
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(current)) => html! {
+            <div data-test-id="webhook-config">
+                <form class="inline" data-test-id="webhook-config-form" onsubmit={save}>
+                    <label for="webhook-url">{ "Endpoint URL" }</label>
+                    <input id="webhook-url" type="url" data-test-id="webhook-url-input" placeholder="https://shop.example/webhooks"
+                        value={(*url).clone()} oninput={input} />
+                    <button type="submit" data-test-id="save-webhook-button">{ "Save" }</button>
+                </form>
+                <p>{ if current.enabled { "Enabled" } else { "Disabled" } }
+                   { current.disabled_reason.clone().map(|reason| format!(" ({reason})")).unwrap_or_default() }</p>
+                <p>{ "Signing secret " }<code data-test-id="webhook-secret">{ current.secret.clone() }</code>
+                    <button type="button" data-test-id="regenerate-secret-button"
+                        onclick={command("/api/v1/webhooks/regenerate-secret", "A new secret signs from now on (the old one still verifies for a while)")}>{ "Regenerate" }</button>
+                    <button type="button" data-test-id="test-webhook-button"
+                        onclick={command("/api/v1/webhooks/test", "Test webhook scheduled")}>{ "Send test" }</button></p>
+                <p class="hint">{ "For the Standard Webhooks libraries: " }<code>{ current.standard_webhooks_secret.clone() }</code></p>
+            </div>
+        },
+    };
+    let notice_html = match &*notice {
+        None => html! {},
+        Some(Ok(text)) => html! { <p class="notice" role="status">{ text.clone() }</p> },
+        Some(Err(text)) => html! { <p class="field-error" role="alert">{ text.clone() }</p> },
+    };
+    let logs = match &*log {
+        None => html! { <p class="loading" aria-live="polite">{ "Loading deliveries…" }</p> },
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(log)) if log.data.is_empty() => {
+            html! { <p class="empty">{ "No deliveries yet." }</p> }
+        }
+        Some(Ok(log)) => html! {
+            <table data-test-id="webhook-logs-table">
+                <thead><tr>
+                    <th scope="col">{ "Event" }</th><th scope="col">{ "Status" }</th><th scope="col">{ "Attempts" }</th>
+                    <th scope="col">{ "Last attempt" }</th><th scope="col">{ "Response" }</th><th scope="col">{ "" }</th>
+                </tr></thead>
+                <tbody>
+                    { for log.data.iter().map(|item| html! {
+                        <tr data-test-id="webhook-log-item">
+                            <td data-test-id="webhook-event"><button type="button" class="link-dark" onclick={open(item.id.clone())}>{ item.event.clone() }</button></td>
+                            <td data-test-id="webhook-status">{ item.status.clone() }</td>
+                            <td data-test-id="webhook-attempts">{ item.attempts }</td>
+                            <td data-test-id="webhook-last-attempt">{ item.last_attempt_at.clone().unwrap_or_else(|| "–".into()) }</td>
+                            <td data-test-id="webhook-response-code">{ item.response_code.map_or_else(|| "–".to_owned(), |code| code.to_string()) }</td>
+                            <td><button type="button" data-test-id="retry-webhook-button" onclick={retry(item.id.clone())}>{ "Retry" }</button></td>
+                        </tr>
+                    }) }
+                </tbody>
+            </table>
+        },
+    };
+    let attempts = match &*detail {
+        None => html! {},
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(delivery)) => html! {
+            <section data-test-id="webhook-attempts-detail" aria-label="Attempts">
+                <h2>{ format!("{} → {}", delivery.event, delivery.url) }</h2>
+                <ol>{ for delivery.attempt_log.iter().map(|attempt| html! {
+                    <li>{ format!("round {} attempt {} at {}: {} in {} ms", attempt.round, attempt.attempt, attempt.attempted_at,
+                        attempt.status_code.map_or_else(|| attempt.error.clone().unwrap_or_else(|| "no answer".into()), |code| code.to_string()),
+                        attempt.latency_ms) }
+                        if !attempt.response_body_excerpt.is_empty() { <pre>{ attempt.response_body_excerpt.clone() }</pre> }
+                    </li>
+                }) }</ol>
+            </section>
+        },
+    };
+    html! {
+        <section>
+            <h1>{ "Webhooks" }</h1>
+            { config }
+            { notice_html }
+            <h2>{ "Deliveries" }</h2>
+            { logs }
+            { attempts }
         </section>
     }
 }

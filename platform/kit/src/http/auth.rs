@@ -1,6 +1,6 @@
 //! Who is calling. Merchants authenticate with `X-Api-Key` + `X-Api-Secret`
-//! or HTTP Basic `key:secret`; the checkout's public endpoints with the key
-//! alone. Secrets are stored as SHA-256 hex and compared in constant time.
+//! or HTTP Basic `key:secret`, or act through a merchant user's session (the
+//! dashboard); the checkout's public endpoints with the key alone. Secrets are stored as SHA-256 hex and compared in constant time.
 //! A suspended merchant gets a 401 that says so. Lookups are cached briefly
 //! (see [`CREDENTIAL_TTL`]).
 
@@ -19,7 +19,8 @@ use sqlx::{PgPool, Row};
 
 use super::error::ApiError;
 
-/// A merchant that proved it holds its key and secret.
+/// A merchant that proved it holds its key and secret, or one of its
+/// dashboard users' sessions.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthenticatedMerchant {
     pub merchant_id: MerchantId,
@@ -162,6 +163,22 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // No API credentials but a session (the dashboard's cookie, or a
+        // bearer token): a merchant user acts for its merchant. The cookie is
+        // SameSite=Strict and commands take JSON, so another site cannot
+        // make a shopper's browser send one.
+        if credentials(parts).is_none() {
+            if let Some(token) = super::session::token_from(&parts.headers) {
+                let session =
+                    super::session::authenticate(&PgPool::from_ref(state), &token).await?;
+                return match (session.role, session.merchant_id) {
+                    (super::session::Role::Merchant, Some(merchant_id)) => Ok(Self { merchant_id }),
+                    _ => Err(ApiError::unauthorized(
+                        "This endpoint acts for one merchant: use the merchant's API credentials or a merchant session",
+                    )),
+                };
+            }
+        }
         let Some((key, Some(secret))) = credentials(parts) else {
             return Err(ApiError::unauthorized(
                 "Missing API credentials: send X-Api-Key and X-Api-Secret, or HTTP Basic key:secret",
