@@ -164,6 +164,22 @@ async function dashboard(browser, paymentId) {
   await page.waitForFunction(() => document.querySelector('[data-test-id="as-of-status"]')?.textContent === "success", null, { timeout: 10000 });
   assert.equal(await status.innerText(), "success");
 
+  // Capture, then refunds: the API's own words for what it refuses.
+  await page.locator(tid("capture-button")).click();
+  await page.locator(".notice:has-text('Captured')").waitFor({ timeout: 10000 });
+  await page.locator(tid("refund-amount-input")).fill("1.234");
+  await page.locator(tid("refund-button")).click();
+  await page.locator(`${tid("action-error")}:has-text("decimals")`).waitFor({ timeout: 5000 });
+  await page.locator(tid("refund-amount-input")).fill("600");
+  await page.locator(tid("refund-button")).click();
+  await page.locator(`${tid("action-error")}:has-text("Refund amount exceeds available amount")`).waitFor({ timeout: 10000 });
+  await page.locator(tid("refund-amount-input")).fill("1.00");
+  await page.locator(tid("refund-reason-input")).fill("browser test");
+  await page.locator(tid("refund-button")).click();
+  await page.locator(".notice:has-text('Refund rfnd_')").waitFor({ timeout: 10000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-test-id="event-type"]')]
+    .some((cell) => cell.textContent === "PaymentCaptured"), null, { timeout: 10000 });
+
   // Filters: only failed payments (the declined card above), then any.
   await page.goto(`${base}/dashboard/transactions`);
   await page.locator(tid("transactions-table")).waitFor({ timeout: 10000 });

@@ -1,5 +1,12 @@
 //! The API, as the browser calls it: same origin, JSON both ways, the
 //! API's own error descriptions shown as they are.
+//!
+//! Read your writes: the page remembers the `X-Event-Position` of the last
+//! command it sent, and sends it as `X-Min-Position` with every read, so a
+//! list read right after a command (the read models follow the log a few
+//! milliseconds behind) waits, bounded, until it shows that command.
+
+use std::cell::RefCell;
 
 use gloo_net::http::{Request, Response};
 use paystream_domain::api::ErrorBody;
@@ -9,7 +16,14 @@ use serde::de::DeserializeOwned;
 /// the network's.
 pub type Failure = String;
 
+thread_local! {
+    static LAST_POSITION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
 async fn read<T: DeserializeOwned>(response: Response) -> Result<T, Failure> {
+    if let Some(position) = response.headers().get("x-event-position") {
+        LAST_POSITION.with(|last| *last.borrow_mut() = Some(position));
+    }
     if response.ok() {
         return response
             .json::<T>()
@@ -23,7 +37,11 @@ async fn read<T: DeserializeOwned>(response: Response) -> Result<T, Failure> {
 }
 
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, Failure> {
-    let response = Request::get(path)
+    let mut request = Request::get(path);
+    if let Some(position) = LAST_POSITION.with(|last| last.borrow().clone()) {
+        request = request.header("X-Min-Position", &position);
+    }
+    let response = request
         .send()
         .await
         .map_err(|error| format!("Network error: {error}"))?;

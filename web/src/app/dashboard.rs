@@ -364,9 +364,26 @@ fn payment_detail(props: &DetailProps) -> Html {
     let history = use_state(|| None::<Result<History, String>>);
     let at = use_state(|| None::<usize>);
     let as_of = use_state(|| None::<Result<PaymentView, String>>);
+    let current = use_state(|| None::<PaymentView>);
+    let reload = use_state(|| 0_u32);
+    let notice = use_state(|| None::<Result<String, String>>);
+    let refund_amount = use_state(String::new);
+    let refund_reason = use_state(String::new);
+    {
+        let (current, id) = (current.clone(), props.id.clone());
+        use_effect_with(*reload, move |_| {
+            spawn_local(async move {
+                current.set(
+                    api::get::<PaymentView>(&format!("/api/v1/payments/{id}"))
+                        .await
+                        .ok(),
+                );
+            });
+        });
+    }
     {
         let (history, at, id) = (history.clone(), at.clone(), props.id.clone());
-        use_effect_with((), move |_| {
+        use_effect_with(*reload, move |_| {
             spawn_local(async move {
                 let loaded = api::get::<History>(&format!("/api/v1/payments/{id}/events")).await;
                 if let Ok(loaded) = &loaded {
@@ -404,6 +421,111 @@ fn payment_detail(props: &DetailProps) -> Html {
             let value = event.target_unchecked_into::<HtmlInputElement>().value();
             at.set(value.parse().ok());
         })
+    };
+    let capture = {
+        let (current, notice, reload, id) = (
+            current.clone(),
+            notice.clone(),
+            reload.clone(),
+            props.id.clone(),
+        );
+        Callback::from(move |_| {
+            let Some(payment) = (*current).clone() else {
+                return;
+            };
+            let (notice, reload, id) = (notice.clone(), reload.clone(), id.clone());
+            spawn_local(async move {
+                let body = serde_json::json!({"amount": payment.amount});
+                match api::post::<serde_json::Value>(
+                    &format!("/api/v1/payments/{id}/capture"),
+                    None,
+                    &body,
+                )
+                .await
+                {
+                    Ok(_) => notice.set(Some(Ok("Captured".into()))),
+                    Err(message) => notice.set(Some(Err(message))),
+                }
+                reload.set(*reload + 1);
+            });
+        })
+    };
+    let refund = {
+        let (current, notice, reload, id) = (
+            current.clone(),
+            notice.clone(),
+            reload.clone(),
+            props.id.clone(),
+        );
+        let (amount, reason) = (refund_amount.clone(), refund_reason.clone());
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let Some(payment) = (*current).clone() else {
+                return;
+            };
+            let minor = match crate::forms::minor_units(&amount, &payment.currency) {
+                Ok(minor) => minor,
+                Err(message) => {
+                    notice.set(Some(Err(message)));
+                    return;
+                }
+            };
+            let mut body = serde_json::json!({"amount": minor});
+            if !reason.trim().is_empty() {
+                body["reason"] = serde_json::Value::String(reason.trim().to_owned());
+            }
+            let (notice, reload, id) = (notice.clone(), reload.clone(), id.clone());
+            spawn_local(async move {
+                match api::post::<RefundView>(
+                    &format!("/api/v1/payments/{id}/refunds"),
+                    None,
+                    &body,
+                )
+                .await
+                {
+                    Ok(refund) => notice.set(Some(Ok(format!("Refund {} requested", refund.id)))),
+                    Err(message) => notice.set(Some(Err(message))),
+                }
+                reload.set(*reload + 1);
+            });
+        })
+    };
+    let typed = |state: &UseStateHandle<String>| {
+        let state = state.clone();
+        Callback::from(move |event: InputEvent| {
+            state.set(event.target_unchecked_into::<HtmlInputElement>().value())
+        })
+    };
+    let actions = match &*current {
+        Some(payment) if payment.status == "success" => html! {
+            <section class="actions" aria-label="Actions">
+                <p>{ format!("Now: {} · {} · refunded {}", payment.status,
+                    if payment.captured { "captured" } else { "not captured" },
+                    display_amount(payment.amount_refunded, &payment.currency)) }</p>
+                if !payment.captured {
+                    <button type="button" data-test-id="capture-button" onclick={capture}>
+                        { format!("Capture {}", display_amount(payment.amount, &payment.currency)) }
+                    </button>
+                }
+                <form class="inline" data-test-id="refund-form" onsubmit={refund}>
+                    <label for="refund-amount">{ format!("Refund amount ({})", payment.currency) }</label>
+                    <input id="refund-amount" data-test-id="refund-amount-input" inputmode="decimal"
+                        placeholder="12.50" value={(*refund_amount).clone()} oninput={typed(&refund_amount)} />
+                    <label for="refund-reason">{ "Reason" }</label>
+                    <input id="refund-reason" data-test-id="refund-reason-input"
+                        value={(*refund_reason).clone()} oninput={typed(&refund_reason)} />
+                    <button type="submit" data-test-id="refund-button">{ "Refund" }</button>
+                </form>
+            </section>
+        },
+        _ => html! {},
+    };
+    let notice_html = match &*notice {
+        None => html! {},
+        Some(Ok(text)) => html! { <p class="notice" role="status">{ text.clone() }</p> },
+        Some(Err(text)) => {
+            html! { <p class="field-error" role="alert" data-test-id="action-error">{ text.clone() }</p> }
+        }
     };
     let body = match &*history {
         None => {
@@ -445,6 +567,8 @@ fn payment_detail(props: &DetailProps) -> Html {
     html! {
         <section>
             <h1>{ "Payment " }<span data-test-id="payment-id">{ props.id.clone() }</span></h1>
+            { actions }
+            { notice_html }
             { body }
         </section>
     }
