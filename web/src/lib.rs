@@ -18,5 +18,7 @@ pub mod forms;
 #[cfg(target_arch = "wasm32")]
 mod app;
 
-#[cfg(target_arch = "wasm32")]
-pub use app::{start_checkout, start_dashboard};
+#[cfg(all(target_arch = "wasm32", feature = "checkout"))]
+pub use app::start_checkout;
+#[cfg(all(target_arch = "wasm32", feature = "dashboard"))]
+pub use app::start_dashboard;

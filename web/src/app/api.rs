@@ -59,6 +59,7 @@ pub async fn post<T: DeserializeOwned>(
 }
 
 /// A PUT with the session cookie.
+#[cfg(feature = "dashboard")]
 pub async fn put<T: DeserializeOwned>(path: &str, body: &serde_json::Value) -> Result<T, Failure> {
     send(Request::put(path), None, body).await
 }

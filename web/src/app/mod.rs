@@ -1,11 +1,14 @@
 //! The pages (wasm32 only).
 
 mod api;
+#[cfg(feature = "checkout")]
 mod checkout;
+#[cfg(feature = "dashboard")]
 mod dashboard;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
+#[cfg(feature = "checkout")]
 /// Mounts the hosted checkout on `#checkout`, from the page's query:
 /// `order_id`, `key` (the merchant's publishable API key) and `embedded`.
 #[wasm_bindgen]
@@ -35,6 +38,7 @@ pub fn start_checkout() {
     yew::Renderer::<checkout::Checkout>::with_root_and_props(root, props).render();
 }
 
+#[cfg(feature = "dashboard")]
 /// Mounts the dashboard on `#dashboard`: `/login`, `/dashboard` (overview),
 /// `/dashboard/transactions`, `/dashboard/payments/<id>` (one payment's
 /// timeline) or `/dashboard/docs`.
