@@ -354,3 +354,27 @@ async fn the_session_says_who_and_which_role() {
     assert_unauthorized(&apps, "/api/v1/auth/session", As::Session("forged")).await;
     assert_unauthorized(&apps, "/api/v1/auth/session", As::Merchant(&dev_merchant())).await;
 }
+
+/// `GET /api/v1/merchant`: a merchant reads its own account (its key,
+/// never a secret), by API credentials or by its users' session; staff and
+/// auditor sessions have no account of their own there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_reads_its_own_account() {
+    let apps = spawn_apps().await;
+    let merchant = dev_merchant();
+    let user = login(&apps, MERCHANT_USER).await;
+    for who in [As::Merchant(&merchant), As::Session(&user)] {
+        let (status, _, text) = get_raw(&apps, "/api/v1/merchant", who).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_no_secrets(&text);
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["id"], seed::DEV_MERCHANT_ID.to_string());
+        assert_eq!(body["api_key"], seed::DEV_API_KEY);
+        assert_eq!(body["status"], "active");
+    }
+    assert_unauthorized(&apps, "/api/v1/merchant", As::Nobody).await;
+    for overseer in [STAFF, AUDITOR] {
+        let token = login(&apps, overseer).await;
+        assert_unauthorized(&apps, "/api/v1/merchant", As::Session(&token)).await;
+    }
+}

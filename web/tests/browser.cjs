@@ -143,6 +143,8 @@ async function dashboard(browser, paymentId) {
   assert.ok(Number(await page.locator(tid("total-transactions")).innerText()) >= 1);
   assert.match(await page.locator(tid("total-amount")).innerText(), /^\d+\.\d{2} INR$/);
   assert.match(await page.locator(tid("success-rate")).innerText(), /^\d+\.\d{2}%$/);
+  assert.equal(await page.locator(tid("api-key")).innerText(), key);
+  assert.equal(await page.locator(`${tid("volume-chart")} rect`).count() >= 1, true);
 
   const row = page.locator(tid("transaction-row"), { has: page.locator(`${tid("payment-id")}:has-text("${paymentId}")`) });
   await row.waitFor({ timeout: 10000 });

@@ -31,6 +31,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::{AsOf, ObjectId};
+use crate::auth::MerchantReader;
 use crate::fold;
 use crate::freshness::MinPosition;
 use crate::listing::{self, Cursor, Page, Params};
@@ -43,6 +44,7 @@ pub fn router() -> Router<QueryState> {
     Router::new()
         .route("/api/v1/merchants", get(list))
         .route("/api/v1/merchants/{id}", get(get_merchant))
+        .route("/api/v1/merchant", get(own_account))
 }
 
 fn staff_view(merchant: &Merchant, updated_at: DateTime<Utc>) -> StaffMerchantView {
@@ -198,4 +200,27 @@ pub async fn get_merchant(
         return Err(merchant_not_found());
     };
     Ok(Json(staff_view(merchant, last.recorded_at)))
+}
+
+/// The calling merchant's own account (its API key, never a secret: those
+/// are stored hashed and shown once), folded from its events.
+#[utoipa::path(
+    get,
+    path = "/api/v1/merchant",
+    tag = "merchants",
+    security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The merchant's account", body = StaffMerchantView),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+    )
+)]
+pub async fn own_account(
+    State(state): State<QueryState>,
+    merchant: MerchantReader,
+) -> Result<Json<StaffMerchantView>, ApiError> {
+    let folded = fold::load::<MerchantAggregate>(&state.store, merchant.merchant_id, None).await?;
+    let (Some(account), Some(last)) = (folded.state.as_ref(), folded.events.last()) else {
+        return Err(merchant_not_found());
+    };
+    Ok(Json(staff_view(account, last.recorded_at)))
 }

@@ -56,6 +56,7 @@ use crate::views::{
         ledger::trial_balance,
         merchants::list,
         merchants::get_merchant,
+        merchants::own_account,
         audit::verify,
         audit::export,
         session::session,

@@ -285,16 +285,15 @@ fn transactions() -> Html {
             <div class="filters">
                 <label for="status-filter">{ "Status" }</label>
                 <select id="status-filter" data-test-id="status-filter" onchange={select(&status, &offset)}>
-                    <option value="">{ "Any" }</option>
-                    <option value="pending">{ "Pending" }</option>
-                    <option value="success">{ "Success" }</option>
-                    <option value="failed">{ "Failed" }</option>
+                    { for [("", "Any"), ("pending", "Pending"), ("success", "Success"), ("failed", "Failed")]
+                        .into_iter()
+                        .map(|(value, label)| html! { <option {value} selected={*status == value}>{ label }</option> }) }
                 </select>
                 <label for="method-filter">{ "Method" }</label>
                 <select id="method-filter" data-test-id="method-filter" onchange={select(&method, &offset)}>
-                    <option value="">{ "Any" }</option>
-                    <option value="upi">{ "UPI" }</option>
-                    <option value="card">{ "Card" }</option>
+                    { for [("", "Any"), ("upi", "UPI"), ("card", "Card")]
+                        .into_iter()
+                        .map(|(value, label)| html! { <option {value} selected={*method == value}>{ label }</option> }) }
                 </select>
             </div>
             { body }
@@ -577,31 +576,94 @@ fn payment_detail(props: &DetailProps) -> Html {
 #[function_component(Overview)]
 fn overview() -> Html {
     let stats = use_state(|| None::<Result<Stats, String>>);
+    let account = use_state(|| None::<Result<StaffMerchantView, String>>);
     {
-        let stats = stats.clone();
+        let (stats, account) = (stats.clone(), account.clone());
         use_effect_with((), move |_| {
-            spawn_local(async move { stats.set(Some(api::get::<Stats>("/api/v1/stats").await)) });
+            spawn_local(async move {
+                account.set(Some(
+                    api::get::<StaffMerchantView>("/api/v1/merchant").await,
+                ));
+                stats.set(Some(api::get::<Stats>("/api/v1/stats").await));
+            });
         });
     }
+    let credentials = match &*account {
+        None => html! {},
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(account)) => html! {
+            <div class="card wide" data-test-id="api-credentials">
+                <span>{ "API key" }</span>
+                <code data-test-id="api-key">{ account.api_key.clone() }</code>
+                <span>{ "API secret" }</span>
+                <p data-test-id="api-secret">{ "Shown once, when the key was issued: it is stored hashed. Staff can rotate the keys to issue a new pair." }</p>
+            </div>
+        },
+    };
     let cards = match &*stats {
         None => html! { <p class="loading" aria-live="polite">{ "Loading statistics…" }</p> },
         Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
         Some(Ok(stats)) => html! {
-            <div class="cards" data-test-id="stats-container">
-                <div class="card"><span>{ "Total transactions" }</span>
-                    <strong data-test-id="total-transactions">{ stats.total_transactions }</strong></div>
-                <div class="card"><span>{ "Total amount (succeeded)" }</span>
-                    <strong data-test-id="total-amount">{ display_amount(stats.total_amount, &stats.currency) }</strong></div>
-                <div class="card"><span>{ "Success rate" }</span>
-                    <strong data-test-id="success-rate">{ format!("{:.2}%", stats.success_rate) }</strong></div>
-            </div>
+            <>
+                <div class="cards" data-test-id="stats-container">
+                    <div class="card"><span>{ "Total transactions" }</span>
+                        <strong data-test-id="total-transactions">{ stats.total_transactions }</strong></div>
+                    <div class="card"><span>{ "Total amount (succeeded)" }</span>
+                        <strong data-test-id="total-amount">{ display_amount(stats.total_amount, &stats.currency) }</strong></div>
+                    <div class="card"><span>{ "Success rate" }</span>
+                        <strong data-test-id="success-rate">{ format!("{:.2}%", stats.success_rate) }</strong></div>
+                </div>
+                { volume_chart(stats) }
+            </>
         },
     };
     html! {
         <section>
             <h1>{ "Overview" }</h1>
+            { credentials }
             { cards }
         </section>
+    }
+}
+
+/// Succeeded volume per day in the stats' currency, as SVG bars drawn here
+/// (no chart library).
+fn volume_chart(stats: &Stats) -> Html {
+    let days: Vec<(String, i64)> = stats
+        .per_day
+        .iter()
+        .filter(|day| day.currency == stats.currency)
+        .map(|day| (day.date.to_string(), day.total_amount))
+        .collect();
+    if days.is_empty() {
+        return html! { <p class="empty">{ "No volume yet." }</p> };
+    }
+    let most = days
+        .iter()
+        .map(|(_, amount)| *amount)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let (width, height, gap) = (600_i64, 160_i64, 4_i64);
+    let count = i64::try_from(days.len()).unwrap_or(1);
+    let bar = ((width - gap * (count - 1)) / count).clamp(2, 40);
+    html! {
+        <figure class="chart" data-test-id="volume-chart">
+            <svg viewBox={format!("0 0 {width} {height}")} role="img"
+                aria-label={format!("Succeeded volume per day, {}", stats.currency)}>
+                { for days.iter().enumerate().map(|(index, (date, amount))| {
+                    let tall = (amount * (height - 20) / most).max(1);
+                    let x = i64::try_from(index).unwrap_or(0) * (bar + gap);
+                    html! {
+                        <rect x={x.to_string()} y={(height - tall).to_string()} width={bar.to_string()}
+                            height={tall.to_string()} fill="#2563eb">
+                            <title>{ format!("{date}: {}", display_amount(*amount, &stats.currency)) }</title>
+                        </rect>
+                    }
+                }) }
+            </svg>
+            <figcaption>{ format!("Succeeded volume per day ({}), {} days", stats.currency, days.len()) }</figcaption>
+        </figure>
     }
 }
 
