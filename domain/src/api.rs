@@ -615,3 +615,80 @@ pub struct VerifyReport {
     pub started_at: String,
     pub duration_ms: u64,
 }
+
+/// One currency of a merchant's balance. Minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CurrencyBalance {
+    #[cfg_attr(feature = "openapi", schema(example = "INR"))]
+    pub currency: String,
+    /// What Paystream owes the merchant: `captured − refunded − fees`.
+    #[cfg_attr(feature = "openapi", schema(example = 48020))]
+    pub balance: i64,
+    /// Sum of captures.
+    #[cfg_attr(feature = "openapi", schema(example = 50000))]
+    pub captured: i64,
+    /// Sum of processed refunds.
+    #[cfg_attr(feature = "openapi", schema(example = 1000))]
+    pub refunded: i64,
+    /// Fees charged less fees returned on refunds.
+    #[cfg_attr(feature = "openapi", schema(example = 980))]
+    pub fees: i64,
+}
+
+/// `GET /api/v1/balance`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BalanceView {
+    pub merchant_id: Uuid,
+    /// The moment asked for; `null` for now.
+    pub as_of: Option<String>,
+    /// Position of the last event the ledger has applied.
+    pub ledger_position: i64,
+    /// One row per currency the merchant has moved money in.
+    pub data: Vec<CurrencyBalance>,
+}
+
+/// One side of an entry: debit positive, credit negative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PostingView {
+    /// 1 (debit) or 2 (credit).
+    pub line: i16,
+    /// `acquirer_clearing`, `fee_revenue` or `merchant_payable:<merchant id>`.
+    #[cfg_attr(feature = "openapi", schema(example = "acquirer_clearing"))]
+    pub account: String,
+    pub currency: String,
+    /// Signed minor units.
+    pub amount: i64,
+}
+
+/// One money movement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LedgerEntryView {
+    pub id: String,
+    /// `capture`, `fee`, `refund` or `fee_reversal`.
+    #[cfg_attr(feature = "openapi", schema(example = "capture"))]
+    pub kind: String,
+    pub payment_id: String,
+    pub refund_id: Option<String>,
+    pub currency: String,
+    /// Positive minor units.
+    pub amount: i64,
+    pub posted_at: String,
+    /// Global position of the event that posted it.
+    pub position: i64,
+    /// The entry's postings; they sum to zero.
+    pub postings: Vec<PostingView>,
+}
+
+/// A page of ledger entries, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LedgerEntriesPage {
+    pub data: Vec<LedgerEntryView>,
+    pub has_more: bool,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}

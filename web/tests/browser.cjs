@@ -191,6 +191,12 @@ async function dashboard(browser, paymentId) {
     return cells.length > 0 && cells.every((cell) => cell.textContent === "failed");
   }, null, { timeout: 10000 });
 
+  // Balance and ledger: the capture above posted entries.
+  await page.goto(`${base}/dashboard/balance`);
+  await page.locator(tid("ledger-table")).waitFor({ timeout: 10000 });
+  assert.ok(await page.locator(tid("ledger-entry")).count() >= 2, "capture and fee entries");
+  assert.match(await page.locator(tid("balance-amount")).first().innerText(), /^-?\d+\.\d{2} INR$/);
+
   // Webhooks: save an endpoint, send a test event, see it in the log, open
   // its attempts.
   await page.goto(`${base}/dashboard/webhooks`);

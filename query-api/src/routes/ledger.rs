@@ -16,6 +16,9 @@
 //! one transaction, so an answer never shows half of a money movement. The
 //! merchant reads honour `X-Min-Position` (they wait for the projection).
 
+pub use paystream_domain::api::{
+    BalanceView, CurrencyBalance, LedgerEntriesPage, LedgerEntryView, PostingView,
+};
 use std::collections::BTreeMap;
 
 use axum::extract::State;
@@ -51,78 +54,6 @@ pub fn router() -> Router<QueryState> {
 /// The account of what Paystream owes `merchant`.
 pub fn merchant_account(merchant: Uuid) -> String {
     format!("merchant_payable:{merchant}")
-}
-
-/// One currency of a merchant's balance. Minor units.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-pub struct CurrencyBalance {
-    #[schema(example = "INR")]
-    pub currency: String,
-    /// What Paystream owes the merchant: `captured − refunded − fees`.
-    #[schema(example = 48020)]
-    pub balance: i64,
-    /// Sum of captures.
-    #[schema(example = 50000)]
-    pub captured: i64,
-    /// Sum of processed refunds.
-    #[schema(example = 1000)]
-    pub refunded: i64,
-    /// Fees charged less fees returned on refunds.
-    #[schema(example = 980)]
-    pub fees: i64,
-}
-
-/// `GET /api/v1/balance`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct BalanceView {
-    pub merchant_id: Uuid,
-    /// The moment asked for; `null` for now.
-    pub as_of: Option<String>,
-    /// Position of the last event the ledger has applied.
-    pub ledger_position: i64,
-    /// One row per currency the merchant has moved money in.
-    pub data: Vec<CurrencyBalance>,
-}
-
-/// One side of an entry: debit positive, credit negative.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PostingView {
-    /// 1 (debit) or 2 (credit).
-    pub line: i16,
-    /// `acquirer_clearing`, `fee_revenue` or `merchant_payable:<merchant id>`.
-    #[schema(example = "acquirer_clearing")]
-    pub account: String,
-    pub currency: String,
-    /// Signed minor units.
-    pub amount: i64,
-}
-
-/// One money movement.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct LedgerEntryView {
-    pub id: String,
-    /// `capture`, `fee`, `refund` or `fee_reversal`.
-    #[schema(example = "capture")]
-    pub kind: String,
-    pub payment_id: String,
-    pub refund_id: Option<String>,
-    pub currency: String,
-    /// Positive minor units.
-    pub amount: i64,
-    pub posted_at: String,
-    /// Global position of the event that posted it.
-    pub position: i64,
-    /// The entry's postings; they sum to zero.
-    pub postings: Vec<PostingView>,
-}
-
-/// A page of ledger entries, newest first.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct LedgerEntriesPage {
-    pub data: Vec<LedgerEntryView>,
-    pub has_more: bool,
-    /// Pass as `cursor` for the next page; `null` on the last one.
-    pub next_cursor: Option<String>,
 }
 
 /// Query parameters of `GET /api/v1/ledger/entries` (documentation; read

@@ -4,8 +4,9 @@
 //! payment `as_of` each event.
 
 use paystream_domain::api::{
-    History, ListPage, Page as ApiPage, PaymentView, RefundView, SessionView, StaffMerchantView,
-    Stats, VerifyReport, WebhookDeliveryView, WebhookLog, WebhookSettingsView,
+    BalanceView, History, LedgerEntriesPage, ListPage, Page as ApiPage, PaymentView, RefundView,
+    SessionView, StaffMerchantView, Stats, VerifyReport, WebhookDeliveryView, WebhookLog,
+    WebhookSettingsView,
 };
 use paystream_domain::dev::DEV_API_KEY;
 use web_sys::HtmlInputElement;
@@ -92,6 +93,8 @@ pub enum Page {
     Refunds,
     /// `/dashboard/webhooks`.
     Webhooks,
+    /// `/dashboard/balance`: balance and ledger entries.
+    Balance,
     /// `/dashboard/merchants` (staff).
     Merchants,
     /// `/dashboard/audit` (staff, auditors).
@@ -106,6 +109,7 @@ impl Page {
             "/dashboard/transactions" => Page::Transactions,
             "/dashboard/refunds" => Page::Refunds,
             "/dashboard/webhooks" => Page::Webhooks,
+            "/dashboard/balance" => Page::Balance,
             "/dashboard/merchants" => Page::Merchants,
             "/dashboard/audit" => Page::Audit,
             "/dashboard/docs" => Page::Docs,
@@ -153,6 +157,7 @@ pub fn dashboard(props: &PageProps) -> Html {
             ("/dashboard/transactions", "Transactions"),
             ("/dashboard/refunds", "Refunds"),
             ("/dashboard/webhooks", "Webhooks"),
+            ("/dashboard/balance", "Balance"),
             ("/dashboard/docs", "API docs"),
         ],
         "staff" => &[
@@ -186,6 +191,7 @@ pub fn dashboard(props: &PageProps) -> Html {
                 Page::Transactions => html! { <Transactions /> },
                 Page::Refunds => html! { <Refunds /> },
                 Page::Webhooks => html! { <Webhooks /> },
+                Page::Balance => html! { <Balance /> },
                 Page::Payment(id) => html! { <PaymentDetail id={id} /> },
                 Page::Merchants => html! { <Merchants /> },
                 Page::Audit => html! { <Audit /> },
@@ -1055,6 +1061,78 @@ fn webhooks() -> Html {
             <h2>{ "Deliveries" }</h2>
             { logs }
             { attempts }
+        </section>
+    }
+}
+
+#[function_component(Balance)]
+fn balance() -> Html {
+    let balance = use_state(|| None::<Result<BalanceView, String>>);
+    let entries = use_state(|| None::<Result<LedgerEntriesPage, String>>);
+    {
+        let (balance, entries) = (balance.clone(), entries.clone());
+        use_effect_with((), move |_| {
+            spawn_local(async move {
+                balance.set(Some(api::get::<BalanceView>("/api/v1/balance").await));
+                entries.set(Some(
+                    api::get::<LedgerEntriesPage>("/api/v1/ledger/entries?limit=50").await,
+                ));
+            });
+        });
+    }
+    let balances = match &*balance {
+        None => html! { <p class="loading" aria-live="polite">{ "Loading the balance…" }</p> },
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(balance)) if balance.data.is_empty() => {
+            html! { <p class="empty">{ "No money has moved yet." }</p> }
+        }
+        Some(Ok(balance)) => html! {
+            <div class="cards" data-test-id="balance">
+                { for balance.data.iter().map(|row| html! {
+                    <div class="card" data-test-id="balance-currency">
+                        <span>{ format!("Balance ({})", row.currency) }</span>
+                        <strong data-test-id="balance-amount">{ display_amount(row.balance, &row.currency) }</strong>
+                        <span>{ format!("captured {} · refunded {}", display_amount(row.captured, &row.currency),
+                            display_amount(row.refunded, &row.currency)) }</span>
+                    </div>
+                }) }
+            </div>
+        },
+    };
+    let ledger = match &*entries {
+        None => html! { <p class="loading" aria-live="polite">{ "Loading ledger entries…" }</p> },
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(page)) if page.data.is_empty() => {
+            html! { <p class="empty">{ "No ledger entries yet." }</p> }
+        }
+        Some(Ok(page)) => html! {
+            <table data-test-id="ledger-table">
+                <thead><tr>
+                    <th scope="col">{ "Posted" }</th><th scope="col">{ "Kind" }</th><th scope="col">{ "Payment" }</th>
+                    <th scope="col">{ "Amount" }</th><th scope="col">{ "Postings" }</th>
+                </tr></thead>
+                <tbody>
+                    { for page.data.iter().map(|entry| html! {
+                        <tr data-test-id="ledger-entry">
+                            <td>{ entry.posted_at.clone() }</td>
+                            <td>{ entry.kind.clone() }</td>
+                            <td><a href={format!("/dashboard/payments/{}", entry.payment_id)}>{ entry.payment_id.clone() }</a></td>
+                            <td>{ display_amount(entry.amount, &entry.currency) }</td>
+                            <td>{ for entry.postings.iter().map(|posting| html! {
+                                <div>{ format!("{}: {}", posting.account, display_amount(posting.amount, &posting.currency)) }</div>
+                            }) }</td>
+                        </tr>
+                    }) }
+                </tbody>
+            </table>
+        },
+    };
+    html! {
+        <section>
+            <h1>{ "Balance" }</h1>
+            { balances }
+            <h2>{ "Ledger entries" }</h2>
+            { ledger }
         </section>
     }
 }
