@@ -236,7 +236,7 @@ async function loginAs(browser, email, password) {
   return { context, page };
 }
 
-async function staffAndAuditor(browser) {
+async function staffAndAuditor(browser, paymentId) {
   // Staff: create a merchant, whose key and secret are shown once; suspend it.
   const staff = await loginAs(browser, "admin@example.com", "admin123");
   await staff.page.locator(tid("merchants-table")).waitFor({ timeout: 10000 });
@@ -249,6 +249,8 @@ async function staffAndAuditor(browser) {
   assert.match(await staff.page.locator(tid("created-api-secret")).innerText(), /^secret_/);
   const row = staff.page.locator(tid("merchant-row"), { has: staff.page.locator(`${tid("merchant-email")}:has-text("${email}")`) });
   await row.waitFor({ timeout: 10000 });
+  await row.locator(tid("rotate-keys-button")).click();
+  await staff.page.locator(`${tid("created-merchant")}:has-text("New credentials")`).waitFor({ timeout: 10000 });
   await row.locator(tid("suspend-button")).click();
   await row.locator(`${tid("merchant-status")}:has-text("suspended")`).waitFor({ timeout: 10000 });
   // Staff see no merchant pages.
@@ -262,6 +264,16 @@ async function staffAndAuditor(browser) {
   const verdict = await auditor.page.locator(tid("verify-result")).innerText();
   assert.ok(verdict === "intact" || verdict === "incomplete", `verify says ${verdict}`);
   assert.equal(await auditor.page.locator(tid("create-merchant-form")).count(), 0);
+  // Any object's history, by id: the shopper's payment.
+  await auditor.page.locator(tid("object-id-input")).fill(paymentId);
+  await auditor.page.locator(tid("history-button")).click();
+  await auditor.page.locator(`${tid("object-history")} ${tid("event-type")}:has-text("PaymentCreated")`).waitFor({ timeout: 10000 });
+
+  // The dashboard at 375 px: the page itself does not overflow (tables
+  // scroll inside their section).
+  await auditor.page.setViewportSize({ width: 375, height: 740 });
+  const width = await auditor.page.evaluate(() => document.scrollingElement.scrollWidth);
+  assert.ok(width <= 375, `the dashboard is ${width}px wide at 375px`);
   await auditor.context.close();
 }
 
@@ -274,7 +286,7 @@ async function staffAndAuditor(browser) {
     await checkoutAlone(browser);
     const paymentId = await sdkOnExamplePage(browser);
     await dashboard(browser, paymentId);
-    await staffAndAuditor(browser);
+    await staffAndAuditor(browser, paymentId);
   } finally {
     await browser.close();
   }

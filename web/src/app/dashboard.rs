@@ -752,6 +752,19 @@ fn merchants() -> Html {
             });
         })
     };
+    let rotate = |id: uuid::Uuid| {
+        let (reload, created) = (reload.clone(), created.clone());
+        Callback::from(move |_| {
+            let (reload, created) = (reload.clone(), created.clone());
+            spawn_local(async move {
+                let path = format!("/api/v1/merchants/{id}/rotate-keys");
+                created.set(Some(
+                    api::post::<serde_json::Value>(&path, None, &serde_json::json!({})).await,
+                ));
+                reload.set(*reload + 1);
+            });
+        })
+    };
     let copy = |text: String| {
         Callback::from(move |_| {
             if let Some(window) = web_sys::window() {
@@ -766,7 +779,7 @@ fn merchants() -> Html {
             let text = |key: &str| merchant[key].as_str().unwrap_or_default().to_owned();
             html! {
                 <div class="created" data-test-id="created-merchant" role="status">
-                    <p>{ "Merchant created. The secret is shown only now: copy it." }</p>
+                    <p>{ "New credentials. The secret is shown only now: copy it." }</p>
                     <p>{ "API key " }<code data-test-id="created-api-key">{ text("api_key") }</code></p>
                     <p>{ "API secret " }<code data-test-id="created-api-secret">{ text("api_secret") }</code>
                         <button type="button" data-test-id="copy-secret-button" onclick={copy(text("api_secret"))}>{ "Copy" }</button></p>
@@ -794,6 +807,7 @@ fn merchants() -> Html {
                             <td><code>{ merchant.api_key.clone() }</code></td>
                             <td data-test-id="merchant-status">{ merchant.status.clone() }</td>
                             <td>
+                                <button type="button" data-test-id="rotate-keys-button" onclick={rotate(merchant.id)}>{ "Rotate keys" }</button>
                                 if merchant.status == "active" {
                                     <button type="button" data-test-id="suspend-button" onclick={act(merchant.id, "suspend")}>{ "Suspend" }</button>
                                 } else {
@@ -826,6 +840,9 @@ fn merchants() -> Html {
 fn audit() -> Html {
     let report = use_state(|| None::<Result<VerifyReport, String>>);
     let running = use_state(|| false);
+    let kind = use_state(|| "payments".to_owned());
+    let object = use_state(String::new);
+    let history = use_state(|| None::<Result<History, String>>);
     let verify = {
         let (report, running) = (report.clone(), running.clone());
         Callback::from(move |_| {
@@ -835,6 +852,31 @@ fn audit() -> Html {
                 report.set(Some(api::get::<VerifyReport>("/api/v1/audit/verify").await));
                 running.set(false);
             });
+        })
+    };
+    let browse = {
+        let (kind, object, history) = (kind.clone(), object.clone(), history.clone());
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let path = format!(
+                "/api/v1/{}/{}/events",
+                *kind,
+                js_sys::encode_uri_component(object.trim())
+            );
+            let history = history.clone();
+            spawn_local(async move { history.set(Some(api::get::<History>(&path).await)) });
+        })
+    };
+    let choose = {
+        let kind = kind.clone();
+        Callback::from(move |event: Event| {
+            kind.set(event.target_unchecked_into::<HtmlInputElement>().value())
+        })
+    };
+    let typed = {
+        let object = object.clone();
+        Callback::from(move |event: InputEvent| {
+            object.set(event.target_unchecked_into::<HtmlInputElement>().value())
         })
     };
     let shown = match &*report {
@@ -852,6 +894,23 @@ fn audit() -> Html {
             </div>
         },
     };
+    let events = match &*history {
+        None => html! {},
+        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Ok(history)) => html! {
+            <ol class="timeline" data-test-id="object-history">
+                { for history.data.iter().map(|event| html! {
+                    <li data-test-id="timeline-event">
+                        <strong data-test-id="event-type">{ event.event_type.clone() }</strong>
+                        <span>{ format!("v{}", event.version) }</span>
+                        <span>{ event.recorded_at.clone() }</span>
+                        <span>{ event.actor.clone() }</span>
+                        <code title={event.hash.clone()}>{ short(&event.hash) }</code>
+                    </li>
+                }) }
+            </ol>
+        },
+    };
     html! {
         <section>
             <h1>{ "Audit" }</h1>
@@ -860,6 +919,19 @@ fn audit() -> Html {
                 { if *running { "Verifying…" } else { "Verify the event store" } }
             </button>
             { shown }
+            <h2>{ "Any object's history" }</h2>
+            <form class="inline" data-test-id="history-form" onsubmit={browse}>
+                <label for="object-kind">{ "Object" }</label>
+                <select id="object-kind" data-test-id="object-kind" onchange={choose}>
+                    { for [("payments", "Payment"), ("orders", "Order"), ("refunds", "Refund")]
+                        .into_iter()
+                        .map(|(value, label)| html! { <option {value} selected={*kind == value}>{ label }</option> }) }
+                </select>
+                <label for="object-id">{ "Id" }</label>
+                <input id="object-id" data-test-id="object-id-input" placeholder="pay_…" value={(*object).clone()} oninput={typed} />
+                <button type="submit" data-test-id="history-button">{ "Show history" }</button>
+            </form>
+            { events }
         </section>
     }
 }
