@@ -16,6 +16,21 @@ use yew::prelude::*;
 use super::api;
 use crate::checkout::display_amount;
 
+/// While a read is on its way.
+fn loading(what: &str) -> Html {
+    html! { <p class="loading" aria-live="polite">{ format!("Loading {what}…") }</p> }
+}
+
+/// The API's words for what failed, as they are.
+fn failure(message: &str) -> Html {
+    html! { <p class="field-error" role="alert">{ message.to_owned() }</p> }
+}
+
+/// A list with nothing in it yet.
+fn empty(text: &str) -> Html {
+    html! { <p class="empty">{ text.to_owned() }</p> }
+}
+
 fn go(path: &str) {
     if let Some(window) = web_sys::window() {
         let _ = window.location().set_href(path);
@@ -149,7 +164,7 @@ pub fn dashboard(props: &PageProps) -> Html {
         })
     });
     let Some(session) = &*session else {
-        return html! { <p class="loading" aria-live="polite">{ "Loading…" }</p> };
+        return loading("the session");
     };
     let links: &[(&str, &str)] = match session.role.as_str() {
         "merchant" => &[
@@ -243,11 +258,9 @@ fn transactions() -> Html {
         });
     }
     let body = match &*page {
-        None => html! { <p class="loading" aria-live="polite">{ "Loading transactions…" }</p> },
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
-        Some(Ok(page)) if page.data.is_empty() => {
-            html! { <p class="empty">{ "No transactions." }</p> }
-        }
+        None => loading("transactions"),
+        Some(Err(message)) => failure(message),
+        Some(Ok(page)) if page.data.is_empty() => empty("No transactions."),
         Some(Ok(page)) => html! {
             <table data-test-id="transactions-table">
                 <thead><tr>
@@ -329,11 +342,9 @@ fn refunds() -> Html {
         });
     }
     let body = match &*page {
-        None => html! { <p class="loading" aria-live="polite">{ "Loading refunds…" }</p> },
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
-        Some(Ok(page)) if page.data.is_empty() => {
-            html! { <p class="empty">{ "No refunds yet." }</p> }
-        }
+        None => loading("refunds"),
+        Some(Err(message)) => failure(message),
+        Some(Ok(page)) if page.data.is_empty() => empty("No refunds yet."),
         Some(Ok(page)) => html! {
             <table data-test-id="refunds-table">
                 <thead><tr>
@@ -533,10 +544,8 @@ fn payment_detail(props: &DetailProps) -> Html {
         }
     };
     let body = match &*history {
-        None => {
-            html! { <p class="loading" aria-live="polite">{ "Loading the payment's events…" }</p> }
-        }
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        None => loading("the payment's events"),
+        Some(Err(message)) => failure(message),
         Some(Ok(history)) => {
             let index = at.unwrap_or(0);
             let last = history.data.len().saturating_sub(1);
@@ -551,7 +560,7 @@ fn payment_detail(props: &DetailProps) -> Html {
                                 <p>{ "Status then: " }<strong data-test-id="as-of-status">{ payment.status.clone() }</strong>
                                    { format!(" · {}", display_amount(payment.amount, &payment.currency)) }</p>
                             },
-                            Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+                            Some(Err(message)) => failure(message),
                             None => html! {},
                         } }
                     </section>
@@ -596,7 +605,7 @@ fn overview() -> Html {
     }
     let credentials = match &*account {
         None => html! {},
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Err(message)) => failure(message),
         Some(Ok(account)) => html! {
             <div class="card wide" data-test-id="api-credentials">
                 <span>{ "API key" }</span>
@@ -607,8 +616,8 @@ fn overview() -> Html {
         },
     };
     let cards = match &*stats {
-        None => html! { <p class="loading" aria-live="polite">{ "Loading statistics…" }</p> },
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        None => loading("statistics"),
+        Some(Err(message)) => failure(message),
         Some(Ok(stats)) => html! {
             <>
                 <div class="cards" data-test-id="stats-container">
@@ -642,7 +651,7 @@ fn volume_chart(stats: &Stats) -> Html {
         .map(|day| (day.date.to_string(), day.total_amount))
         .collect();
     if days.is_empty() {
-        return html! { <p class="empty">{ "No volume yet." }</p> };
+        return empty("No volume yet.");
     }
     let most = days
         .iter()
@@ -774,7 +783,7 @@ fn merchants() -> Html {
     };
     let shown = match &*created {
         None => html! {},
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Err(message)) => failure(message),
         Some(Ok(merchant)) => {
             let text = |key: &str| merchant[key].as_str().unwrap_or_default().to_owned();
             html! {
@@ -788,11 +797,9 @@ fn merchants() -> Html {
         }
     };
     let table = match &*list {
-        None => html! { <p class="loading" aria-live="polite">{ "Loading merchants…" }</p> },
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
-        Some(Ok(page)) if page.data.is_empty() => {
-            html! { <p class="empty">{ "No merchants." }</p> }
-        }
+        None => loading("merchants"),
+        Some(Err(message)) => failure(message),
+        Some(Ok(page)) if page.data.is_empty() => empty("No merchants."),
         Some(Ok(page)) => html! {
             <table data-test-id="merchants-table">
                 <thead><tr>
@@ -881,7 +888,7 @@ fn audit() -> Html {
     };
     let shown = match &*report {
         None => html! {},
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Err(message)) => failure(message),
         Some(Ok(report)) => html! {
             <div data-test-id="verify-report" role="status">
                 <p><strong data-test-id="verify-result">{ if report.ok { "intact" } else if report.complete { "broken" } else { "incomplete" } }</strong>
@@ -896,7 +903,7 @@ fn audit() -> Html {
     };
     let events = match &*history {
         None => html! {},
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Err(message)) => failure(message),
         Some(Ok(history)) => html! {
             <ol class="timeline" data-test-id="object-history">
                 { for history.data.iter().map(|event| html! {
@@ -1056,8 +1063,8 @@ fn webhooks() -> Html {
         })
     };
     let config = match &*settings {
-        None => html! { <p class="loading" aria-live="polite">{ "Loading webhook settings…" }</p> },
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        None => loading("webhook settings"),
+        Some(Err(message)) => failure(message),
         Some(Ok(current)) => html! {
             <div data-test-id="webhook-config">
                 <form class="inline" data-test-id="webhook-config-form" onsubmit={save}>
@@ -1083,11 +1090,9 @@ fn webhooks() -> Html {
         Some(Err(text)) => html! { <p class="field-error" role="alert">{ text.clone() }</p> },
     };
     let logs = match &*log {
-        None => html! { <p class="loading" aria-live="polite">{ "Loading deliveries…" }</p> },
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
-        Some(Ok(log)) if log.data.is_empty() => {
-            html! { <p class="empty">{ "No deliveries yet." }</p> }
-        }
+        None => loading("deliveries"),
+        Some(Err(message)) => failure(message),
+        Some(Ok(log)) if log.data.is_empty() => empty("No deliveries yet."),
         Some(Ok(log)) => html! {
             <table data-test-id="webhook-logs-table">
                 <thead><tr>
@@ -1111,7 +1116,7 @@ fn webhooks() -> Html {
     };
     let attempts = match &*detail {
         None => html! {},
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
+        Some(Err(message)) => failure(message),
         Some(Ok(delivery)) => html! {
             <section data-test-id="webhook-attempts-detail" aria-label="Attempts">
                 <h2>{ format!("{} → {}", delivery.event, delivery.url) }</h2>
@@ -1153,11 +1158,9 @@ fn balance() -> Html {
         });
     }
     let balances = match &*balance {
-        None => html! { <p class="loading" aria-live="polite">{ "Loading the balance…" }</p> },
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
-        Some(Ok(balance)) if balance.data.is_empty() => {
-            html! { <p class="empty">{ "No money has moved yet." }</p> }
-        }
+        None => loading("the balance"),
+        Some(Err(message)) => failure(message),
+        Some(Ok(balance)) if balance.data.is_empty() => empty("No money has moved yet."),
         Some(Ok(balance)) => html! {
             <div class="cards" data-test-id="balance">
                 { for balance.data.iter().map(|row| html! {
@@ -1172,11 +1175,9 @@ fn balance() -> Html {
         },
     };
     let ledger = match &*entries {
-        None => html! { <p class="loading" aria-live="polite">{ "Loading ledger entries…" }</p> },
-        Some(Err(message)) => html! { <p class="field-error" role="alert">{ message.clone() }</p> },
-        Some(Ok(page)) if page.data.is_empty() => {
-            html! { <p class="empty">{ "No ledger entries yet." }</p> }
-        }
+        None => loading("ledger entries"),
+        Some(Err(message)) => failure(message),
+        Some(Ok(page)) if page.data.is_empty() => empty("No ledger entries yet."),
         Some(Ok(page)) => html! {
             <table data-test-id="ledger-table">
                 <thead><tr>
