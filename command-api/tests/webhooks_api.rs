@@ -14,14 +14,13 @@ use paystream_command_api::config::Profile;
 use paystream_command_api::routes::webhooks::retry_intervals;
 use paystream_domain::dev as seed;
 use paystream_domain::merchant::{
-    DisableWebhookEndpoint, Merchant as MerchantState, MerchantAggregate, RegisterMerchant,
+    DisableWebhookEndpoint, Merchant as MerchantState, MerchantAggregate,
 };
 use paystream_domain::webhook::{
     RecordWebhookAttempt, RetryWebhookDelivery, ScheduleWebhookDelivery, WebhookDelivery,
     WebhookDeliveryAggregate, WebhookDeliveryStatus, TEST_RETRY_INTERVALS_SECONDS,
 };
 use paystream_domain::{MerchantId, WebhookDeliveryId};
-use paystream_kit::http::auth::{secret_hash, sync_credentials};
 use paystream_store::runner;
 use paystream_store::EventMetadata;
 use reqwest::{Method, StatusCode};
@@ -180,39 +179,12 @@ impl TestApp {
 
     /// Registers another merchant straight through the domain.
     async fn other_merchant(&self) -> Merchant {
-        let id = Uuid::now_v7();
-        let merchant = Merchant {
-            id,
-            key: format!("key_{}", Uuid::now_v7().simple()),
-            secret: format!("secret_{}", Uuid::now_v7().simple()),
-        };
-        let merchant_id = MerchantId::from(id);
-        let register = RegisterMerchant {
-            merchant_id,
-            name: "Other".into(),
-            email: format!("{}@example.com", id.simple()),
-            password_hash: None,
-            api_key: merchant.key.clone(),
-            api_secret_hash: secret_hash(&merchant.secret),
-            webhook_secret: "whsec_other".into(),
-            fee_bps: 100,
-            at: Utc::now(),
-        };
-        let executed = runner::execute::<MerchantAggregate, _>(
-            &self.store,
-            merchant_id,
-            &EventMetadata {
-                actor: "test".into(),
-                ..EventMetadata::default()
-            },
-            |_| Ok(register.clone().into()),
-        )
-        .await
-        .unwrap();
-        sync_credentials(self.store.pool(), executed.state.as_ref().unwrap())
-            .await
-            .unwrap();
-        merchant
+        let registered = support::register_merchant(&self.store, false).await;
+        Merchant {
+            id: registered.id,
+            key: registered.key,
+            secret: registered.secret,
+        }
     }
 }
 
