@@ -545,6 +545,58 @@ pub struct Stats {
     pub per_day: Vec<DayStats>,
 }
 
+/// One step of the conversion funnel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FunnelStage {
+    /// One of [`FUNNEL_STAGES`].
+    #[cfg_attr(feature = "openapi", schema(example = "paid"))]
+    pub stage: String,
+    /// Orders of the period that reached this step.
+    pub count: i64,
+    /// The step this one is measured against (`null` for the first).
+    #[cfg_attr(feature = "openapi", schema(example = "payment_attempted"))]
+    pub of: Option<String>,
+    /// `count` as a percent of `of`'s count, two decimals (100 for the
+    /// first step; 0 when `of` counts none).
+    #[cfg_attr(feature = "openapi", schema(example = 95.24))]
+    pub rate: f64,
+    /// `count` as a percent of the orders created, two decimals.
+    pub of_created: f64,
+}
+
+/// `GET /api/v1/stats/funnel`: what became of the orders created in a
+/// period (a cohort: every step counts those orders only, whenever the step
+/// happened).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Funnel {
+    /// First UTC day of the orders' creation (`from`), if bounded.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub from: Option<NaiveDate>,
+    /// Last UTC day of the orders' creation (`to`), if bounded.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub to: Option<NaiveDate>,
+    /// The steps, in [`FUNNEL_STAGES`] order.
+    pub stages: Vec<FunnelStage>,
+    /// Paid orders as a percent of the orders created, two decimals.
+    #[cfg_attr(feature = "openapi", schema(example = 60.0))]
+    pub conversion_rate: f64,
+}
+
+/// The funnel's steps, in order, each with the step its rate is measured
+/// against: an order is created, a payment is attempted for it, it is paid
+/// (its payment succeeded), that payment is captured, and refunded (at
+/// least one refund processed). Refunds need no capture, so `refunded` is
+/// measured against `paid`, like `captured`.
+pub const FUNNEL_STAGES: [(&str, Option<&str>); 5] = [
+    ("orders_created", None),
+    ("payment_attempted", Some("orders_created")),
+    ("paid", Some("payment_attempted")),
+    ("captured", Some("paid")),
+    ("refunded", Some("paid")),
+];
+
 /// `GET /api/v1/auth/session`: who the session is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -538,6 +538,9 @@ async fn every_bad_parameter_is_a_400_naming_its_field() {
         ("/api/v1/stats?from=2025-02-01&to=2025-01-01", "to"),
         ("/api/v1/stats?currency=XXY", "currency"),
         ("/api/v1/stats?currency=inr", "currency"),
+        ("/api/v1/stats/funnel?from=2025-02-30", "from"),
+        ("/api/v1/stats/funnel?to=yesterday", "to"),
+        ("/api/v1/stats/funnel?from=2025-02-01&to=2025-01-01", "to"),
     ];
     let replies = join_all(
         cases
@@ -603,6 +606,7 @@ async fn every_bad_parameter_is_a_400_naming_its_field() {
         "/api/v1/webhooks/whd_Q2w3E4r5T6y7U8i9",
         "/api/v1/events",
         "/api/v1/stats",
+        "/api/v1/stats/funnel",
     ] {
         let reply = get(&apps, path, Auth::None).await;
         assert_error(
@@ -1012,6 +1016,7 @@ async fn another_merchant_sees_none_of_it_anywhere() {
         "/api/v1/refunds",
         "/api/v1/webhooks",
         "/api/v1/stats",
+        "/api/v1/stats/funnel",
     ] {
         let reply = get_fresh(&apps, path, &other, position).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
@@ -1093,6 +1098,10 @@ async fn another_merchant_sees_none_of_it_anywhere() {
         get_ok(&apps, "/api/v1/stats", &merchant).await["total_transactions"],
         9
     );
+    // The funnel: its one order, never the other merchant's.
+    let funnel = get_ok(&apps, "/api/v1/stats/funnel", &other).await;
+    assert_eq!(funnel["stages"][0]["count"], 1);
+    assert_eq!(funnel["stages"][1]["count"], 0);
     // The feed: the other merchant's events only (once the cluster-wide
     // horizon has passed its order).
     let feed = wait_until(
@@ -1622,6 +1631,128 @@ async fn stats_sum_per_day_and_currency() {
     assert_eq!(empty["total_amount"], 0);
     assert_eq!(empty["success_rate"], 0.0);
     assert_eq!(empty["per_day"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_funnel_follows_the_period_s_orders_to_capture_and_refund() {
+    let apps = spawn_apps_with(with_projector()).await;
+    let merchant = dev_merchant();
+    // Seven orders: one without a payment, one whose payment is pending,
+    // one failed then paid by a second payment, one failed only, and three
+    // paid: captured, captured and refunded, refunded without a capture
+    // (the refund still pending on a fourth, uncounted).
+    let mut position = order(&apps, &merchant, 10_000, "INR").await.position();
+    let mut paid = Vec::new();
+    for outcomes in [
+        vec![None],
+        vec![Some(false), Some(true)],
+        vec![Some(false)],
+        vec![Some(true)],
+        vec![Some(true)],
+        vec![Some(true)],
+    ] {
+        let created = order(&apps, &merchant, 10_000, "INR").await;
+        let order_id = created.body["id"].as_str().unwrap().to_string();
+        for outcome in outcomes {
+            let payment = card_payment(&apps, &merchant, &order_id).await;
+            position = payment.position();
+            let payment_id = payment.body["id"].as_str().unwrap().to_string();
+            if let Some(success) = outcome {
+                position = settle(&apps, &merchant, &order_id, &payment_id, success).await;
+                if success {
+                    paid.push(payment_id);
+                }
+            }
+        }
+    }
+    let capture = |payment_id: String| {
+        let apps = &apps;
+        let merchant = &merchant;
+        async move {
+            command(
+                apps,
+                Method::POST,
+                &format!("/api/v1/payments/{payment_id}/capture"),
+                merchant,
+                json!({"amount": 10_000}),
+            )
+            .await
+            .position()
+        }
+    };
+    position = position.max(capture(paid[1].clone()).await);
+    position = position.max(capture(paid[2].clone()).await);
+    for payment_id in [&paid[2], &paid[3]] {
+        let refunded = refund(&apps, &merchant, payment_id, 1_000).await;
+        let refund_id = refunded.body["id"].as_str().unwrap().to_string();
+        position = position.max(process_refund(&apps, &merchant, payment_id, &refund_id).await);
+    }
+    position = position.max(refund(&apps, &merchant, &paid[0], 500).await.position());
+
+    let reply = get_fresh(&apps, "/api/v1/stats/funnel", &merchant, position).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let funnel = reply.body;
+    let steps: Vec<(String, i64, Value, f64)> = funnel["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stage| {
+            (
+                stage["stage"].as_str().unwrap().to_string(),
+                stage["count"].as_i64().unwrap(),
+                stage["of"].clone(),
+                stage["rate"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("orders_created".to_string(), 7, Value::Null, 100.0),
+            (
+                "payment_attempted".to_string(),
+                6,
+                json!("orders_created"),
+                85.71
+            ),
+            ("paid".to_string(), 4, json!("payment_attempted"), 66.67),
+            ("captured".to_string(), 2, json!("paid"), 50.0),
+            ("refunded".to_string(), 2, json!("paid"), 50.0),
+        ]
+    );
+    assert_eq!(funnel["conversion_rate"], 57.14);
+    assert_eq!(funnel["stages"][2]["of_created"], 57.14);
+
+    // The period is the orders' creation day (UTC): today holds them all,
+    // tomorrow none.
+    let today = Utc::now().date_naive();
+    let bounded = get_ok(
+        &apps,
+        &format!("/api/v1/stats/funnel?from={today}&to={today}"),
+        &merchant,
+    )
+    .await;
+    assert_eq!(bounded["stages"], funnel["stages"]);
+    assert_eq!(bounded["from"], today.to_string());
+    let tomorrow = today + chrono::Duration::days(1);
+    let later = get_ok(
+        &apps,
+        &format!("/api/v1/stats/funnel?from={tomorrow}"),
+        &merchant,
+    )
+    .await;
+    assert_eq!(later["stages"][0]["count"], 0);
+    assert_eq!(later["conversion_rate"], 0.0);
+    let earlier = get_ok(
+        &apps,
+        &format!(
+            "/api/v1/stats/funnel?to={}",
+            today - chrono::Duration::days(1)
+        ),
+        &merchant,
+    )
+    .await;
+    assert_eq!(earlier["stages"][0]["count"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,8 @@
 //!   succeeded ÷ all payments created, as the original dashboard showed it
 //!   (pending payments count in the denominator); 0 with no payments.
 
-pub use paystream_domain::api::{CurrencyStats, DayStats, Stats};
+use paystream_domain::api::FUNNEL_STAGES;
+pub use paystream_domain::api::{CurrencyStats, DayStats, Funnel, FunnelStage, Stats};
 use std::collections::BTreeMap;
 
 use axum::extract::State;
@@ -30,7 +31,9 @@ use crate::listing::{corrupt_row, Params};
 use crate::startup::QueryState;
 
 pub fn router() -> Router<QueryState> {
-    Router::new().route("/api/v1/stats", get(stats))
+    Router::new()
+        .route("/api/v1/stats", get(stats))
+        .route("/api/v1/stats/funnel", get(funnel))
 }
 
 /// Counts and volume of one set of payments.
@@ -55,16 +58,44 @@ impl Totals {
     }
 }
 
-/// `succeeded / payments` in percent, rounded half up to two decimals, with
-/// integer arithmetic (0 with no payments).
-pub fn success_rate(succeeded: i64, payments: i64) -> f64 {
-    if payments <= 0 {
+/// `part / whole` in percent, rounded half up to two decimals, computed in
+/// integers (0 when `whole` is 0 or less).
+pub fn percent(part: i64, whole: i64) -> f64 {
+    if whole <= 0 {
         return 0.0;
     }
-    let (succeeded, payments) = (i128::from(succeeded.max(0)), i128::from(payments));
-    let hundredths = (succeeded * 10_000 * 2 + payments) / (2 * payments);
+    let (part, whole) = (i128::from(part.max(0)), i128::from(whole));
+    let hundredths = (part * 10_000 * 2 + whole) / (2 * whole);
     // At most 10 000 (or a few times that if counts disagree): exact in f64.
     hundredths as f64 / 100.0
+}
+
+/// The funnel of `counts`, one per step of [`FUNNEL_STAGES`].
+pub fn funnel_of(from: Option<NaiveDate>, to: Option<NaiveDate>, counts: [i64; 5]) -> Funnel {
+    let count_of = |name: &str| {
+        FUNNEL_STAGES
+            .iter()
+            .position(|(stage, _)| *stage == name)
+            .map_or(0, |index| counts[index])
+    };
+    let created = counts[0];
+    let stages = FUNNEL_STAGES
+        .iter()
+        .zip(counts)
+        .map(|((stage, of), count)| FunnelStage {
+            stage: (*stage).to_owned(),
+            count,
+            of: of.map(str::to_owned),
+            rate: of.map_or(100.0, |of| percent(count, count_of(of))),
+            of_created: percent(count, created),
+        })
+        .collect();
+    Funnel {
+        from,
+        to,
+        stages,
+        conversion_rate: percent(count_of("paid"), created),
+    }
 }
 
 fn currency_stats(currency: &str, totals: &Totals) -> CurrencyStats {
@@ -75,7 +106,7 @@ fn currency_stats(currency: &str, totals: &Totals) -> CurrencyStats {
         failed: totals.failed,
         pending: totals.pending(),
         total_amount: totals.volume,
-        success_rate: success_rate(totals.succeeded, totals.payments),
+        success_rate: percent(totals.succeeded, totals.payments),
     }
 }
 
@@ -117,7 +148,7 @@ pub fn from_days(
         pending: all.pending(),
         total_amount,
         currency,
-        success_rate: success_rate(all.succeeded, all.payments),
+        success_rate: percent(all.succeeded, all.payments),
         by_currency: currencies
             .iter()
             .map(|(code, totals)| currency_stats(code, totals))
@@ -134,6 +165,18 @@ pub fn from_days(
             })
             .collect(),
     }
+}
+
+/// `from` and `to`: UTC days, inclusive, `to` not before `from`.
+fn period(params: &Params) -> Result<(Option<NaiveDate>, Option<NaiveDate>), ApiError> {
+    let from = params.day("from")?;
+    let to = params.day("to")?;
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(ApiError::bad_request("to must not be before from").with_field("to"));
+        }
+    }
+    Ok((from, to))
 }
 
 /// Totals, success rate and per-day volume of the merchant's payments.
@@ -161,13 +204,7 @@ pub async fn stats(
     min_position: MinPosition,
     params: Params,
 ) -> Result<Json<Stats>, ApiError> {
-    let from = params.day("from")?;
-    let to = params.day("to")?;
-    if let (Some(from), Some(to)) = (from, to) {
-        if from > to {
-            return Err(ApiError::bad_request("to must not be before from").with_field("to"));
-        }
-    }
+    let (from, to) = period(&params)?;
     let currency = params
         .get("currency")
         .map(|code| {
@@ -216,6 +253,65 @@ pub async fn stats(
     )))
 }
 
+/// The conversion funnel of the merchant's orders created in a period.
+///
+/// A cohort, read from the `payments` projection's `rm_orders` and
+/// `rm_payments`: the orders created in the period (UTC days), and of
+/// those, the ones with a payment attempted, paid, whose payment was
+/// captured, and with at least one refund processed. An order is paid at
+/// most once, so each order joins at most one succeeded payment. The cost
+/// is one index range over the period's orders.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/funnel",
+    tag = "stats",
+    params(
+        ("from" = Option<String>, Query, description = "First UTC day of the orders' creation, YYYY-MM-DD (inclusive)"),
+        ("to" = Option<String>, Query, description = "Last UTC day of the orders' creation, YYYY-MM-DD (inclusive)"),
+        ("X-Min-Position" = Option<i64>, Header, description = "An `X-Event-Position`: wait (at most 5 s) until the funnel reflects it"),
+    ),
+    security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The funnel: orders created, payment attempted, paid, captured, refunded", body = Funnel),
+        (status = 400, description = "Bad `from` or `to` (`field` names it)", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
+        (status = 503, description = "`PROJECTION_BEHIND`: the read model did not reach `X-Min-Position` in time", body = ErrorBody),
+    )
+)]
+pub async fn funnel(
+    State(state): State<QueryState>,
+    merchant: MerchantReader,
+    min_position: MinPosition,
+    params: Params,
+) -> Result<Json<Funnel>, ApiError> {
+    let (from, to) = period(&params)?;
+    min_position.wait(&state.store, "payments").await?;
+    let row = sqlx::query(
+        "select count(*) as orders_created, \
+                count(*) filter (where o.status <> 'created') as payment_attempted, \
+                count(*) filter (where o.status = 'paid') as paid, \
+                count(p.payment_id) filter (where p.captured) as captured, \
+                count(p.payment_id) filter (where p.amount_refunded > 0) as refunded \
+         from rm_orders o \
+         left join rm_payments p on p.order_id = o.order_id and p.status = 'success' \
+         where o.merchant_id = $1 \
+           and ($2::date is null or o.created_at >= $2::date::timestamp at time zone 'UTC') \
+           and ($3::date is null or o.created_at < ($3::date + 1)::timestamp at time zone 'UTC')",
+    )
+    .bind(uuid::Uuid::from(merchant.merchant_id))
+    .bind(from)
+    .bind(to)
+    .fetch_one(state.store.pool())
+    .await?;
+    let mut counts = [0_i64; 5];
+    for (count, (stage, _)) in counts.iter_mut().zip(FUNNEL_STAGES) {
+        *count = row
+            .try_get(stage)
+            .map_err(|error| corrupt_row("rm_orders", error))?;
+    }
+    Ok(Json(funnel_of(from, to, counts)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,17 +321,52 @@ mod tests {
     }
 
     #[test]
-    fn success_rate_is_a_percentage_rounded_half_up() {
-        assert_eq!(success_rate(0, 0), 0.0);
-        assert_eq!(success_rate(2, 3), 66.67);
-        assert_eq!(success_rate(1, 3), 33.33);
-        assert_eq!(success_rate(1, 8), 12.5);
-        assert_eq!(success_rate(20, 21), 95.24);
-        assert_eq!(success_rate(5, 5), 100.0);
+    fn percent_is_rounded_half_up_to_two_decimals() {
+        assert_eq!(percent(0, 0), 0.0);
+        assert_eq!(percent(2, 3), 66.67);
+        assert_eq!(percent(1, 3), 33.33);
+        assert_eq!(percent(1, 8), 12.5);
+        assert_eq!(percent(20, 21), 95.24);
+        assert_eq!(percent(5, 5), 100.0);
         // 1/16 = 6.25 exactly; 1/1600 = 0.0625 → 0.06; 1/800 = 0.125 → 0.13.
-        assert_eq!(success_rate(1, 16), 6.25);
-        assert_eq!(success_rate(1, 1600), 0.06);
-        assert_eq!(success_rate(1, 800), 0.13);
+        assert_eq!(percent(1, 16), 6.25);
+        assert_eq!(percent(1, 1600), 0.06);
+        assert_eq!(percent(1, 800), 0.13);
+        assert_eq!(percent(-1, 8), 0.0);
+    }
+
+    #[test]
+    fn the_funnel_measures_each_step_against_its_own_base() {
+        let funnel = funnel_of(None, None, [10, 8, 6, 3, 2]);
+        let steps: Vec<_> = funnel
+            .stages
+            .iter()
+            .map(|stage| {
+                (
+                    stage.stage.as_str(),
+                    stage.count,
+                    stage.of.as_deref(),
+                    stage.rate,
+                )
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("orders_created", 10, None, 100.0),
+                ("payment_attempted", 8, Some("orders_created"), 80.0),
+                ("paid", 6, Some("payment_attempted"), 75.0),
+                ("captured", 3, Some("paid"), 50.0),
+                ("refunded", 2, Some("paid"), 33.33),
+            ]
+        );
+        assert_eq!(funnel.stages[4].of_created, 20.0);
+        assert_eq!(funnel.conversion_rate, 60.0);
+
+        let empty = funnel_of(None, None, [0; 5]);
+        assert_eq!(empty.stages[0].rate, 100.0);
+        assert!(empty.stages[1..].iter().all(|stage| stage.rate == 0.0));
+        assert_eq!(empty.conversion_rate, 0.0);
     }
 
     #[test]
