@@ -6,7 +6,10 @@
 //   PAYSTREAM_WEB_BASE=http://127.0.0.1:8000 node web/tests/browser.cjs
 //
 // Env: PAYSTREAM_WEB_BASE (the edge), PAYSTREAM_WEB_KEY / _SECRET (the
-// seeded dev merchant), CHROMIUM (/usr/bin/chromium).
+// seeded dev merchant), CHROMIUM (/usr/bin/chromium),
+// PAYSTREAM_WEB_DASHBOARD_BASE / PAYSTREAM_WEB_CHECKOUT_BASE (the edge's
+// compatibility ports, checked when set), PAYSTREAM_WEB_SCREENSHOTS (where
+// each page's screenshot goes; default .run/screenshots).
 "use strict";
 
 const assert = require("node:assert/strict");
@@ -27,14 +30,52 @@ async function api(method, path, body) {
 const tid = (id) => `[data-test-id="${id}"]`;
 const results = {};
 
+const fs = require("node:fs");
+const path = require("node:path");
+const shotsDir = process.env.PAYSTREAM_WEB_SCREENSHOTS || path.join(".run", "screenshots");
+fs.mkdirSync(shotsDir, { recursive: true });
+// A screenshot of the whole page, kept as a test artifact.
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true });
+}
+
+// Every request a page sends to the API, so a test can say none was sent.
+function apiRequests(page) {
+  const sent = [];
+  page.on("request", (request) => {
+    if (new URL(request.url()).pathname.startsWith("/api/")) sent.push(`${request.method()} ${new URL(request.url()).pathname}`);
+  });
+  return sent;
+}
+
+// Presses Tab until the element with this test id has the focus (at most
+// `limit` times): the page can be walked with the keyboard.
+async function tabTo(page, id, limit = 25) {
+  for (let i = 0; i < limit; i++) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => document.activeElement && document.activeElement.getAttribute("data-test-id"));
+    if (focused === id) return;
+  }
+  assert.fail(`${id} is not reachable with Tab`);
+}
+
+// The page is no wider than its viewport (tables scroll inside their section).
+async function assertFits(page, what) {
+  const viewport = page.viewportSize().width;
+  const width = await page.evaluate(() => document.scrollingElement.scrollWidth);
+  assert.ok(width <= viewport, `${what} is ${width}px wide at ${viewport}px`);
+}
+
 async function checkoutAlone(browser) {
   const order = await api("POST", "/api/v1/orders", { amount: 50000, currency: "INR" });
-  const context = await browser.newContext();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
+  const sent = apiRequests(page);
   const started = Date.now();
   await page.goto(`${base}/checkout?order_id=${order.id}&key=${key}`);
   await page.locator(tid("pay-button")).waitFor({ state: "visible", timeout: 10000 });
   results.checkout_interactive_ms = Date.now() - started;
+  await shot(page, "checkout-desktop");
   for (const id of ["checkout-container", "order-summary", "order-amount", "order-id", "payment-methods",
                     "method-upi", "method-card", "upi-form", "vpa-input", "pay-button"]) {
     assert.equal(await page.locator(tid(id)).count(), 1, `${id} on the checkout`);
@@ -43,6 +84,7 @@ async function checkoutAlone(browser) {
   assert.equal(await page.locator(tid("order-id")).innerText(), order.id);
 
   // The domain's own VPA rule, in the browser: no request, the field named.
+  const before = sent.length;
   await page.locator(tid("vpa-input")).fill("not-a-vpa");
   await page.locator(tid("pay-button")).click();
   await page.locator("#vpa-error").waitFor({ timeout: 5000 });
@@ -58,20 +100,78 @@ async function checkoutAlone(browser) {
   await page.locator(tid("cvv-input")).fill("123");
   await page.locator(tid("pay-button")).click();
   await page.locator("#card_number-error").waitFor({ timeout: 5000 });
+  // Neither refusal sent anything: the browser's own log of requests.
+  assert.deepEqual(sent.slice(before), [], "client-side validation sent a request");
 
   // A declined card (the acquirer's magic number): the failure state, the
   // API's description, and retry back to the form.
   await page.locator(tid("card-number-input")).fill("4000 0000 0000 0002");
   await page.locator(tid("pay-button")).click();
   await page.locator(tid("error-state")).waitFor({ timeout: 30000 });
+  assert.ok(sent.slice(before).includes("POST /api/v1/payments/public"), `the valid card was sent: ${sent}`);
   assert.match(await page.locator(tid("error-message")).innerText(), /declined/i);
+  await shot(page, "checkout-declined");
   await page.locator(tid("retry-button")).click();
   await page.locator(tid("payment-methods")).waitFor({ timeout: 5000 });
 
   // 375 px wide: nothing overflows sideways.
   await page.setViewportSize({ width: 375, height: 740 });
-  const overflow = await page.evaluate(() => document.scrollingElement.scrollWidth);
-  assert.ok(overflow <= 375, `the checkout is ${overflow}px wide at 375px`);
+  await assertFits(page, "the checkout");
+  await shot(page, "checkout-mobile");
+  await context.close();
+}
+
+// The checkout with the keyboard alone: Tab to the card method, choose it,
+// fill the form field by field, submit with Enter, and the payment succeeds.
+async function checkoutByKeyboard(browser) {
+  const order = await api("POST", "/api/v1/orders", { amount: 12345, currency: "INR" });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${base}/checkout?order_id=${order.id}&key=${key}`);
+  await page.locator(tid("pay-button")).waitFor({ state: "visible", timeout: 10000 });
+  await tabTo(page, "method-card");
+  await page.keyboard.press("Enter");
+  await page.locator(tid("card-form")).waitFor({ timeout: 5000 });
+  await tabTo(page, "card-number-input");
+  await page.keyboard.type("4111 1111 1111 1111");
+  await tabTo(page, "expiry-input", 3);
+  await page.keyboard.type("12/30");
+  await tabTo(page, "cvv-input", 3);
+  await page.keyboard.type("123");
+  await tabTo(page, "cardholder-name-input", 3);
+  await page.keyboard.type("Key Board");
+  await page.keyboard.press("Enter");
+  await page.locator(tid("success-state")).waitFor({ timeout: 30000 });
+  await shot(page, "checkout-success");
+  await context.close();
+}
+
+// Clients of the original design find the dashboard on :3000 (at /) and the
+// checkout on :3001.
+async function compatibilityPorts(browser) {
+  const dashboardBase = process.env.PAYSTREAM_WEB_DASHBOARD_BASE;
+  const checkoutBase = process.env.PAYSTREAM_WEB_CHECKOUT_BASE;
+  if (!dashboardBase || !checkoutBase) {
+    console.log("browser: compatibility ports not set, skipped");
+    return;
+  }
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  for (const root of [`${dashboardBase}/`, `${dashboardBase}/dashboard`]) {
+    await page.goto(root);
+    await page.waitForURL(/\/login$/, { timeout: 10000 });
+    await page.locator(tid("login-form")).waitFor({ timeout: 10000 });
+  }
+  const sdk = await fetch(`${checkoutBase}/checkout.js`);
+  assert.equal(sdk.status, 200);
+  assert.match(await sdk.text(), /PaymentGateway/);
+  const health = await fetch(`${checkoutBase}/health`);
+  assert.equal(health.status, 200);
+  assert.ok((await health.json()).status, "health has a status");
+  assert.equal((await fetch(`${checkoutBase}/checkout.html`)).status, 200);
+  const order = await api("POST", "/api/v1/orders", { amount: 10000, currency: "INR" });
+  await page.goto(`${checkoutBase}/checkout?order_id=${order.id}&key=${key}`);
+  assert.equal(await page.locator(tid("order-id")).innerText({ timeout: 10000 }), order.id);
   await context.close();
 }
 
@@ -130,8 +230,15 @@ async function dashboard(browser, paymentId) {
   await page.locator(tid("password-input")).fill("wrong");
   await page.locator(tid("login-button")).click();
   await page.locator(`${tid("login-form")} [role=alert]`).waitFor({ timeout: 10000 });
-  await page.locator(tid("password-input")).fill("test123");
-  await page.locator(tid("login-button")).click();
+  // The right password, with the keyboard alone.
+  await page.goto(`${base}/login`);
+  await page.locator(tid("login-form")).waitFor({ timeout: 10000 });
+  await shot(page, "login");
+  await tabTo(page, "email-input");
+  await page.keyboard.type("test@example.com");
+  await tabTo(page, "password-input", 2);
+  await page.keyboard.type("test123");
+  await page.keyboard.press("Enter");
   await page.locator(tid("transactions-table")).waitFor({ timeout: 10000 });
   // The session is the HttpOnly cookie: nothing in localStorage, nothing
   // the page's script can read.
@@ -145,6 +252,20 @@ async function dashboard(browser, paymentId) {
   assert.match(await page.locator(tid("success-rate")).innerText(), /^\d+\.\d{2}%$/);
   assert.equal(await page.locator(tid("api-key")).innerText(), key);
   assert.equal(await page.locator(`${tid("volume-chart")} rect`).count() >= 1, true);
+
+  // The conversion funnel over all time shows what the API counts.
+  await page.locator(tid("funnel-period")).selectOption("0");
+  const funnel = await api("GET", "/api/v1/stats/funnel");
+  assert.ok(funnel.stages.find((stage) => stage.stage === "paid").count >= 1, "the SDK's payment is paid");
+  const counts = funnel.stages.map((stage) => String(stage.count));
+  await page.waitForFunction((expected) => {
+    const shown = [...document.querySelectorAll('[data-test-id="funnel-stage"] [data-test-id="funnel-count"]')];
+    return JSON.stringify(shown.map((cell) => cell.textContent)) === JSON.stringify(expected);
+  }, counts, { timeout: 10000 });
+  const stages = await page.locator(tid("funnel-stage")).evaluateAll((items) => items.map((item) => item.dataset.stage));
+  assert.deepEqual(stages, ["orders_created", "payment_attempted", "paid", "captured", "refunded"]);
+  assert.match(await page.locator(tid("conversion-rate")).innerText(), /\d+\.\d{2}%$/);
+  await shot(page, "dashboard-overview");
 
   const row = page.locator(tid("transaction-row"), { has: page.locator(`${tid("payment-id")}:has-text("${paymentId}")`) });
   await row.waitFor({ timeout: 10000 });
@@ -165,6 +286,7 @@ async function dashboard(browser, paymentId) {
   await setRange(slider, 1);
   await page.waitForFunction(() => document.querySelector('[data-test-id="as-of-status"]')?.textContent === "success", null, { timeout: 10000 });
   assert.equal(await status.innerText(), "success");
+  await shot(page, "dashboard-payment-timeline");
 
   // Capture, then refunds: the API's own words for what it refuses.
   await page.locator(tid("capture-button")).click();
@@ -213,6 +335,7 @@ async function dashboard(browser, paymentId) {
   }
   await test.first().locator(`${tid("webhook-event")} button`).click();
   await page.locator(tid("webhook-attempts-detail")).waitFor({ timeout: 10000 });
+  await shot(page, "dashboard-webhooks");
 
   // The API docs page and its snippets.
   await page.goto(`${base}/dashboard/docs`);
@@ -222,6 +345,17 @@ async function dashboard(browser, paymentId) {
     assert.equal(await page.locator(tid(id)).count(), 1, `${id} on the docs page`);
   }
   assert.match(await page.locator(tid("code-snippet-sdk")).innerText(), /new PaymentGateway/);
+
+  // Every merchant page at 375 px, once each has loaded.
+  await page.setViewportSize({ width: 375, height: 740 });
+  for (const [name, ready] of [["", "stats-container"], ["transactions", "transactions-table"],
+                               [`payments/${paymentId}`, "event-timeline"], ["refunds", "refunds-table"],
+                               ["webhooks", "webhook-logs-table"], ["balance", "ledger-table"], ["docs", "api-docs"]]) {
+    await page.goto(`${base}/dashboard/${name}`);
+    await page.locator(tid(ready)).waitFor({ timeout: 10000 });
+    await assertFits(page, `/dashboard/${name}`);
+    await shot(page, `mobile-dashboard-${name.split("/")[0] || "overview"}`);
+  }
   await context.close();
 }
 
@@ -249,10 +383,31 @@ async function staffAndAuditor(browser, paymentId) {
   assert.match(await staff.page.locator(tid("created-api-secret")).innerText(), /^secret_/);
   const row = staff.page.locator(tid("merchant-row"), { has: staff.page.locator(`${tid("merchant-email")}:has-text("${email}")`) });
   await row.waitFor({ timeout: 10000 });
+  const firstKey = await staff.page.locator(tid("created-api-key")).innerText();
   await row.locator(tid("rotate-keys-button")).click();
-  await staff.page.locator(`${tid("created-merchant")}:has-text("New credentials")`).waitFor({ timeout: 10000 });
+  await staff.page.waitForFunction((old) => {
+    const shown = document.querySelector('[data-test-id="created-api-key"]');
+    return shown && shown.textContent.startsWith("key_") && shown.textContent !== old;
+  }, firstKey, { timeout: 10000 });
+  const shop = {
+    "X-Api-Key": await staff.page.locator(tid("created-api-key")).innerText(),
+    "X-Api-Secret": await staff.page.locator(tid("created-api-secret")).innerText(),
+  };
+  const shopOrders = () => fetch(`${base}/api/v1/orders`, { headers: shop });
+  assert.equal((await shopOrders()).status, 200, "the new pair works");
+  await shot(staff.page, "dashboard-merchants");
   await row.locator(tid("suspend-button")).click();
   await row.locator(`${tid("merchant-status")}:has-text("suspended")`).waitFor({ timeout: 10000 });
+  // Its API calls now get 401 (credential lookups are cached for 2 s).
+  const deadline = Date.now() + 10000;
+  let refused;
+  while ((refused = await shopOrders()).status !== 401 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.equal(refused.status, 401, "a suspended merchant's API call");
+  assert.equal((await refused.json()).error.code, "AUTHENTICATION_ERROR");
+  await staff.page.setViewportSize({ width: 375, height: 740 });
+  await assertFits(staff.page, "the merchants page");
   // Staff see no merchant pages.
   assert.equal(await staff.page.locator('a[href="/dashboard/transactions"]').count(), 0);
   await staff.context.close();
@@ -268,12 +423,11 @@ async function staffAndAuditor(browser, paymentId) {
   await auditor.page.locator(tid("object-id-input")).fill(paymentId);
   await auditor.page.locator(tid("history-button")).click();
   await auditor.page.locator(`${tid("object-history")} ${tid("event-type")}:has-text("PaymentCreated")`).waitFor({ timeout: 10000 });
+  await shot(auditor.page, "dashboard-audit");
 
-  // The dashboard at 375 px: the page itself does not overflow (tables
-  // scroll inside their section).
+  // The audit page at 375 px.
   await auditor.page.setViewportSize({ width: 375, height: 740 });
-  const width = await auditor.page.evaluate(() => document.scrollingElement.scrollWidth);
-  assert.ok(width <= 375, `the dashboard is ${width}px wide at 375px`);
+  await assertFits(auditor.page, "the audit page");
   await auditor.context.close();
 }
 
@@ -284,6 +438,8 @@ async function staffAndAuditor(browser, paymentId) {
   });
   try {
     await checkoutAlone(browser);
+    await checkoutByKeyboard(browser);
+    await compatibilityPorts(browser);
     const paymentId = await sdkOnExamplePage(browser);
     await dashboard(browser, paymentId);
     await staffAndAuditor(browser, paymentId);

@@ -4,9 +4,9 @@
 //! payment `as_of` each event.
 
 use paystream_domain::api::{
-    BalanceView, History, LedgerEntriesPage, ListPage, Page as ApiPage, PaymentView, RefundView,
-    SessionView, StaffMerchantView, Stats, VerifyReport, WebhookDeliveryView, WebhookLog,
-    WebhookSettingsView,
+    BalanceView, Funnel, History, LedgerEntriesPage, ListPage, Page as ApiPage, PaymentView,
+    RefundView, SessionView, StaffMerchantView, Stats, VerifyReport, WebhookDeliveryView,
+    WebhookLog, WebhookSettingsView,
 };
 use paystream_domain::dev::DEV_API_KEY;
 use web_sys::HtmlInputElement;
@@ -637,6 +637,112 @@ fn overview() -> Html {
             <h1>{ "Overview" }</h1>
             { credentials }
             { cards }
+            <ConversionFunnel />
+        </section>
+    }
+}
+
+/// The periods the funnel offers: days back from today (UTC), `0` for all
+/// time.
+const FUNNEL_PERIODS: [(u32, &str); 4] = [
+    (7, "Last 7 days"),
+    (30, "Last 30 days"),
+    (90, "Last 90 days"),
+    (0, "All time"),
+];
+
+/// The UTC day `days_back` days before today, `YYYY-MM-DD`.
+fn utc_day(days_back: u32) -> String {
+    let now = js_sys::Date::now() - f64::from(days_back) * 86_400_000.0;
+    String::from(js_sys::Date::new(&now.into()).to_iso_string())
+        .chars()
+        .take(10)
+        .collect()
+}
+
+fn stage_label(stage: &str) -> &'static str {
+    match stage {
+        "orders_created" => "Orders created",
+        "payment_attempted" => "Payment attempted",
+        "paid" => "Paid",
+        "captured" => "Captured",
+        "refunded" => "Refunded",
+        _ => "Other",
+    }
+}
+
+/// What became of the orders created in a chosen period
+/// (`GET /api/v1/stats/funnel`): each step's count, its rate against the
+/// step it follows, and a bar as wide as its share of the orders created.
+#[function_component(ConversionFunnel)]
+fn conversion_funnel() -> Html {
+    let days = use_state(|| 30_u32);
+    let funnel = use_state(|| None::<Result<Funnel, String>>);
+    {
+        let funnel = funnel.clone();
+        use_effect_with(*days, move |days| {
+            let path = match *days {
+                0 => "/api/v1/stats/funnel".to_owned(),
+                days => format!(
+                    "/api/v1/stats/funnel?from={}&to={}",
+                    utc_day(days - 1),
+                    utc_day(0)
+                ),
+            };
+            funnel.set(None);
+            spawn_local(async move { funnel.set(Some(api::get::<Funnel>(&path).await)) });
+        });
+    }
+    let choose = {
+        let days = days.clone();
+        Callback::from(move |event: Event| {
+            let value = event.target_unchecked_into::<HtmlInputElement>().value();
+            days.set(value.parse().unwrap_or(30));
+        })
+    };
+    let body = match &*funnel {
+        None => loading("the funnel"),
+        Some(Err(message)) => failure(message),
+        Some(Ok(funnel)) if funnel.stages.first().is_none_or(|stage| stage.count == 0) => {
+            empty("No orders in this period.")
+        }
+        Some(Ok(funnel)) => html! {
+            <ol class="funnel" data-test-id="funnel">
+                { for funnel.stages.iter().map(|stage| html! {
+                    <li data-test-id="funnel-stage" data-stage={stage.stage.clone()}>
+                        <span class="label">{ stage_label(&stage.stage) }</span>
+                        <strong data-test-id="funnel-count">{ stage.count }</strong>
+                        <span class="rate" data-test-id="funnel-rate">{ match &stage.of {
+                            Some(of) => format!("{:.2}% of {}", stage.rate, stage_label(of).to_lowercase()),
+                            None => String::new(),
+                        } }</span>
+                        <span class="bar" aria-hidden="true">
+                            <span style={format!("width: {:.2}%", stage.of_created)}></span>
+                        </span>
+                    </li>
+                }) }
+            </ol>
+        },
+    };
+    let conversion = match &*funnel {
+        Some(Ok(funnel)) => html! {
+            <p data-test-id="conversion-rate">{ format!("Conversion (paid ÷ orders created): {:.2}%", funnel.conversion_rate) }</p>
+        },
+        _ => html! {},
+    };
+    html! {
+        <section class="funnel-section" aria-labelledby="funnel-title">
+            <h2 id="funnel-title">{ "Conversion funnel" }</h2>
+            <div class="filters">
+                <label for="funnel-period">{ "Orders created" }</label>
+                <select id="funnel-period" data-test-id="funnel-period" onchange={choose}>
+                    { for FUNNEL_PERIODS.iter().map(|(value, label)| html! {
+                        <option value={value.to_string()} selected={*days == *value}>{ *label }</option>
+                    }) }
+                </select>
+            </div>
+            { body }
+            { conversion }
         </section>
     }
 }
@@ -677,7 +783,8 @@ fn volume_chart(stats: &Stats) -> Html {
                     }
                 }) }
             </svg>
-            <figcaption>{ format!("Succeeded volume per day ({}), {} days", stats.currency, days.len()) }</figcaption>
+            <figcaption>{ format!("Succeeded volume per day ({}), {} {}", stats.currency, days.len(),
+                if days.len() == 1 { "day" } else { "days" }) }</figcaption>
         </figure>
     }
 }
