@@ -20,7 +20,7 @@ use crate::projections;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Projection {
-    /// Orders, payments, refunds and merchant stats.
+    /// Orders, payments, refunds, merchant stats and the funnel.
     Payments,
     /// Webhook deliveries and their attempts.
     Webhooks,
@@ -51,7 +51,7 @@ impl Projection {
         Self::ALL.into_iter().find(|p| p.name() == name)
     }
 
-    /// The tables this projection alone writes (migration 0006).
+    /// The tables this projection alone writes (migrations 0006 and 0008).
     pub const fn tables(self) -> &'static [&'static str] {
         match self {
             Projection::Payments => &[
@@ -59,6 +59,7 @@ impl Projection {
                 "rm_payments",
                 "rm_refunds",
                 "rm_merchant_stats_daily",
+                "rm_merchant_funnel_daily",
             ],
             Projection::Webhooks => &["rm_webhook_deliveries", "rm_webhook_attempts"],
             Projection::Merchants => &["rm_merchants"],

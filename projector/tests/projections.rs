@@ -135,6 +135,42 @@ async fn assert_ledger_balances(harness: &Harness) {
     }
 }
 
+/// The funnel's day counters, kept event by event, equal the cohort counted
+/// from the rows: per merchant and order creation day, the orders, those
+/// attempted and paid, and those whose succeeded payment was captured and
+/// has a processed refund.
+async fn assert_funnel_equals_rows(harness: &Harness) {
+    type Days = Vec<(uuid::Uuid, chrono::NaiveDate, i64, i64, i64, i64, i64)>;
+    let pool = harness.store().pool();
+    let counted: Days = sqlx::query_as(
+        "select o.merchant_id, (o.created_at at time zone 'UTC')::date as day, count(*), \
+                count(*) filter (where o.status <> 'created'), \
+                count(*) filter (where o.status = 'paid'), \
+                count(p.payment_id) filter (where p.captured), \
+                count(p.payment_id) filter (where p.amount_refunded > 0) \
+         from rm_orders o \
+         left join rm_payments p on p.order_id = o.order_id and p.status = 'success' \
+         group by 1, 2 order by 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let kept: Days = sqlx::query_as(
+        "select merchant_id, day, orders_created, payment_attempted, paid, captured, refunded \
+         from rm_merchant_funnel_daily \
+         where (orders_created, payment_attempted, paid, captured, refunded) <> (0, 0, 0, 0, 0) \
+         order by 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, counted);
+    assert!(
+        counted.iter().any(|day| day.5 > 0 && day.6 > 0),
+        "the workload captured and refunded nothing: {counted:?}"
+    );
+}
+
 /// Invariant 7 directly: each payment row's state is the fold of its stream.
 async fn assert_rows_equal_folds(harness: &Harness) {
     let rows: Vec<(String, i64, serde_json::Value)> =
@@ -183,6 +219,7 @@ async fn live_models_equal_a_rebuild_after_a_random_concurrent_workload() {
     );
     assert_ledger_balances(&harness).await;
     assert_rows_equal_folds(&harness).await;
+    assert_funnel_equals_rows(&harness).await;
 
     // Rebuild from the store while the live projector keeps running.
     let report = rebuild(harness.store(), &Projection::ALL, false)
@@ -201,6 +238,7 @@ async fn live_models_equal_a_rebuild_after_a_random_concurrent_workload() {
         .unwrap();
     assert_same(&live, &harness.dump().await);
     assert_ledger_balances(&harness).await;
+    assert_funnel_equals_rows(&harness).await;
 }
 
 #[tokio::test]

@@ -1,16 +1,19 @@
-//! Projection `payments`: `rm_orders`, `rm_payments`, `rm_refunds` and
-//! `rm_merchant_stats_daily`.
+//! Projection `payments`: `rm_orders`, `rm_payments`, `rm_refunds`,
+//! `rm_merchant_stats_daily` and `rm_merchant_funnel_daily`.
 //!
 //! Orders and payments are folded with the domain's `evolve` (see
 //! [`fold_rows`]); refunds are copied out of their payment's state. Stats are
 //! counted from the events applied, on the payment's creation day (UTC):
 //! every payment created, succeeded and failed, and the succeeded volume.
+//! The funnel is counted on the order's creation day (UTC): each order once
+//! when created, attempted and paid, and once when its succeeded payment is
+//! captured and when that payment's first refund is processed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use paystream_domain::order::OrderAggregate;
-use paystream_domain::payment::{Payment, PaymentAggregate, PaymentEvent};
+use paystream_domain::order::{OrderAggregate, OrderEvent};
+use paystream_domain::payment::{Payment, PaymentAggregate, PaymentEvent, RefundStatus};
 use paystream_store::RecordedEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -27,6 +30,7 @@ pub async fn apply(conn: &mut PgConnection, events: &[&RecordedEvent]) -> Result
     write_payments(&mut *conn, &payments).await?;
     write_refunds(&mut *conn, &payments).await?;
     write_stats(&mut *conn, &payments).await?;
+    write_funnel(&mut *conn, &orders, &payments).await?;
     Ok(())
 }
 
@@ -289,6 +293,136 @@ async fn write_stats(
     .bind(succeeded)
     .bind(failed)
     .bind(volume)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Funnel steps reached, per merchant and order creation day.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Steps {
+    orders_created: i64,
+    payment_attempted: i64,
+    paid: i64,
+    captured: i64,
+    refunded: i64,
+}
+
+/// Whether this batch captured the payment, and whether it processed the
+/// payment's first refund: every refund processed so far was processed by
+/// an event of this batch (a repeated event changes nothing, as in `evolve`).
+fn payment_steps(row: &Folded<'_, PaymentAggregate>, payment: &Payment) -> (bool, bool) {
+    let mut captured = false;
+    let mut processed_now = BTreeSet::new();
+    for (event, _) in &row.applied {
+        match event {
+            PaymentEvent::PaymentCaptured(_) => captured = true,
+            PaymentEvent::RefundProcessed(processed) => {
+                processed_now.insert(&processed.refund_id);
+            }
+            _ => {}
+        }
+    }
+    let first_refund = !processed_now.is_empty()
+        && payment
+            .refunds
+            .values()
+            .filter(|refund| refund.status == RefundStatus::Processed)
+            .all(|refund| processed_now.contains(&refund.refund_id));
+    (captured, first_refund)
+}
+
+async fn write_funnel(
+    conn: &mut PgConnection,
+    orders: &[Folded<'_, OrderAggregate>],
+    payments: &[Folded<'_, PaymentAggregate>],
+) -> Result<(), ApplyError> {
+    let mut deltas: BTreeMap<(Uuid, NaiveDate), Steps> = BTreeMap::new();
+    for row in orders {
+        let Some(order) = &row.state else { continue };
+        let steps = deltas
+            .entry((Uuid::from(order.merchant_id), order.created_at.date_naive()))
+            .or_default();
+        for (event, _) in &row.applied {
+            match event {
+                OrderEvent::OrderCreated(_) => steps.orders_created += 1,
+                OrderEvent::OrderAttempted(_) => steps.payment_attempted += 1,
+                OrderEvent::OrderPaid(_) => steps.paid += 1,
+            }
+        }
+    }
+    // Captures and first refunds count on their order's creation day, which
+    // `rm_orders` holds (written above; an order's events precede its
+    // payments' in the log).
+    let reached: Vec<(String, bool, bool)> = payments_of(payments)
+        .map(|(row, payment)| {
+            let (captured, first_refund) = payment_steps(row, payment);
+            (payment.order_id.to_string(), captured, first_refund)
+        })
+        .filter(|(_, captured, first_refund)| *captured || *first_refund)
+        .collect();
+    if !reached.is_empty() {
+        let ids: Vec<&str> = reached.iter().map(|(id, _, _)| id.as_str()).collect();
+        let days: HashMap<String, (Uuid, DateTime<Utc>)> = sqlx::query_as(
+            "select order_id, merchant_id, created_at from rm_orders where order_id = any($1)",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, merchant, created): (String, Uuid, DateTime<Utc>)| (id, (merchant, created)))
+        .collect();
+        for (order_id, captured, first_refund) in &reached {
+            // An order that is not projected (its stream parked) was never
+            // counted as created either, so its payment is not counted.
+            let Some((merchant, created)) = days.get(order_id) else {
+                continue;
+            };
+            let steps = deltas.entry((*merchant, created.date_naive())).or_default();
+            steps.captured += i64::from(*captured);
+            steps.refunded += i64::from(*first_refund);
+        }
+    }
+    deltas.retain(|_, steps| *steps != Steps::default());
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let mut merchants = Vec::new();
+    let mut days = Vec::new();
+    let mut columns: [Vec<i64>; 5] = Default::default();
+    for ((merchant, day), steps) in deltas {
+        merchants.push(merchant);
+        days.push(day);
+        for (column, count) in columns.iter_mut().zip([
+            steps.orders_created,
+            steps.payment_attempted,
+            steps.paid,
+            steps.captured,
+            steps.refunded,
+        ]) {
+            column.push(count);
+        }
+    }
+    let [created, attempted, paid, captured, refunded] = columns;
+    sqlx::query(
+        "insert into rm_merchant_funnel_daily \
+           (merchant_id, day, orders_created, payment_attempted, paid, captured, refunded) \
+         select * from unnest($1::uuid[], $2::date[], $3::int8[], $4::int8[], $5::int8[], \
+                              $6::int8[], $7::int8[]) \
+         on conflict (merchant_id, day) do update set \
+           orders_created = rm_merchant_funnel_daily.orders_created + excluded.orders_created, \
+           payment_attempted = rm_merchant_funnel_daily.payment_attempted + excluded.payment_attempted, \
+           paid = rm_merchant_funnel_daily.paid + excluded.paid, \
+           captured = rm_merchant_funnel_daily.captured + excluded.captured, \
+           refunded = rm_merchant_funnel_daily.refunded + excluded.refunded",
+    )
+    .bind(merchants)
+    .bind(days)
+    .bind(created)
+    .bind(attempted)
+    .bind(paid)
+    .bind(captured)
+    .bind(refunded)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -255,12 +255,11 @@ pub async fn stats(
 
 /// The conversion funnel of the merchant's orders created in a period.
 ///
-/// A cohort, read from the `payments` projection's `rm_orders` and
-/// `rm_payments`: the orders created in the period (UTC days), and of
-/// those, the ones with a payment attempted, paid, whose payment was
-/// captured, and with at least one refund processed. An order is paid at
-/// most once, so each order joins at most one succeeded payment. The cost
-/// is one index range over the period's orders.
+/// A cohort: the orders created in the period (UTC days), and of those,
+/// the ones with a payment attempted, paid, whose payment was captured, and
+/// with at least one refund processed, whenever that happened. The
+/// `payments` projection counts each step on the order's creation day in
+/// `rm_merchant_funnel_daily`, so a read sums one row per day.
 #[utoipa::path(
     get,
     path = "/api/v1/stats/funnel",
@@ -287,16 +286,14 @@ pub async fn funnel(
     let (from, to) = period(&params)?;
     min_position.wait(&state.store, "payments").await?;
     let row = sqlx::query(
-        "select count(*) as orders_created, \
-                count(*) filter (where o.status <> 'created') as payment_attempted, \
-                count(*) filter (where o.status = 'paid') as paid, \
-                count(p.payment_id) filter (where p.captured) as captured, \
-                count(p.payment_id) filter (where p.amount_refunded > 0) as refunded \
-         from rm_orders o \
-         left join rm_payments p on p.order_id = o.order_id and p.status = 'success' \
-         where o.merchant_id = $1 \
-           and ($2::date is null or o.created_at >= $2::date::timestamp at time zone 'UTC') \
-           and ($3::date is null or o.created_at < ($3::date + 1)::timestamp at time zone 'UTC')",
+        "select coalesce(sum(orders_created), 0)::int8 as orders_created, \
+                coalesce(sum(payment_attempted), 0)::int8 as payment_attempted, \
+                coalesce(sum(paid), 0)::int8 as paid, \
+                coalesce(sum(captured), 0)::int8 as captured, \
+                coalesce(sum(refunded), 0)::int8 as refunded \
+         from rm_merchant_funnel_daily \
+         where merchant_id = $1 \
+           and ($2::date is null or day >= $2) and ($3::date is null or day <= $3)",
     )
     .bind(uuid::Uuid::from(merchant.merchant_id))
     .bind(from)
@@ -307,7 +304,7 @@ pub async fn funnel(
     for (count, (stage, _)) in counts.iter_mut().zip(FUNNEL_STAGES) {
         *count = row
             .try_get(stage)
-            .map_err(|error| corrupt_row("rm_orders", error))?;
+            .map_err(|error| corrupt_row("rm_merchant_funnel_daily", error))?;
     }
     Ok(Json(funnel_of(from, to, counts)))
 }
