@@ -1,7 +1,6 @@
-//! Paystream web: the hosted checkout (Yew, compiled to wasm) and
-//! `checkout.js` (`web/static/checkout.js`, plain JavaScript, no
-//! dependencies); the dashboard's first pages (login, transactions, a
-//! payment's timeline with time travel).
+//! Paystream web: the hosted checkout and the dashboard (Yew, compiled to
+//! wasm), and `checkout.js` (`web/static/checkout.js`, plain JavaScript, no
+//! dependencies).
 //!
 //! * [`checkout`]: the checkout's logic, pure and tested on every target:
 //!   requests validated by `domain`'s own rules, outcomes, the messages to

@@ -273,9 +273,13 @@ async function dashboard(browser, paymentId) {
   assert.equal(await row.locator(tid("method")).innerText(), "card");
   assert.equal(await row.locator(tid("status")).innerText(), "success");
 
-  // The payment's timeline, and time travel from created to paid.
+  // The payment's timeline, and time travel from created to paid. The
+  // dashboard routes in the browser: the click loads no new document.
+  await page.evaluate(() => { window.sameDocument = true; });
   await row.locator(`${tid("payment-id")} a`).click();
   await page.locator(tid("event-timeline")).waitFor({ timeout: 10000 });
+  assert.equal(await page.evaluate(() => window.sameDocument), true, "the link reloaded the page");
+  assert.equal(new URL(page.url()).pathname, `/dashboard/payments/${paymentId}`);
   const types = await page.locator(`${tid("timeline-event")} ${tid("event-type")}`).allInnerTexts();
   assert.deepEqual(types.slice(0, 2), ["PaymentCreated", "PaymentSucceeded"]);
   assert.match(await page.locator(`${tid("timeline-event")} ${tid("event-hash")}`).first().getAttribute("title"), /^[0-9a-f]{64}$/);
@@ -303,6 +307,11 @@ async function dashboard(browser, paymentId) {
   await page.locator(".notice:has-text('Refund rfnd_')").waitFor({ timeout: 10000 });
   await page.waitForFunction(() => [...document.querySelectorAll('[data-test-id="event-type"]')]
     .some((cell) => cell.textContent === "PaymentCaptured"), null, { timeout: 10000 });
+
+  // Back goes to the overview, still in the same document.
+  await page.goBack();
+  await page.locator(tid("stats-container")).waitFor({ timeout: 10000 });
+  assert.equal(await page.evaluate(() => window.sameDocument), true, "back reloaded the page");
 
   // Filters: only failed payments (the declined card above), then any.
   await page.goto(`${base}/dashboard/transactions`);

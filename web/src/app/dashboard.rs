@@ -1,7 +1,7 @@
-//! The dashboard (first pages): login and logout with the HttpOnly session
-//! cookie (nothing is kept in `localStorage`), the merchant's transactions,
-//! and one payment's event timeline with a time-travel slider that shows the
-//! payment `as_of` each event.
+//! The dashboard: login and logout with the HttpOnly session cookie
+//! (nothing is kept in `localStorage`), and each role's pages under
+//! `/dashboard`, routed in the browser ([`Route`], yew-router): moving
+//! between pages loads no new document and asks for the session once.
 
 use paystream_domain::api::{
     BalanceView, Funnel, History, LedgerEntriesPage, ListPage, Page as ApiPage, PaymentView,
@@ -12,6 +12,7 @@ use paystream_domain::dev::DEV_API_KEY;
 use web_sys::HtmlInputElement;
 use yew::platform::spawn_local;
 use yew::prelude::*;
+use yew_router::prelude::*;
 
 use super::api;
 use crate::checkout::display_amount;
@@ -95,54 +96,47 @@ pub fn login() -> Html {
     }
 }
 
-/// The dashboard's pages, by path.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Page {
-    /// `/dashboard`: stats and the latest transactions.
+/// The dashboard's pages, by path (any other path under `/dashboard` is
+/// the overview).
+#[derive(Debug, Clone, PartialEq, Routable)]
+pub enum Route {
+    /// `/dashboard`: stats, the funnel and the latest transactions (staff
+    /// land on the merchants, auditors on the audit).
+    #[at("/dashboard")]
+    #[not_found]
     Overview,
-    /// `/dashboard/transactions`.
+    #[at("/dashboard/transactions")]
     Transactions,
-    /// `/dashboard/payments/<id>`.
-    Payment(String),
-    /// `/dashboard/refunds`.
+    /// One payment: its timeline, time travel, capture and refund.
+    #[at("/dashboard/payments/:id")]
+    Payment { id: String },
+    #[at("/dashboard/refunds")]
     Refunds,
-    /// `/dashboard/webhooks`.
+    #[at("/dashboard/webhooks")]
     Webhooks,
-    /// `/dashboard/balance`: balance and ledger entries.
+    /// Balance and ledger entries.
+    #[at("/dashboard/balance")]
     Balance,
-    /// `/dashboard/merchants` (staff).
+    /// Staff only.
+    #[at("/dashboard/merchants")]
     Merchants,
-    /// `/dashboard/audit` (staff, auditors).
+    /// Staff and auditors.
+    #[at("/dashboard/audit")]
     Audit,
-    /// `/dashboard/docs`.
+    #[at("/dashboard/docs")]
     Docs,
 }
 
-impl Page {
-    pub fn of(path: &str) -> Self {
-        match path.trim_end_matches('/') {
-            "/dashboard/transactions" => Page::Transactions,
-            "/dashboard/refunds" => Page::Refunds,
-            "/dashboard/webhooks" => Page::Webhooks,
-            "/dashboard/balance" => Page::Balance,
-            "/dashboard/merchants" => Page::Merchants,
-            "/dashboard/audit" => Page::Audit,
-            "/dashboard/docs" => Page::Docs,
-            path => match path.strip_prefix("/dashboard/payments/") {
-                Some(id) if !id.is_empty() => Page::Payment(id.to_owned()),
-                _ => Page::Overview,
-            },
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Properties)]
-pub struct PageProps {
-    pub page: Page,
-}
-
+/// The dashboard, routed in the browser.
 #[function_component(Dashboard)]
-pub fn dashboard(props: &PageProps) -> Html {
+pub fn dashboard() -> Html {
+    html! { <BrowserRouter><Shell /></BrowserRouter> }
+}
+
+/// The session's header and navigation around the current route's page.
+#[function_component(Shell)]
+fn shell() -> Html {
+    let route = use_route::<Route>().unwrap_or(Route::Overview);
     let session = use_state(|| None::<SessionView>);
     {
         let session = session.clone();
@@ -166,51 +160,52 @@ pub fn dashboard(props: &PageProps) -> Html {
     let Some(session) = &*session else {
         return loading("the session");
     };
-    let links: &[(&str, &str)] = match session.role.as_str() {
-        "merchant" => &[
-            ("/dashboard", "Overview"),
-            ("/dashboard/transactions", "Transactions"),
-            ("/dashboard/refunds", "Refunds"),
-            ("/dashboard/webhooks", "Webhooks"),
-            ("/dashboard/balance", "Balance"),
-            ("/dashboard/docs", "API docs"),
+    let links: Vec<(Route, &str)> = match session.role.as_str() {
+        "merchant" => vec![
+            (Route::Overview, "Overview"),
+            (Route::Transactions, "Transactions"),
+            (Route::Refunds, "Refunds"),
+            (Route::Webhooks, "Webhooks"),
+            (Route::Balance, "Balance"),
+            (Route::Docs, "API docs"),
         ],
-        "staff" => &[
-            ("/dashboard/merchants", "Merchants"),
-            ("/dashboard/audit", "Audit"),
-            ("/dashboard/docs", "API docs"),
+        "staff" => vec![
+            (Route::Merchants, "Merchants"),
+            (Route::Audit, "Audit"),
+            (Route::Docs, "API docs"),
         ],
-        _ => &[
-            ("/dashboard/audit", "Audit"),
-            ("/dashboard/docs", "API docs"),
-        ],
+        _ => vec![(Route::Audit, "Audit"), (Route::Docs, "API docs")],
     };
     // Staff and auditors land on their own first page.
-    let page = match (&props.page, session.role.as_str()) {
-        (Page::Overview, "staff") => Page::Merchants,
-        (Page::Overview, "auditor") => Page::Audit,
-        (page, _) => page.clone(),
+    let page = match (route, session.role.as_str()) {
+        (Route::Overview, "staff") => Route::Merchants,
+        (Route::Overview, "auditor") => Route::Audit,
+        (route, _) => route,
     };
     html! {
         <div class="dashboard" data-test-id="dashboard">
             <header>
-                <a href="/dashboard" class="brand">{ "Paystream" }</a>
+                <Link<Route> to={Route::Overview} classes="brand">{ "Paystream" }</Link<Route>>
                 <nav aria-label="Dashboard">
-                    { for links.iter().map(|(href, label)| html! { <a href={*href}>{ *label }</a> }) }
+                    { for links.into_iter().map(|(to, label)| {
+                        let current = (to == page).then_some("current");
+                        html! { <Link<Route> {to} classes={classes!(current)}>{ label }</Link<Route>> }
+                    }) }
                     <span class="who">{ format!("{} ({})", session.email, session.role) }</span>
                     <button type="button" class="link" onclick={logout}>{ "Log out" }</button>
                 </nav>
             </header>
             { match page {
-                Page::Overview => html! { <><Overview /><Transactions /></> },
-                Page::Transactions => html! { <Transactions /> },
-                Page::Refunds => html! { <Refunds /> },
-                Page::Webhooks => html! { <Webhooks /> },
-                Page::Balance => html! { <Balance /> },
-                Page::Payment(id) => html! { <PaymentDetail id={id} /> },
-                Page::Merchants => html! { <Merchants /> },
-                Page::Audit => html! { <Audit /> },
-                Page::Docs => html! { <Docs /> },
+                Route::Overview => html! { <><Overview /><Transactions /></> },
+                Route::Transactions => html! { <Transactions /> },
+                Route::Refunds => html! { <Refunds /> },
+                Route::Webhooks => html! { <Webhooks /> },
+                Route::Balance => html! { <Balance /> },
+                // Keyed by id: another payment is a new page, with its own reads.
+                Route::Payment { id } => html! { <PaymentDetail key={id.clone()} id={id.clone()} /> },
+                Route::Merchants => html! { <Merchants /> },
+                Route::Audit => html! { <Audit /> },
+                Route::Docs => html! { <Docs /> },
             } }
         </div>
     }
@@ -272,7 +267,7 @@ fn transactions() -> Html {
                     { for page.data.iter().map(|payment| html! {
                         <tr data-test-id="transaction-row">
                             <td data-test-id="payment-id">
-                                <a href={format!("/dashboard/payments/{}", payment.id)}>{ payment.id.clone() }</a>
+                                <Link<Route> to={Route::Payment { id: payment.id.clone() }}>{ payment.id.clone() }</Link<Route>>
                             </td>
                             <td data-test-id="order-id">{ payment.order_id.clone() }</td>
                             <td data-test-id="amount">{ display_amount(payment.amount, &payment.currency) }</td>
@@ -356,7 +351,7 @@ fn refunds() -> Html {
                     { for page.data.iter().map(|refund| html! {
                         <tr data-test-id="refund-row">
                             <td>{ refund.id.clone() }</td>
-                            <td><a href={format!("/dashboard/payments/{}", refund.payment_id)}>{ refund.payment_id.clone() }</a></td>
+                            <td><Link<Route> to={Route::Payment { id: refund.payment_id.clone() }}>{ refund.payment_id.clone() }</Link<Route>></td>
                             <td>{ display_amount(refund.amount, &refund.currency) }</td>
                             <td>{ refund.status.clone() }</td>
                             <td>{ refund.reason.clone().unwrap_or_default() }</td>
@@ -1296,7 +1291,7 @@ fn balance() -> Html {
                         <tr data-test-id="ledger-entry">
                             <td>{ entry.posted_at.clone() }</td>
                             <td>{ entry.kind.clone() }</td>
-                            <td><a href={format!("/dashboard/payments/{}", entry.payment_id)}>{ entry.payment_id.clone() }</a></td>
+                            <td><Link<Route> to={Route::Payment { id: entry.payment_id.clone() }}>{ entry.payment_id.clone() }</Link<Route>></td>
                             <td>{ display_amount(entry.amount, &entry.currency) }</td>
                             <td>{ for entry.postings.iter().map(|posting| html! {
                                 <div>{ format!("{}: {}", posting.account, display_amount(posting.amount, &posting.currency)) }</div>

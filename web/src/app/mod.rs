@@ -39,9 +39,8 @@ pub fn start_checkout() {
 }
 
 #[cfg(feature = "dashboard")]
-/// Mounts the dashboard on `#dashboard`: `/login`, `/dashboard` (overview),
-/// `/dashboard/transactions`, `/dashboard/payments/<id>` (one payment's
-/// timeline) or `/dashboard/docs`.
+/// Mounts the dashboard on `#dashboard`: the login page at `/login`, else
+/// the routed dashboard (`dashboard::Route`).
 #[wasm_bindgen]
 pub fn start_dashboard() {
     let Some(window) = web_sys::window() else {
@@ -58,7 +57,5 @@ pub fn start_dashboard() {
         yew::Renderer::<dashboard::Login>::with_root(root).render();
         return;
     }
-    let page = dashboard::Page::of(&path);
-    yew::Renderer::<dashboard::Dashboard>::with_root_and_props(root, dashboard::PageProps { page })
-        .render();
+    yew::Renderer::<dashboard::Dashboard>::with_root(root).render();
 }
