@@ -32,6 +32,37 @@ fn empty(text: &str) -> Html {
     html! { <p class="empty">{ text.to_owned() }</p> }
 }
 
+/// One read's answer as the page holds it: `None` while it is on its way,
+/// else the value or the API's words for what failed.
+type Read<T> = Option<Result<T, String>>;
+
+/// A read, shown: loading while it is on its way, the API's words if it
+/// failed, else what `render` makes of the answer.
+fn shown<T>(read: &Read<T>, what: &str, render: impl FnOnce(&T) -> Html) -> Html {
+    match read {
+        None => loading(what),
+        Some(Err(message)) => failure(message),
+        Some(Ok(value)) => render(value),
+    }
+}
+
+/// A list read: as [`shown`], and `nothing` when `is_empty`.
+fn listed<T>(
+    read: &Read<T>,
+    what: &str,
+    is_empty: impl FnOnce(&T) -> bool,
+    nothing: &str,
+    render: impl FnOnce(&T) -> Html,
+) -> Html {
+    shown(read, what, |value| {
+        if is_empty(value) {
+            empty(nothing)
+        } else {
+            render(value)
+        }
+    })
+}
+
 fn go(path: &str) {
     if let Some(window) = web_sys::window() {
         let _ = window.location().set_href(path);
@@ -227,7 +258,7 @@ fn transactions() -> Html {
     let status = use_state(String::new);
     let method = use_state(String::new);
     let offset = use_state(|| 0_i64);
-    let page = use_state(|| None::<Result<ListPage<PaymentView>, String>>);
+    let page = use_state(|| Read::<ListPage<PaymentView>>::None);
     {
         let page = page.clone();
         let query = format!(
@@ -252,34 +283,37 @@ fn transactions() -> Html {
             );
         });
     }
-    let body = match &*page {
-        None => loading("transactions"),
-        Some(Err(message)) => failure(message),
-        Some(Ok(page)) if page.data.is_empty() => empty("No transactions."),
-        Some(Ok(page)) => html! {
-            <table data-test-id="transactions-table">
-                <thead><tr>
-                    <th scope="col">{ "Payment" }</th><th scope="col">{ "Order" }</th>
-                    <th scope="col">{ "Amount" }</th><th scope="col">{ "Method" }</th>
-                    <th scope="col">{ "Status" }</th><th scope="col">{ "Created" }</th>
-                </tr></thead>
-                <tbody>
-                    { for page.data.iter().map(|payment| html! {
-                        <tr data-test-id="transaction-row">
-                            <td data-test-id="payment-id">
-                                <Link<Route> to={Route::Payment { id: payment.id.clone() }}>{ payment.id.clone() }</Link<Route>>
-                            </td>
-                            <td data-test-id="order-id">{ payment.order_id.clone() }</td>
-                            <td data-test-id="amount">{ display_amount(payment.amount, &payment.currency) }</td>
-                            <td data-test-id="method">{ payment.method.clone() }</td>
-                            <td data-test-id="status"><span class={classes!("status", payment.status.clone())}>{ payment.status.clone() }</span></td>
-                            <td data-test-id="created-at">{ payment.created_at.clone() }</td>
-                        </tr>
-                    }) }
-                </tbody>
-            </table>
+    let body = listed(
+        &*page,
+        "transactions",
+        |page| page.data.is_empty(),
+        "No transactions.",
+        |page| {
+            html! {
+                <table data-test-id="transactions-table">
+                    <thead><tr>
+                        <th scope="col">{ "Payment" }</th><th scope="col">{ "Order" }</th>
+                        <th scope="col">{ "Amount" }</th><th scope="col">{ "Method" }</th>
+                        <th scope="col">{ "Status" }</th><th scope="col">{ "Created" }</th>
+                    </tr></thead>
+                    <tbody>
+                        { for page.data.iter().map(|payment| html! {
+                            <tr data-test-id="transaction-row">
+                                <td data-test-id="payment-id">
+                                    <Link<Route> to={Route::Payment { id: payment.id.clone() }}>{ payment.id.clone() }</Link<Route>>
+                                </td>
+                                <td data-test-id="order-id">{ payment.order_id.clone() }</td>
+                                <td data-test-id="amount">{ display_amount(payment.amount, &payment.currency) }</td>
+                                <td data-test-id="method">{ payment.method.clone() }</td>
+                                <td data-test-id="status"><span class={classes!("status", payment.status.clone())}>{ payment.status.clone() }</span></td>
+                                <td data-test-id="created-at">{ payment.created_at.clone() }</td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            }
         },
-    };
+    );
     let total = match &*page {
         Some(Ok(page)) => page.total,
         _ => None,
@@ -325,7 +359,7 @@ fn transactions() -> Html {
 
 #[function_component(Refunds)]
 fn refunds() -> Html {
-    let page = use_state(|| None::<Result<ListPage<RefundView>, String>>);
+    let page = use_state(|| Read::<ListPage<RefundView>>::None);
     {
         let page = page.clone();
         use_effect_with((), move |_| {
@@ -336,32 +370,35 @@ fn refunds() -> Html {
             });
         });
     }
-    let body = match &*page {
-        None => loading("refunds"),
-        Some(Err(message)) => failure(message),
-        Some(Ok(page)) if page.data.is_empty() => empty("No refunds yet."),
-        Some(Ok(page)) => html! {
-            <table data-test-id="refunds-table">
-                <thead><tr>
-                    <th scope="col">{ "Refund" }</th><th scope="col">{ "Payment" }</th>
-                    <th scope="col">{ "Amount" }</th><th scope="col">{ "Status" }</th>
-                    <th scope="col">{ "Reason" }</th><th scope="col">{ "Created" }</th>
-                </tr></thead>
-                <tbody>
-                    { for page.data.iter().map(|refund| html! {
-                        <tr data-test-id="refund-row">
-                            <td>{ refund.id.clone() }</td>
-                            <td><Link<Route> to={Route::Payment { id: refund.payment_id.clone() }}>{ refund.payment_id.clone() }</Link<Route>></td>
-                            <td>{ display_amount(refund.amount, &refund.currency) }</td>
-                            <td>{ refund.status.clone() }</td>
-                            <td>{ refund.reason.clone().unwrap_or_default() }</td>
-                            <td>{ refund.created_at.clone() }</td>
-                        </tr>
-                    }) }
-                </tbody>
-            </table>
+    let body = listed(
+        &*page,
+        "refunds",
+        |page| page.data.is_empty(),
+        "No refunds yet.",
+        |page| {
+            html! {
+                <table data-test-id="refunds-table">
+                    <thead><tr>
+                        <th scope="col">{ "Refund" }</th><th scope="col">{ "Payment" }</th>
+                        <th scope="col">{ "Amount" }</th><th scope="col">{ "Status" }</th>
+                        <th scope="col">{ "Reason" }</th><th scope="col">{ "Created" }</th>
+                    </tr></thead>
+                    <tbody>
+                        { for page.data.iter().map(|refund| html! {
+                            <tr data-test-id="refund-row">
+                                <td>{ refund.id.clone() }</td>
+                                <td><Link<Route> to={Route::Payment { id: refund.payment_id.clone() }}>{ refund.payment_id.clone() }</Link<Route>></td>
+                                <td>{ display_amount(refund.amount, &refund.currency) }</td>
+                                <td>{ refund.status.clone() }</td>
+                                <td>{ refund.reason.clone().unwrap_or_default() }</td>
+                                <td>{ refund.created_at.clone() }</td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            }
         },
-    };
+    );
     html! { <section><h1>{ "Refunds" }</h1>{ body }</section> }
 }
 
@@ -372,9 +409,9 @@ struct DetailProps {
 
 #[function_component(PaymentDetail)]
 fn payment_detail(props: &DetailProps) -> Html {
-    let history = use_state(|| None::<Result<History, String>>);
+    let history = use_state(|| Read::<History>::None);
     let at = use_state(|| None::<usize>);
-    let as_of = use_state(|| None::<Result<PaymentView, String>>);
+    let as_of = use_state(|| Read::<PaymentView>::None);
     let current = use_state(|| None::<PaymentView>);
     let reload = use_state(|| 0_u32);
     let notice = use_state(|| None::<Result<String, String>>);
@@ -538,41 +575,37 @@ fn payment_detail(props: &DetailProps) -> Html {
             html! { <p class="field-error" role="alert" data-test-id="action-error">{ text.clone() }</p> }
         }
     };
-    let body = match &*history {
-        None => loading("the payment's events"),
-        Some(Err(message)) => failure(message),
-        Some(Ok(history)) => {
-            let index = at.unwrap_or(0);
-            let last = history.data.len().saturating_sub(1);
-            html! {
-                <>
-                    <section class="time-travel" aria-label="Time travel">
-                        <label for="as-of">{ format!("As of event {} of {}", index + 1, history.data.len()) }</label>
-                        <input id="as-of" type="range" data-test-id="time-travel-slider" min="0"
-                            max={last.to_string()} value={index.to_string()} oninput={slide} />
-                        { match &*as_of {
-                            Some(Ok(payment)) => html! {
-                                <p>{ "Status then: " }<strong data-test-id="as-of-status">{ payment.status.clone() }</strong>
-                                   { format!(" · {}", display_amount(payment.amount, &payment.currency)) }</p>
-                            },
-                            Some(Err(message)) => failure(message),
-                            None => html! {},
-                        } }
-                    </section>
-                    <ol class="timeline" data-test-id="event-timeline">
-                        { for history.data.iter().enumerate().map(|(position, event)| html! {
-                            <li data-test-id="timeline-event" class={classes!((position == index).then_some("current"))}>
-                                <strong data-test-id="event-type">{ event.event_type.clone() }</strong>
-                                <span data-test-id="event-time">{ event.recorded_at.clone() }</span>
-                                <span data-test-id="event-actor">{ event.actor.clone() }</span>
-                                <code data-test-id="event-hash" title={event.hash.clone()}>{ short(&event.hash) }</code>
-                            </li>
-                        }) }
-                    </ol>
-                </>
-            }
+    let body = shown(&*history, "the payment's events", |history| {
+        let index = at.unwrap_or(0);
+        let last = history.data.len().saturating_sub(1);
+        html! {
+            <>
+                <section class="time-travel" aria-label="Time travel">
+                    <label for="as-of">{ format!("As of event {} of {}", index + 1, history.data.len()) }</label>
+                    <input id="as-of" type="range" data-test-id="time-travel-slider" min="0"
+                        max={last.to_string()} value={index.to_string()} oninput={slide} />
+                    { match &*as_of {
+                        Some(Ok(payment)) => html! {
+                            <p>{ "Status then: " }<strong data-test-id="as-of-status">{ payment.status.clone() }</strong>
+                               { format!(" · {}", display_amount(payment.amount, &payment.currency)) }</p>
+                        },
+                        Some(Err(message)) => failure(message),
+                        None => html! {},
+                    } }
+                </section>
+                <ol class="timeline" data-test-id="event-timeline">
+                    { for history.data.iter().enumerate().map(|(position, event)| html! {
+                        <li data-test-id="timeline-event" class={classes!((position == index).then_some("current"))}>
+                            <strong data-test-id="event-type">{ event.event_type.clone() }</strong>
+                            <span data-test-id="event-time">{ event.recorded_at.clone() }</span>
+                            <span data-test-id="event-actor">{ event.actor.clone() }</span>
+                            <code data-test-id="event-hash" title={event.hash.clone()}>{ short(&event.hash) }</code>
+                        </li>
+                    }) }
+                </ol>
+            </>
         }
-    };
+    });
     html! {
         <section>
             <h1>{ "Payment " }<span data-test-id="payment-id">{ props.id.clone() }</span></h1>
@@ -585,8 +618,8 @@ fn payment_detail(props: &DetailProps) -> Html {
 
 #[function_component(Overview)]
 fn overview() -> Html {
-    let stats = use_state(|| None::<Result<Stats, String>>);
-    let account = use_state(|| None::<Result<StaffMerchantView, String>>);
+    let stats = use_state(|| Read::<Stats>::None);
+    let account = use_state(|| Read::<StaffMerchantView>::None);
     {
         let (stats, account) = (stats.clone(), account.clone());
         use_effect_with((), move |_| {
@@ -610,10 +643,8 @@ fn overview() -> Html {
             </div>
         },
     };
-    let cards = match &*stats {
-        None => loading("statistics"),
-        Some(Err(message)) => failure(message),
-        Some(Ok(stats)) => html! {
+    let cards = shown(&*stats, "statistics", |stats| {
+        html! {
             <>
                 <div class="cards" data-test-id="stats-container">
                     <div class="card"><span>{ "Total transactions" }</span>
@@ -625,8 +656,8 @@ fn overview() -> Html {
                 </div>
                 { volume_chart(stats) }
             </>
-        },
-    };
+        }
+    });
     html! {
         <section>
             <h1>{ "Overview" }</h1>
@@ -672,7 +703,7 @@ fn stage_label(stage: &str) -> &'static str {
 #[function_component(ConversionFunnel)]
 fn conversion_funnel() -> Html {
     let days = use_state(|| 30_u32);
-    let funnel = use_state(|| None::<Result<Funnel, String>>);
+    let funnel = use_state(|| Read::<Funnel>::None);
     {
         let funnel = funnel.clone();
         use_effect_with(*days, move |days| {
@@ -695,30 +726,31 @@ fn conversion_funnel() -> Html {
             days.set(value.parse().unwrap_or(30));
         })
     };
-    let body = match &*funnel {
-        None => loading("the funnel"),
-        Some(Err(message)) => failure(message),
-        Some(Ok(funnel)) if funnel.stages.first().is_none_or(|stage| stage.count == 0) => {
-            empty("No orders in this period.")
-        }
-        Some(Ok(funnel)) => html! {
-            <ol class="funnel" data-test-id="funnel">
-                { for funnel.stages.iter().map(|stage| html! {
-                    <li data-test-id="funnel-stage" data-stage={stage.stage.clone()}>
-                        <span class="label">{ stage_label(&stage.stage) }</span>
-                        <strong data-test-id="funnel-count">{ stage.count }</strong>
-                        <span class="rate" data-test-id="funnel-rate">{ match &stage.of {
-                            Some(of) => format!("{:.2}% of {}", stage.rate, stage_label(of).to_lowercase()),
-                            None => String::new(),
-                        } }</span>
-                        <span class="bar" aria-hidden="true">
-                            <span style={format!("width: {:.2}%", stage.of_created)}></span>
-                        </span>
-                    </li>
-                }) }
-            </ol>
+    let body = listed(
+        &*funnel,
+        "the funnel",
+        |funnel| funnel.stages.first().is_none_or(|stage| stage.count == 0),
+        "No orders in this period.",
+        |funnel| {
+            html! {
+                <ol class="funnel" data-test-id="funnel">
+                    { for funnel.stages.iter().map(|stage| html! {
+                        <li data-test-id="funnel-stage" data-stage={stage.stage.clone()}>
+                            <span class="label">{ stage_label(&stage.stage) }</span>
+                            <strong data-test-id="funnel-count">{ stage.count }</strong>
+                            <span class="rate" data-test-id="funnel-rate">{ match &stage.of {
+                                Some(of) => format!("{:.2}% of {}", stage.rate, stage_label(of).to_lowercase()),
+                                None => String::new(),
+                            } }</span>
+                            <span class="bar" aria-hidden="true">
+                                <span style={format!("width: {:.2}%", stage.of_created)}></span>
+                            </span>
+                        </li>
+                    }) }
+                </ol>
+            }
         },
-    };
+    );
     let conversion = match &*funnel {
         Some(Ok(funnel)) => html! {
             <p data-test-id="conversion-rate">{ format!("Conversion (paid ÷ orders created): {:.2}%", funnel.conversion_rate) }</p>
@@ -815,7 +847,7 @@ fn docs() -> Html {
 
 #[function_component(Merchants)]
 fn merchants() -> Html {
-    let list = use_state(|| None::<Result<ApiPage<StaffMerchantView>, String>>);
+    let list = use_state(|| Read::<ApiPage<StaffMerchantView>>::None);
     let reload = use_state(|| 0_u32);
     let name = use_state(String::new);
     let email = use_state(String::new);
@@ -898,37 +930,40 @@ fn merchants() -> Html {
             }
         }
     };
-    let table = match &*list {
-        None => loading("merchants"),
-        Some(Err(message)) => failure(message),
-        Some(Ok(page)) if page.data.is_empty() => empty("No merchants."),
-        Some(Ok(page)) => html! {
-            <table data-test-id="merchants-table">
-                <thead><tr>
-                    <th scope="col">{ "Name" }</th><th scope="col">{ "Email" }</th>
-                    <th scope="col">{ "API key" }</th><th scope="col">{ "Status" }</th><th scope="col">{ "Actions" }</th>
-                </tr></thead>
-                <tbody>
-                    { for page.data.iter().map(|merchant| html! {
-                        <tr data-test-id="merchant-row">
-                            <td>{ merchant.name.clone() }</td>
-                            <td data-test-id="merchant-email">{ merchant.email.clone() }</td>
-                            <td><code>{ merchant.api_key.clone() }</code></td>
-                            <td data-test-id="merchant-status">{ merchant.status.clone() }</td>
-                            <td>
-                                <button type="button" data-test-id="rotate-keys-button" onclick={rotate(merchant.id)}>{ "Rotate keys" }</button>
-                                if merchant.status == "active" {
-                                    <button type="button" data-test-id="suspend-button" onclick={act(merchant.id, "suspend")}>{ "Suspend" }</button>
-                                } else {
-                                    <button type="button" data-test-id="reactivate-button" onclick={act(merchant.id, "reactivate")}>{ "Reactivate" }</button>
-                                }
-                            </td>
-                        </tr>
-                    }) }
-                </tbody>
-            </table>
+    let table = listed(
+        &*list,
+        "merchants",
+        |page| page.data.is_empty(),
+        "No merchants.",
+        |page| {
+            html! {
+                <table data-test-id="merchants-table">
+                    <thead><tr>
+                        <th scope="col">{ "Name" }</th><th scope="col">{ "Email" }</th>
+                        <th scope="col">{ "API key" }</th><th scope="col">{ "Status" }</th><th scope="col">{ "Actions" }</th>
+                    </tr></thead>
+                    <tbody>
+                        { for page.data.iter().map(|merchant| html! {
+                            <tr data-test-id="merchant-row">
+                                <td>{ merchant.name.clone() }</td>
+                                <td data-test-id="merchant-email">{ merchant.email.clone() }</td>
+                                <td><code>{ merchant.api_key.clone() }</code></td>
+                                <td data-test-id="merchant-status">{ merchant.status.clone() }</td>
+                                <td>
+                                    <button type="button" data-test-id="rotate-keys-button" onclick={rotate(merchant.id)}>{ "Rotate keys" }</button>
+                                    if merchant.status == "active" {
+                                        <button type="button" data-test-id="suspend-button" onclick={act(merchant.id, "suspend")}>{ "Suspend" }</button>
+                                    } else {
+                                        <button type="button" data-test-id="reactivate-button" onclick={act(merchant.id, "reactivate")}>{ "Reactivate" }</button>
+                                    }
+                                </td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            }
         },
-    };
+    );
     html! {
         <section>
             <h1>{ "Merchants" }</h1>
@@ -947,11 +982,11 @@ fn merchants() -> Html {
 
 #[function_component(Audit)]
 fn audit() -> Html {
-    let report = use_state(|| None::<Result<VerifyReport, String>>);
+    let report = use_state(|| Read::<VerifyReport>::None);
     let running = use_state(|| false);
     let kind = use_state(|| "payments".to_owned());
     let object = use_state(String::new);
-    let history = use_state(|| None::<Result<History, String>>);
+    let history = use_state(|| Read::<History>::None);
     let verify = {
         let (report, running) = (report.clone(), running.clone());
         Callback::from(move |_| {
@@ -1050,15 +1085,15 @@ const LOG_REFRESHES: u32 = 100;
 
 #[function_component(Webhooks)]
 fn webhooks() -> Html {
-    let settings = use_state(|| None::<Result<WebhookSettingsView, String>>);
+    let settings = use_state(|| Read::<WebhookSettingsView>::None);
     let url = use_state(String::new);
     let notice = use_state(|| None::<Result<String, String>>);
-    let log = use_state(|| None::<Result<WebhookLog, String>>);
+    let log = use_state(|| Read::<WebhookLog>::None);
     // (generation, round): a reload starts a new generation; each round
     // of a generation refreshes the log 3 s after the last while a
     // delivery is pending.
     let refresh = use_state(|| (0_u32, 0_u32));
-    let detail = use_state(|| None::<Result<WebhookDeliveryView, String>>);
+    let detail = use_state(|| Read::<WebhookDeliveryView>::None);
     {
         let (settings, url) = (settings.clone(), url.clone());
         use_effect_with((), move |_| {
@@ -1164,10 +1199,8 @@ fn webhooks() -> Html {
             url.set(event.target_unchecked_into::<HtmlInputElement>().value())
         })
     };
-    let config = match &*settings {
-        None => loading("webhook settings"),
-        Some(Err(message)) => failure(message),
-        Some(Ok(current)) => html! {
+    let config = shown(&*settings, "webhook settings", |current| {
+        html! {
             <div data-test-id="webhook-config">
                 <form class="inline" data-test-id="webhook-config-form" onsubmit={save}>
                     <label for="webhook-url">{ "Endpoint URL" }</label>
@@ -1184,38 +1217,41 @@ fn webhooks() -> Html {
                         onclick={command("/api/v1/webhooks/test", "Test webhook scheduled")}>{ "Send test" }</button></p>
                 <p class="hint">{ "For the Standard Webhooks libraries: " }<code>{ current.standard_webhooks_secret.clone() }</code></p>
             </div>
-        },
-    };
+        }
+    });
     let notice_html = match &*notice {
         None => html! {},
         Some(Ok(text)) => html! { <p class="notice" role="status">{ text.clone() }</p> },
         Some(Err(text)) => html! { <p class="field-error" role="alert">{ text.clone() }</p> },
     };
-    let logs = match &*log {
-        None => loading("deliveries"),
-        Some(Err(message)) => failure(message),
-        Some(Ok(log)) if log.data.is_empty() => empty("No deliveries yet."),
-        Some(Ok(log)) => html! {
-            <table data-test-id="webhook-logs-table">
-                <thead><tr>
-                    <th scope="col">{ "Event" }</th><th scope="col">{ "Status" }</th><th scope="col">{ "Attempts" }</th>
-                    <th scope="col">{ "Last attempt" }</th><th scope="col">{ "Response" }</th><th scope="col">{ "" }</th>
-                </tr></thead>
-                <tbody>
-                    { for log.data.iter().map(|item| html! {
-                        <tr data-test-id="webhook-log-item">
-                            <td data-test-id="webhook-event"><button type="button" class="link-dark" onclick={open(item.id.clone())}>{ item.event.clone() }</button></td>
-                            <td data-test-id="webhook-status">{ item.status.clone() }</td>
-                            <td data-test-id="webhook-attempts">{ item.attempts }</td>
-                            <td data-test-id="webhook-last-attempt">{ item.last_attempt_at.clone().unwrap_or_else(|| "–".into()) }</td>
-                            <td data-test-id="webhook-response-code">{ item.response_code.map_or_else(|| "–".to_owned(), |code| code.to_string()) }</td>
-                            <td><button type="button" data-test-id="retry-webhook-button" onclick={retry(item.id.clone())}>{ "Retry" }</button></td>
-                        </tr>
-                    }) }
-                </tbody>
-            </table>
+    let logs = listed(
+        &*log,
+        "deliveries",
+        |log| log.data.is_empty(),
+        "No deliveries yet.",
+        |log| {
+            html! {
+                <table data-test-id="webhook-logs-table">
+                    <thead><tr>
+                        <th scope="col">{ "Event" }</th><th scope="col">{ "Status" }</th><th scope="col">{ "Attempts" }</th>
+                        <th scope="col">{ "Last attempt" }</th><th scope="col">{ "Response" }</th><th scope="col">{ "" }</th>
+                    </tr></thead>
+                    <tbody>
+                        { for log.data.iter().map(|item| html! {
+                            <tr data-test-id="webhook-log-item">
+                                <td data-test-id="webhook-event"><button type="button" class="link-dark" onclick={open(item.id.clone())}>{ item.event.clone() }</button></td>
+                                <td data-test-id="webhook-status">{ item.status.clone() }</td>
+                                <td data-test-id="webhook-attempts">{ item.attempts }</td>
+                                <td data-test-id="webhook-last-attempt">{ item.last_attempt_at.clone().unwrap_or_else(|| "–".into()) }</td>
+                                <td data-test-id="webhook-response-code">{ item.response_code.map_or_else(|| "–".to_owned(), |code| code.to_string()) }</td>
+                                <td><button type="button" data-test-id="retry-webhook-button" onclick={retry(item.id.clone())}>{ "Retry" }</button></td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            }
         },
-    };
+    );
     let attempts = match &*detail {
         None => html! {},
         Some(Err(message)) => failure(message),
@@ -1246,8 +1282,8 @@ fn webhooks() -> Html {
 
 #[function_component(Balance)]
 fn balance() -> Html {
-    let balance = use_state(|| None::<Result<BalanceView, String>>);
-    let entries = use_state(|| None::<Result<LedgerEntriesPage, String>>);
+    let balance = use_state(|| Read::<BalanceView>::None);
+    let entries = use_state(|| Read::<LedgerEntriesPage>::None);
     {
         let (balance, entries) = (balance.clone(), entries.clone());
         use_effect_with((), move |_| {
@@ -1259,49 +1295,55 @@ fn balance() -> Html {
             });
         });
     }
-    let balances = match &*balance {
-        None => loading("the balance"),
-        Some(Err(message)) => failure(message),
-        Some(Ok(balance)) if balance.data.is_empty() => empty("No money has moved yet."),
-        Some(Ok(balance)) => html! {
-            <div class="cards" data-test-id="balance">
-                { for balance.data.iter().map(|row| html! {
-                    <div class="card" data-test-id="balance-currency">
-                        <span>{ format!("Balance ({})", row.currency) }</span>
-                        <strong data-test-id="balance-amount">{ display_amount(row.balance, &row.currency) }</strong>
-                        <span>{ format!("captured {} · refunded {}", display_amount(row.captured, &row.currency),
-                            display_amount(row.refunded, &row.currency)) }</span>
-                    </div>
-                }) }
-            </div>
-        },
-    };
-    let ledger = match &*entries {
-        None => loading("ledger entries"),
-        Some(Err(message)) => failure(message),
-        Some(Ok(page)) if page.data.is_empty() => empty("No ledger entries yet."),
-        Some(Ok(page)) => html! {
-            <table data-test-id="ledger-table">
-                <thead><tr>
-                    <th scope="col">{ "Posted" }</th><th scope="col">{ "Kind" }</th><th scope="col">{ "Payment" }</th>
-                    <th scope="col">{ "Amount" }</th><th scope="col">{ "Postings" }</th>
-                </tr></thead>
-                <tbody>
-                    { for page.data.iter().map(|entry| html! {
-                        <tr data-test-id="ledger-entry">
-                            <td>{ entry.posted_at.clone() }</td>
-                            <td>{ entry.kind.clone() }</td>
-                            <td><Link<Route> to={Route::Payment { id: entry.payment_id.clone() }}>{ entry.payment_id.clone() }</Link<Route>></td>
-                            <td>{ display_amount(entry.amount, &entry.currency) }</td>
-                            <td>{ for entry.postings.iter().map(|posting| html! {
-                                <div>{ format!("{}: {}", posting.account, display_amount(posting.amount, &posting.currency)) }</div>
-                            }) }</td>
-                        </tr>
+    let balances = listed(
+        &*balance,
+        "the balance",
+        |balance| balance.data.is_empty(),
+        "No money has moved yet.",
+        |balance| {
+            html! {
+                <div class="cards" data-test-id="balance">
+                    { for balance.data.iter().map(|row| html! {
+                        <div class="card" data-test-id="balance-currency">
+                            <span>{ format!("Balance ({})", row.currency) }</span>
+                            <strong data-test-id="balance-amount">{ display_amount(row.balance, &row.currency) }</strong>
+                            <span>{ format!("captured {} · refunded {}", display_amount(row.captured, &row.currency),
+                                display_amount(row.refunded, &row.currency)) }</span>
+                        </div>
                     }) }
-                </tbody>
-            </table>
+                </div>
+            }
         },
-    };
+    );
+    let ledger = listed(
+        &*entries,
+        "ledger entries",
+        |page| page.data.is_empty(),
+        "No ledger entries yet.",
+        |page| {
+            html! {
+                <table data-test-id="ledger-table">
+                    <thead><tr>
+                        <th scope="col">{ "Posted" }</th><th scope="col">{ "Kind" }</th><th scope="col">{ "Payment" }</th>
+                        <th scope="col">{ "Amount" }</th><th scope="col">{ "Postings" }</th>
+                    </tr></thead>
+                    <tbody>
+                        { for page.data.iter().map(|entry| html! {
+                            <tr data-test-id="ledger-entry">
+                                <td>{ entry.posted_at.clone() }</td>
+                                <td>{ entry.kind.clone() }</td>
+                                <td><Link<Route> to={Route::Payment { id: entry.payment_id.clone() }}>{ entry.payment_id.clone() }</Link<Route>></td>
+                                <td>{ display_amount(entry.amount, &entry.currency) }</td>
+                                <td>{ for entry.postings.iter().map(|posting| html! {
+                                    <div>{ format!("{}: {}", posting.account, display_amount(posting.amount, &posting.currency)) }</div>
+                                }) }</td>
+                            </tr>
+                        }) }
+                    </tbody>
+                </table>
+            }
+        },
+    );
     html! {
         <section>
             <h1>{ "Balance" }</h1>
