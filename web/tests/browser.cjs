@@ -321,12 +321,19 @@ async function dashboard(browser, paymentId) {
     const cells = [...document.querySelectorAll('[data-test-id="transaction-row"] [data-test-id="status"]')];
     return cells.length > 0 && cells.every((cell) => cell.textContent === "failed");
   }, null, { timeout: 10000 });
+  await shot(page, "dashboard-transactions");
+
+  // The refunds list holds the refund above.
+  await page.goto(`${base}/dashboard/refunds`);
+  await page.locator(tid("refund-row")).first().waitFor({ timeout: 10000 });
+  await shot(page, "dashboard-refunds");
 
   // Balance and ledger: the capture above posted entries.
   await page.goto(`${base}/dashboard/balance`);
   await page.locator(tid("ledger-table")).waitFor({ timeout: 10000 });
   assert.ok(await page.locator(tid("ledger-entry")).count() >= 2, "capture and fee entries");
   assert.match(await page.locator(tid("balance-amount")).first().innerText(), /^-?\d+\.\d{2} INR$/);
+  await shot(page, "dashboard-balance");
 
   // Webhooks: save an endpoint, send a test event, see it in the log, open
   // its attempts.
@@ -354,6 +361,7 @@ async function dashboard(browser, paymentId) {
     assert.equal(await page.locator(tid(id)).count(), 1, `${id} on the docs page`);
   }
   assert.match(await page.locator(tid("code-snippet-sdk")).innerText(), /new PaymentGateway/);
+  await shot(page, "dashboard-docs");
 
   // Every merchant page at 375 px, once each has loaded.
   await page.setViewportSize({ width: 375, height: 740 });
