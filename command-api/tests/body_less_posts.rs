@@ -270,6 +270,7 @@ async fn body_less_posts_take_an_empty_body_of_any_type_or_a_json_object() {
             ),
             ("/api/v1/webhooks/test".to_owned(), Auth::Merchant),
             (retry.clone(), Auth::Merchant),
+            ("/api/v1/merchant/rotate-keys".to_owned(), Auth::Merchant),
             (merchant_path("rotate-keys"), Auth::Session(&staff)),
             (merchant_path("suspend"), Auth::Session(&staff)),
             (merchant_path("reactivate"), Auth::Session(&staff)),

@@ -900,3 +900,133 @@ async fn a_merchant_session_acts_for_its_merchant() {
     .await
     .assert_error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_rotates_its_own_keys() {
+    let app = spawn_app().await;
+    let staff = app.token(STAFF.0, STAFF.1).await;
+    let password = "own keys please";
+    let mut merchants = Vec::new();
+    for (name, email) in [
+        ("Own Keys", "own@keys.example"),
+        ("Bystander", "by@keys.example"),
+    ] {
+        let created = app
+            .post(
+                "/api/v1/merchants",
+                Auth::Bearer(&staff),
+                json!({"name": name, "email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        merchants.push((
+            created.body["id"].as_str().unwrap().to_string(),
+            created.body["api_key"].as_str().unwrap().to_string(),
+            created.body["api_secret"].as_str().unwrap().to_string(),
+        ));
+    }
+    let (id, key, secret) = merchants[0].clone();
+    let (_, other_key, other_secret) = merchants[1].clone();
+
+    // With its API credentials: a new pair, shown once; the old one stops.
+    let rotated = app
+        .send(
+            Method::POST,
+            "/api/v1/merchant/rotate-keys",
+            Auth::Api(&key, &secret),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert!(rotated.header("x-event-position").is_some());
+    assert_eq!(rotated.header("cache-control"), Some("no-store"));
+    assert_eq!(rotated.body["id"], json!(id));
+    let new_key = rotated.body["api_key"].as_str().unwrap().to_string();
+    let new_secret = rotated.body["api_secret"].as_str().unwrap().to_string();
+    assert!(new_key.starts_with("key_") && new_key != key, "{new_key}");
+    assert!(new_secret.starts_with("secret_") && new_secret != secret);
+    assert_eq!(
+        app.order(&key, &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.order(&new_key, &new_secret).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.order(&other_key, &other_secret).await.status,
+        StatusCode::CREATED,
+        "another merchant's keys are untouched"
+    );
+    let actor: String = sqlx::query_scalar(
+        "select actor from events where stream_id like '%' || $1 order by position desc limit 1",
+    )
+    .bind(&id)
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(actor, format!("merchant:{id}"));
+    assert_eq!(app.rows_containing("events", &new_secret).await, 0);
+
+    // From the dashboard, with its user's session cookie.
+    let session = app.token("own@keys.example", password).await;
+    let again = app
+        .send(
+            Method::POST,
+            "/api/v1/merchant/rotate-keys",
+            Auth::Cookie(&session),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let (last_key, last_secret) = (
+        again.body["api_key"].as_str().unwrap(),
+        again.body["api_secret"].as_str().unwrap(),
+    );
+    assert_eq!(
+        app.order(&new_key, &new_secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.order(last_key, last_secret).await.status,
+        StatusCode::CREATED
+    );
+
+    // Nobody else may, and a body must be empty or a JSON object.
+    let events_before = app.event_count().await;
+    app.send(
+        Method::POST,
+        "/api/v1/merchant/rotate-keys",
+        Auth::None,
+        None,
+    )
+    .await
+    .assert_error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR");
+    app.send(
+        Method::POST,
+        "/api/v1/merchant/rotate-keys",
+        Auth::Bearer(&staff),
+        None,
+    )
+    .await
+    .assert_unauthorized(
+        "This endpoint acts for one merchant: use the merchant's API credentials or a merchant session",
+    );
+    app.send(
+        Method::POST,
+        "/api/v1/merchant/rotate-keys",
+        Auth::Api(&key, &secret),
+        None,
+    )
+    .await
+    .assert_unauthorized("Invalid API credentials");
+    app.send(
+        Method::POST,
+        "/api/v1/merchant/rotate-keys",
+        Auth::Api(last_key, last_secret),
+        Some("[1]"),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "BAD_REQUEST_ERROR");
+    assert_eq!(app.event_count().await, events_before);
+}

@@ -394,6 +394,7 @@ async function staffAndAuditor(browser, paymentId) {
   const email = `shop-${Date.now()}@example.com`;
   await staff.page.locator(tid("merchant-name-input")).fill("Browser Shop");
   await staff.page.locator(tid("merchant-email-input")).fill(email);
+  await staff.page.locator(tid("merchant-password-input")).fill("shop-password-1");
   await staff.page.locator(tid("create-merchant-button")).click();
   await staff.page.locator(tid("created-merchant")).waitFor({ timeout: 10000 });
   assert.match(await staff.page.locator(tid("created-api-key")).innerText(), /^key_/);
@@ -406,21 +407,45 @@ async function staffAndAuditor(browser, paymentId) {
     const shown = document.querySelector('[data-test-id="created-api-key"]');
     return shown && shown.textContent.startsWith("key_") && shown.textContent !== old;
   }, firstKey, { timeout: 10000 });
-  const shop = {
+  let shop = {
     "X-Api-Key": await staff.page.locator(tid("created-api-key")).innerText(),
     "X-Api-Secret": await staff.page.locator(tid("created-api-secret")).innerText(),
   };
-  const shopOrders = () => fetch(`${base}/api/v1/orders`, { headers: shop });
+  const shopOrders = (headers = shop) => fetch(`${base}/api/v1/orders`, { headers });
   assert.equal((await shopOrders()).status, 200, "the new pair works");
   await shot(staff.page, "dashboard-merchants");
+  // A status within 10 s (credential lookups are cached for 2 s).
+  const becomes = async (headers, status) => {
+    const deadline = Date.now() + 10000;
+    let answer;
+    while ((answer = await shopOrders(headers)).status !== status && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    return answer;
+  };
+
+  // The new merchant's own user: a new secret on demand, shown once.
+  const owner = await loginAs(browser, email, "shop-password-1");
+  await owner.page.locator(tid("api-credentials")).waitFor({ timeout: 10000 });
+  assert.equal(await owner.page.locator(tid("api-key")).innerText(), shop["X-Api-Key"]);
+  await owner.page.locator(tid("roll-keys-button")).click();
+  await owner.page.locator(tid("confirm-roll-keys-button")).click();
+  await owner.page.waitForFunction(() => document.querySelector('code[data-test-id="api-secret"]')?.textContent.startsWith("secret_"),
+    null, { timeout: 10000 });
+  const rolled = {
+    "X-Api-Key": await owner.page.locator(tid("api-key")).innerText(),
+    "X-Api-Secret": await owner.page.locator(tid("api-secret")).innerText(),
+  };
+  assert.notEqual(rolled["X-Api-Key"], shop["X-Api-Key"]);
+  await shot(owner.page, "dashboard-new-secret");
+  assert.equal((await becomes(shop, 401)).status, 401, "the previous pair after a new one");
+  assert.equal((await shopOrders(rolled)).status, 200, "the rolled pair works");
+  shop = rolled;
+  await owner.context.close();
   await row.locator(tid("suspend-button")).click();
   await row.locator(`${tid("merchant-status")}:has-text("suspended")`).waitFor({ timeout: 10000 });
-  // Its API calls now get 401 (credential lookups are cached for 2 s).
-  const deadline = Date.now() + 10000;
-  let refused;
-  while ((refused = await shopOrders()).status !== 401 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  // Its API calls now get 401.
+  const refused = await becomes(shop, 401);
   assert.equal(refused.status, 401, "a suspended merchant's API call");
   assert.equal((await refused.json()).error.code, "AUTHENTICATION_ERROR");
   await staff.page.setViewportSize({ width: 375, height: 740 });

@@ -7,6 +7,10 @@
 //!   stored. With a password the merchant also gets a dashboard login.
 //! * `POST /api/v1/merchants/{id}/rotate-keys` → 200 with the new `api_key`
 //!   and `api_secret` (shown once); the old pair stops working at once.
+//! * `POST /api/v1/merchant/rotate-keys`: the same for the caller's own
+//!   account (the merchant, by its API credentials or a merchant user's
+//!   session), so a merchant can have a new secret whenever it needs one:
+//!   the old one is stored only as a hash and cannot be shown again.
 //! * `POST /api/v1/merchants/{id}/suspend` `{reason?}` → 200; the merchant's
 //!   API calls, logins and sessions get 401 "Merchant account is suspended".
 //! * `POST /api/v1/merchants/{id}/reactivate` → 200.
@@ -54,7 +58,7 @@ use super::actor_metadata;
 use crate::http::response::CommandResponse;
 use crate::startup::AppState;
 use paystream_domain::api::{self as views, ErrorBody};
-use paystream_kit::http::auth::{secret_hash, sync_credentials};
+use paystream_kit::http::auth::{secret_hash, sync_credentials, AuthenticatedMerchant};
 use paystream_kit::http::error::ApiError;
 use paystream_kit::http::json::{ApiJson, NoBody, OptionalJson};
 use paystream_kit::http::path::ApiPath;
@@ -74,6 +78,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/merchants", post(create))
         .route("/api/v1/merchants/{id}/rotate-keys", post(rotate_keys))
+        .route("/api/v1/merchant/rotate-keys", post(rotate_own_keys))
         .route("/api/v1/merchants/{id}/suspend", post(suspend))
         .route("/api/v1/merchants/{id}/reactivate", post(reactivate))
 }
@@ -427,16 +432,16 @@ where
     outcome
 }
 
-/// Appends `command` to an existing merchant and syncs its credentials.
+/// Appends `command` to an existing merchant, as `actor`, and syncs its
+/// credentials.
 async fn command(
     state: &AppState,
-    staff: &StaffSession,
-    id: &str,
+    actor: String,
+    merchant_id: MerchantId,
     command: MerchantCommand,
 ) -> Result<(Merchant, Option<Position>), ApiError> {
-    let merchant_id = parse_merchant_id(id)?;
     let pool = state.store.pool();
-    let metadata = actor_metadata(merchant_id, staff.actor());
+    let metadata = actor_metadata(merchant_id, actor);
     with_merchant_lock(pool, merchant_id, async {
         let executed =
             runner::execute::<MerchantAggregate, _>(&state.store, merchant_id, &metadata, |_| {
@@ -476,13 +481,47 @@ pub async fn rotate_keys(
     ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<Response, ApiError> {
+    rotate(&state, staff.actor(), parse_merchant_id(&id)?).await
+}
+
+/// Replace your own API key and secret (the merchant, by its API
+/// credentials or a merchant user's session): the new secret is shown only
+/// here, and the old pair stops working at once. Without `Idempotency-Key`,
+/// like every key rotation: a retry issues another pair, and the last one
+/// answered is the one in force.
+#[utoipa::path(
+    post,
+    path = "/api/v1/merchant/rotate-keys",
+    tag = "merchants",
+    security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The new pair, shown only here; `X-Event-Position` names the event", body = RotatedKeysView),
+        (status = 400, description = "A body that is not empty and not a JSON object", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials, or a staff or auditor session", body = ErrorBody),
+    )
+)]
+pub async fn rotate_own_keys(
+    State(state): State<AppState>,
+    merchant: AuthenticatedMerchant,
+    _: NoBody,
+) -> Result<Response, ApiError> {
+    let id = merchant.merchant_id;
+    rotate(&state, format!("merchant:{id}"), id).await
+}
+
+/// A new API key and secret for `merchant_id`, as `actor`.
+async fn rotate(
+    state: &AppState,
+    actor: String,
+    merchant_id: MerchantId,
+) -> Result<Response, ApiError> {
     let api_key = new_api_key();
     let api_secret = new_api_secret();
     let rotate = RotateApiKeys {
         api_key,
         api_secret_hash: secret_hash(&api_secret),
     };
-    let (merchant, position) = command(&state, &staff, &id, rotate.into()).await?;
+    let (merchant, position) = command(state, actor, merchant_id, rotate.into()).await?;
     let view = RotatedKeysView {
         merchant: MerchantView::from(&merchant),
         api_secret,
@@ -520,7 +559,13 @@ pub async fn suspend(
     let suspend = SuspendMerchant {
         reason: body.reason.trim().to_string(),
     };
-    let (merchant, position) = command(&state, &staff, &id, suspend.into()).await?;
+    let (merchant, position) = command(
+        &state,
+        staff.actor(),
+        parse_merchant_id(&id)?,
+        suspend.into(),
+    )
+    .await?;
     session::end_all_of_merchant(state.store.pool(), merchant.merchant_id).await?;
     Ok(CommandResponse::new(
         StatusCode::OK,
@@ -550,7 +595,13 @@ pub async fn reactivate(
     ApiPath(id): ApiPath<String>,
     _: NoBody,
 ) -> Result<CommandResponse, ApiError> {
-    let (merchant, position) = command(&state, &staff, &id, ReactivateMerchant.into()).await?;
+    let (merchant, position) = command(
+        &state,
+        staff.actor(),
+        parse_merchant_id(&id)?,
+        ReactivateMerchant.into(),
+    )
+    .await?;
     Ok(CommandResponse::new(
         StatusCode::OK,
         views::body(MerchantView::from(&merchant)),
@@ -567,13 +618,14 @@ mod tests {
         use utoipa::OpenApi;
 
         #[derive(OpenApi)]
-        #[openapi(paths(create, rotate_keys, suspend, reactivate))]
+        #[openapi(paths(create, rotate_keys, rotate_own_keys, suspend, reactivate))]
         struct Doc;
 
         let doc = serde_json::to_value(Doc::openapi()).unwrap();
         for path in [
             "/api/v1/merchants",
             "/api/v1/merchants/{id}/rotate-keys",
+            "/api/v1/merchant/rotate-keys",
             "/api/v1/merchants/{id}/suspend",
             "/api/v1/merchants/{id}/reactivate",
         ] {

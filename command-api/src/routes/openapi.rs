@@ -33,6 +33,7 @@ use paystream_domain::api::{ErrorBody, ErrorDetail, OrderView, PaymentView, Refu
         sessions::logout,
         merchants::create,
         merchants::rotate_keys,
+        merchants::rotate_own_keys,
         merchants::suspend,
         merchants::reactivate,
     ),

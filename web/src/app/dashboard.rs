@@ -63,6 +63,15 @@ fn listed<T>(
     })
 }
 
+/// A button's click that copies `text` to the clipboard.
+fn copy(text: String) -> Callback<MouseEvent> {
+    Callback::from(move |_| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.navigator().clipboard().write_text(&text);
+        }
+    })
+}
+
 fn go(path: &str) {
     if let Some(window) = web_sys::window() {
         let _ = window.location().set_href(path);
@@ -634,14 +643,7 @@ fn overview() -> Html {
     let credentials = match &*account {
         None => html! {},
         Some(Err(message)) => failure(message),
-        Some(Ok(account)) => html! {
-            <div class="card wide" data-test-id="api-credentials">
-                <span>{ "API key" }</span>
-                <code data-test-id="api-key">{ account.api_key.clone() }</code>
-                <span>{ "API secret" }</span>
-                <p data-test-id="api-secret">{ "Shown once, when the key was issued: it is stored hashed. Staff can rotate the keys to issue a new pair." }</p>
-            </div>
-        },
+        Some(Ok(account)) => html! { <Credentials api_key={account.api_key.clone()} /> },
     };
     let cards = shown(&*stats, "statistics", |stats| {
         html! {
@@ -665,6 +667,84 @@ fn overview() -> Html {
             { cards }
             <ConversionFunnel />
         </section>
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Properties)]
+struct CredentialsProps {
+    api_key: String,
+}
+
+/// The API key, and the secret on demand: it is stored only as a hash, so
+/// "show" means a new pair (`POST /api/v1/merchant/rotate-keys`), shown once
+/// here, after a confirmation (the current pair stops working at once).
+#[function_component(Credentials)]
+fn credentials(props: &CredentialsProps) -> Html {
+    let asked = use_state(|| false);
+    let rolled = use_state(|| None::<Result<serde_json::Value, String>>);
+    let ask = {
+        let asked = asked.clone();
+        Callback::from(move |_| asked.set(true))
+    };
+    let cancel = {
+        let asked = asked.clone();
+        Callback::from(move |_| asked.set(false))
+    };
+    let roll = {
+        let (asked, rolled) = (asked.clone(), rolled.clone());
+        Callback::from(move |_| {
+            let (asked, rolled) = (asked.clone(), rolled.clone());
+            spawn_local(async move {
+                let answer = api::post::<serde_json::Value>(
+                    "/api/v1/merchant/rotate-keys",
+                    None,
+                    &serde_json::json!({}),
+                )
+                .await;
+                asked.set(false);
+                rolled.set(Some(answer));
+            });
+        })
+    };
+    let new_pair = match &*rolled {
+        Some(Ok(pair)) => Some((
+            pair["api_key"].as_str().unwrap_or_default().to_owned(),
+            pair["api_secret"].as_str().unwrap_or_default().to_owned(),
+        )),
+        _ => None,
+    };
+    let key = new_pair
+        .as_ref()
+        .map_or_else(|| props.api_key.clone(), |(key, _)| key.clone());
+    html! {
+        <div class="card wide" data-test-id="api-credentials">
+            <span>{ "API key" }</span>
+            <code data-test-id="api-key">{ key }</code>
+            <span>{ "API secret" }</span>
+            { match new_pair {
+                Some((_, secret)) => html! {
+                    <p role="status">
+                        <code data-test-id="api-secret">{ secret.clone() }</code>
+                        <button type="button" data-test-id="copy-api-secret-button" onclick={copy(secret)}>{ "Copy" }</button>
+                        <br />{ "Shown only now: copy it. The previous key and secret no longer work." }
+                    </p>
+                },
+                None => html! {
+                    <p data-test-id="api-secret">{ "Stored only as a hash, so it cannot be shown again. Get a new key and secret when you need them." }</p>
+                },
+            } }
+            if let Some(Err(message)) = &*rolled { { failure(message) } }
+            if *asked {
+                <p role="alert">
+                    { "The current key and secret stop working at once. " }
+                    <button type="button" data-test-id="confirm-roll-keys-button" onclick={roll}>{ "Issue a new pair" }</button>
+                    { " " }
+                    <button type="button" onclick={cancel}>{ "Cancel" }</button>
+                </p>
+            } else {
+                <p><button type="button" data-test-id="roll-keys-button" onclick={ask}>{ "New key and secret" }</button></p>
+            }
+        </div>
     }
 }
 
@@ -752,7 +832,7 @@ fn conversion_funnel() -> Html {
         },
     );
     let conversion = match &*funnel {
-        Some(Ok(funnel)) => html! {
+        Some(Ok(funnel)) if funnel.stages.first().is_some_and(|stage| stage.count > 0) => html! {
             <p data-test-id="conversion-rate">{ format!("Conversion (paid ÷ orders created): {:.2}%", funnel.conversion_rate) }</p>
         },
         _ => html! {},
@@ -851,6 +931,7 @@ fn merchants() -> Html {
     let reload = use_state(|| 0_u32);
     let name = use_state(String::new);
     let email = use_state(String::new);
+    let password = use_state(String::new);
     let created = use_state(|| None::<Result<serde_json::Value, String>>);
     {
         let list = list.clone();
@@ -869,11 +950,19 @@ fn merchants() -> Html {
         })
     };
     let create = {
-        let (name, email, created, reload) =
-            (name.clone(), email.clone(), created.clone(), reload.clone());
+        let (name, email, password, created, reload) = (
+            name.clone(),
+            email.clone(),
+            password.clone(),
+            created.clone(),
+            reload.clone(),
+        );
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
-            let body = serde_json::json!({"name": *name, "email": *email});
+            let mut body = serde_json::json!({"name": *name, "email": *email});
+            if !password.is_empty() {
+                body["password"] = serde_json::Value::String((*password).clone());
+            }
             let (created, reload) = (created.clone(), reload.clone());
             spawn_local(async move {
                 let answer = api::post::<serde_json::Value>("/api/v1/merchants", None, &body).await;
@@ -906,13 +995,6 @@ fn merchants() -> Html {
                 ));
                 reload.set(*reload + 1);
             });
-        })
-    };
-    let copy = |text: String| {
-        Callback::from(move |_| {
-            if let Some(window) = web_sys::window() {
-                let _ = window.navigator().clipboard().write_text(&text);
-            }
         })
     };
     let shown = match &*created {
@@ -972,6 +1054,9 @@ fn merchants() -> Html {
                 <input id="merchant-name" data-test-id="merchant-name-input" value={(*name).clone()} oninput={input(&name)} />
                 <label for="merchant-email">{ "Email" }</label>
                 <input id="merchant-email" type="email" data-test-id="merchant-email-input" value={(*email).clone()} oninput={input(&email)} />
+                <label for="merchant-password">{ "Dashboard password (optional)" }</label>
+                <input id="merchant-password" type="password" autocomplete="new-password" data-test-id="merchant-password-input"
+                    value={(*password).clone()} oninput={input(&password)} />
                 <button type="submit" data-test-id="create-merchant-button">{ "Create merchant" }</button>
             </form>
             { shown }
