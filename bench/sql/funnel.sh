@@ -60,7 +60,7 @@ daily() {
 select coalesce(sum(orders_created), 0)::int8, coalesce(sum(payment_attempted), 0)::int8,
        coalesce(sum(paid), 0)::int8, coalesce(sum(captured), 0)::int8, coalesce(sum(refunded), 0)::int8
 from rm_merchant_funnel_daily
-where merchant_id = '$merchant' and ($1::date is null or day >= $1) and (null::date is null or day <= null);
+where merchant_id = '$merchant' and ($1::date is null or day >= $1);
 SQL
 }
 best() {

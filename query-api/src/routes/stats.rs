@@ -70,8 +70,11 @@ pub fn percent(part: i64, whole: i64) -> f64 {
     hundredths as f64 / 100.0
 }
 
-/// The funnel of `counts`, one per step of [`FUNNEL_STAGES`].
-pub fn funnel_of(from: Option<NaiveDate>, to: Option<NaiveDate>, counts: [i64; 5]) -> Funnel {
+/// One count per step of [`FUNNEL_STAGES`], in its order.
+pub type FunnelCounts = [i64; FUNNEL_STAGES.len()];
+
+/// The funnel of `counts`.
+pub fn funnel_of(from: Option<NaiveDate>, to: Option<NaiveDate>, counts: FunnelCounts) -> Funnel {
     let count_of = |name: &str| {
         FUNNEL_STAGES
             .iter()
@@ -300,7 +303,7 @@ pub async fn funnel(
     .bind(to)
     .fetch_one(state.store.pool())
     .await?;
-    let mut counts = [0_i64; 5];
+    let mut counts: FunnelCounts = [0; FUNNEL_STAGES.len()];
     for (count, (stage, _)) in counts.iter_mut().zip(FUNNEL_STAGES) {
         *count = row
             .try_get(stage)
