@@ -74,8 +74,8 @@ struct Credential {
 }
 
 /// Credentials looked up recently, so that a request costs no query for
-/// them. A change made in this process (rotation, suspension) clears the
-/// cache at once; one made by another process is seen within
+/// them. A change made in this process (rotation, suspension) forgets that
+/// merchant's entries at once; one made by another process is seen within
 /// [`CREDENTIAL_TTL`]. Bounded by [`CREDENTIAL_CACHE_MAX`] entries.
 pub const CREDENTIAL_TTL: Duration = Duration::from_secs(2);
 const CREDENTIAL_CACHE_MAX: usize = 10_000;
@@ -116,11 +116,13 @@ pub fn credential_cache_size() -> (usize, usize) {
     (entries, CREDENTIAL_CACHE_MAX)
 }
 
-fn forget_all() {
+/// Forgets every key remembered for `merchant` (its old key after a
+/// rotation, its state after a suspension); other merchants' stay.
+fn forget(merchant: MerchantId) {
     cache()
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clear();
+        .retain(|_, (credential, _)| credential.merchant_id != merchant);
 }
 
 async fn credential(pool: &PgPool, api_key: &str) -> Result<Option<Credential>, ApiError> {
@@ -240,6 +242,6 @@ pub async fn sync_credentials(pool: &PgPool, merchant: &Merchant) -> Result<(), 
     .bind(merchant.is_active())
     .execute(pool)
     .await?;
-    forget_all();
+    forget(merchant.merchant_id);
     Ok(())
 }
