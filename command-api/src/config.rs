@@ -38,6 +38,47 @@ pub struct Config {
     #[arg(long, env = "PAYSTREAM_RELAY_BATCH_SIZE", default_value_t = 500,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub relay_batch_size: u32,
+
+    #[command(flatten)]
+    pub browser: BrowserArgs,
+}
+
+/// Where the browser pages are served from.
+#[derive(Debug, Clone, Args)]
+pub struct BrowserArgs {
+    /// The dashboard's origins (comma-separated `scheme://host[:port]`): a
+    /// command authenticated by the session cookie must come from one of
+    /// them (its `Origin`), else it is a 403.
+    #[arg(
+        long,
+        env = "PAYSTREAM_DASHBOARD_ORIGINS",
+        value_delimiter = ',',
+        default_value = DEFAULT_DASHBOARD_ORIGINS
+    )]
+    pub dashboard_origins: Vec<String>,
+
+    /// Dev profile only: the seeded merchant's checkout origins (the example
+    /// shop's pages, served by the edge), set at start while it has none.
+    #[arg(
+        long,
+        env = "PAYSTREAM_DEV_CHECKOUT_ORIGINS",
+        value_delimiter = ',',
+        default_value = DEFAULT_DEV_CHECKOUT_ORIGINS
+    )]
+    pub dev_checkout_origins: Vec<String>,
+}
+
+const DEFAULT_DASHBOARD_ORIGINS: &str = "http://localhost:8000,http://127.0.0.1:8000,http://[::1]:8000,http://localhost:3000,http://127.0.0.1:3000";
+const DEFAULT_DEV_CHECKOUT_ORIGINS: &str = "http://localhost:8000,http://127.0.0.1:8000";
+
+impl Default for BrowserArgs {
+    fn default() -> Self {
+        let list = |origins: &str| origins.split(',').map(str::to_owned).collect();
+        Self {
+            dashboard_origins: list(DEFAULT_DASHBOARD_ORIGINS),
+            dev_checkout_origins: list(DEFAULT_DEV_CHECKOUT_ORIGINS),
+        }
+    }
 }
 
 impl Config {

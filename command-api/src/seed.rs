@@ -4,7 +4,7 @@
 //! Idempotent: it runs at every start. The production profile seeds nothing.
 
 use chrono::Utc;
-use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant};
+use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant, SetCheckoutOrigins};
 use paystream_domain::{DomainError, MerchantId};
 
 use paystream_kit::http::auth::{secret_hash, sync_credentials};
@@ -21,7 +21,10 @@ const DEV_STAFF_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$3vpd/gLP/z
 const DEV_AUDITOR_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$l+TysXJBqhB5HbZ/xO852w$DPw9Pdmi3+wIVnIOpZnOUvFKQbTQSKu4SkfNAhVTdUU";
 
 /// Registers the test merchant unless it exists, and writes its credentials.
-pub async fn dev(store: &PgEventStore) -> Result<(), CommandError> {
+///
+/// While the merchant has no checkout origins, it gets `checkout_origins`
+/// (the example shop's), so that its embedded checkout can post results.
+pub async fn dev(store: &PgEventStore, checkout_origins: &[String]) -> Result<(), CommandError> {
     let merchant_id = MerchantId::from(DEV_MERCHANT_ID);
     let metadata = EventMetadata {
         merchant_id: Some(DEV_MERCHANT_ID),
@@ -49,8 +52,23 @@ pub async fn dev(store: &PgEventStore) -> Result<(), CommandError> {
         Ok(_) | Err(CommandError::Rejected(DomainError::MerchantAlreadyRegistered)) => {}
         Err(error) => return Err(error),
     }
-    let loaded = runner::load::<MerchantAggregate>(store, merchant_id).await?;
-    if let Some(merchant) = loaded.state {
+    let mut state = runner::load::<MerchantAggregate>(store, merchant_id)
+        .await?
+        .state;
+    let unset = state
+        .as_ref()
+        .is_some_and(|merchant| merchant.checkout_origins.is_empty());
+    if unset && !checkout_origins.is_empty() {
+        let set = SetCheckoutOrigins {
+            origins: checkout_origins.to_vec(),
+        };
+        state = runner::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
+            Ok(set.clone().into())
+        })
+        .await?
+        .state;
+    }
+    if let Some(merchant) = state {
         sync_credentials(store.pool(), &merchant)
             .await
             .map_err(paystream_store::StoreError::from)?;

@@ -11,7 +11,9 @@ use crate::acquirer::{self, AcquirerConfig};
 use crate::config::{Config, Profile};
 use crate::routes;
 use crate::seed;
+use paystream_kit::http::csrf::{self, DashboardOrigins};
 use paystream_kit::http::error::with_fallbacks;
+use paystream_kit::http::headers::security_headers;
 use paystream_kit::http::json::MAX_BODY_BYTES;
 use paystream_kit::http::metrics::{track, HttpMetrics};
 use paystream_store::relay::{self, RelaySignal};
@@ -26,6 +28,8 @@ pub struct AppState {
     pub relay_signal: RelaySignal,
     /// Request counts and latencies for `GET /metrics`.
     pub metrics: Arc<HttpMetrics>,
+    /// Where cookie-authenticated commands may come from.
+    pub dashboard_origins: DashboardOrigins,
 }
 
 /// Extractors that only need the database (authentication) take it from here,
@@ -38,6 +42,7 @@ impl FromRef<AppState> for sqlx::PgPool {
 
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
+    let dashboard_origins = state.dashboard_origins.clone();
     with_fallbacks(
         Router::new()
             .merge(routes::health::router())
@@ -50,6 +55,11 @@ pub fn router(state: AppState) -> Router {
             .merge(routes::openapi::router()),
     )
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .layer(axum::middleware::from_fn_with_state(
+        dashboard_origins,
+        csrf::guard,
+    ))
+    .layer(axum::middleware::from_fn(security_headers))
     .layer(axum::middleware::from_fn_with_state(metrics, track))
     .layer(axum::middleware::from_fn(
         paystream_kit::http::request::span,
@@ -75,7 +85,7 @@ impl Application {
         )
         .await?;
         if config.runtime.profile == Profile::Dev {
-            seed::dev(&store).await?;
+            seed::dev(&store, &config.browser.dev_checkout_origins).await?;
         }
         let nats = paystream_kit::nats::connect(&config.nats, "paystream-command-api").await?;
         let relay_signal = RelaySignal::default();
@@ -106,6 +116,7 @@ impl Application {
                 nats,
                 relay_signal,
                 metrics: Arc::new(HttpMetrics::new("command_api")),
+                dashboard_origins: DashboardOrigins::new(config.browser.dashboard_origins.clone()),
             },
         })
     }

@@ -265,6 +265,84 @@ async fn orders_payments_capture_and_refunds_happy_path() {
 }
 
 /// Every bad input gets a 4xx with a code and appends nothing.
+/// The original design's checkout pays with no key at all: the order names
+/// its merchant. A key that is sent must be the order's merchant's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkout_pays_an_order_with_no_key() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    let other = app.merchant(false).await;
+    let pay = |order: String, key: Option<String>, body: Value| {
+        let app = &app;
+        async move {
+            let headers: Vec<(&str, &str)> = key
+                .as_deref()
+                .map(|key| vec![("X-Api-Key", key)])
+                .unwrap_or_default();
+            let mut body = body;
+            body["order_id"] = json!(order);
+            let (status, body, _) = app
+                .send(
+                    Method::POST,
+                    "/api/v1/payments/public",
+                    None,
+                    &headers,
+                    Some(body.to_string().into_bytes()),
+                )
+                .await;
+            (status, body)
+        }
+    };
+    let upi = json!({"method": "upi", "vpa": "user@okbank"});
+    let card = json!({"method": "card", "card": {"number": "4111 1111 1111 1111",
+        "expiry_month": "12", "expiry_year": "30", "cvv": "123", "holder_name": "A Shopper"}});
+
+    for body in [&upi, &card] {
+        let order = app.order(&merchant, 5000).await;
+        let (status, payment) = pay(order.clone(), None, body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{payment}");
+        assert_eq!(payment["order_id"], order.as_str());
+        assert_eq!(payment["status"], "pending");
+    }
+    // The order's own key still works.
+    let order = app.order(&merchant, 5000).await;
+    let (status, payment) = pay(order, Some(merchant.key.clone()), upi.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{payment}");
+
+    // Refusals append nothing: another merchant's key is a 404 (its orders
+    // are not the key's to see), an unknown key a 401, an unknown order a
+    // 404, a suspended merchant's order a 401.
+    let order = app.order(&merchant, 5000).await;
+    let suspended = app.merchant(false).await;
+    let suspended_order = app.order(&suspended, 5000).await;
+    support::suspend_merchant(&app.store, suspended.id).await;
+    let cases = [
+        (
+            order.clone(),
+            Some(other.key.clone()),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            order.clone(),
+            Some("key_unknown".into()),
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("order_AAAAAAAAAAAAAAAA".into(), None, StatusCode::NOT_FOUND),
+        (suspended_order.clone(), None, StatusCode::UNAUTHORIZED),
+        (
+            suspended_order,
+            Some(suspended.key.clone()),
+            StatusCode::UNAUTHORIZED,
+        ),
+    ];
+    for (order, key, want) in cases {
+        let before = app.event_count().await;
+        let (status, body) = pay(order.clone(), key.clone(), upi.clone()).await;
+        assert_eq!(status, want, "{order} with {key:?}: {body}");
+        assert_eq!(app.event_count().await, before, "{order} with {key:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_get_a_clear_4xx_and_append_nothing() {
     let app = spawn_app().await;

@@ -217,6 +217,11 @@ pub struct PublicOrderView {
     pub currency: String,
     /// `created`, `attempted` or `paid`.
     pub status: String,
+    /// The origins whose pages may embed the checkout for this order (its
+    /// merchant's): the embedded checkout posts its result only to one of
+    /// them.
+    #[serde(default)]
+    pub checkout_origins: Vec<String>,
 }
 
 /// What the checkout polls of a payment (no VPA, no card data, no merchant).
@@ -465,6 +470,7 @@ impl From<OrderView> for PublicOrderView {
             amount: order.amount,
             currency: order.currency,
             status: order.status,
+            checkout_origins: Vec::new(),
         }
     }
 }
@@ -630,6 +636,9 @@ pub struct StaffMerchantView {
     /// Set while suspended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suspension_reason: Option<String>,
+    /// Origins whose pages may embed the checkout.
+    #[serde(default)]
+    pub checkout_origins: Vec<String>,
 }
 
 /// A broken link.

@@ -18,8 +18,8 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use paystream_domain::merchant::{
-    MerchantApiKeysRotated, MerchantEvent, MerchantReactivated, MerchantRegistered,
-    MerchantSuspended, WebhookEndpointConfigured, WebhookEndpointDisabled,
+    CheckoutOriginsSet, MerchantApiKeysRotated, MerchantEvent, MerchantReactivated,
+    MerchantRegistered, MerchantSuspended, WebhookEndpointConfigured, WebhookEndpointDisabled,
     WebhookSecretRegenerated,
 };
 use paystream_domain::order::{OrderAttempted, OrderCreated, OrderEvent, OrderPaid};
@@ -168,6 +168,12 @@ fn samples() -> Vec<AnyEvent> {
         AnyEvent::Merchant(
             WebhookEndpointDisabled {
                 reason: "gone".to_owned(),
+            }
+            .into(),
+        ),
+        AnyEvent::Merchant(
+            CheckoutOriginsSet {
+                origins: vec!["https://shop.example.com".to_owned()],
             }
             .into(),
         ),

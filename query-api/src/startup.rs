@@ -53,6 +53,9 @@ pub fn router(state: QueryState) -> Router {
             .merge(crate::metrics::router())
             .merge(routes::openapi::router()),
     )
+    .layer(axum::middleware::from_fn(
+        paystream_kit::http::headers::security_headers,
+    ))
     .layer(axum::middleware::from_fn_with_state(
         state.metrics.clone(),
         crate::metrics::track,

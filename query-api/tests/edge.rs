@@ -428,6 +428,7 @@ async fn spawn_command_api(database_url: &str, events_stream: &str) -> SocketAdd
         relay: false,
         acquirer: false,
         relay_batch_size: 500,
+        browser: Default::default(),
     };
     let app = Application::build(config)
         .await

@@ -143,6 +143,7 @@ async fn one_openapi_document_for_the_whole_api() {
         ("/api/v1/orders/{id}/events", "get"),
         ("/api/v1/payments/{id}", "get"),
         ("/api/v1/payments/{id}/public", "get"),
+        ("/api/v1/payments/public/{id}", "get"),
         ("/api/v1/payments/{id}/events", "get"),
         ("/api/v1/refunds/{id}", "get"),
         ("/api/v1/refunds/{id}/events", "get"),

@@ -330,6 +330,12 @@ async fn public_views_histories_and_refund_lookup() {
         json!({"id": payment_id, "order_id": order_id, "amount": 50000, "currency": "INR",
                "method": "upi", "status": "pending"})
     );
+    // The original design's poll path answers the same view.
+    let (status, original) = apps
+        .get(&format!("/api/v1/payments/public/{payment_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{original}");
+    assert_eq!(original, pending);
     let (_, failed) = apps
         .get(&format!("/api/v1/payments/{failed_payment}/public"), None)
         .await;
@@ -512,12 +518,12 @@ async fn bad_inputs_get_a_4xx_in_the_contract_format() {
         ] {
             cases.push((path, Some(&merchant), StatusCode::NOT_FOUND, not_found));
         }
-        cases.push((
+        for path in [
             format!("/api/v1/payments/{id}/public"),
-            None,
-            StatusCode::NOT_FOUND,
-            not_found,
-        ));
+            format!("/api/v1/payments/public/{id}"),
+        ] {
+            cases.push((path, None, StatusCode::NOT_FOUND, not_found));
+        }
     }
     for id in ["rfnd_", "rfnd_AAAAAAAAAAAAAAAA", &payment_id] {
         for path in [

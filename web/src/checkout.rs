@@ -183,9 +183,84 @@ pub fn origin_of(url: &str) -> Option<String> {
     (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
 }
 
+/// Where an embedded checkout may post its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageTarget {
+    /// Opened directly (a link, not the SDK's iframe): nobody to tell.
+    NotEmbedded,
+    /// The embedding page's origin, one the merchant allowed.
+    Parent(String),
+    /// Embedded, but not by a page the merchant allowed: no message is
+    /// posted, and the page says why.
+    Refused(String),
+}
+
+/// The embedding page may receive the checkout's messages only when its
+/// origin is one of the merchant's checkout origins (`allowed`, as the
+/// public order view lists them). The browser itself then delivers a
+/// message only if the parent really is at that origin.
+pub fn message_target(
+    embedded: bool,
+    parent_origin: Option<&str>,
+    allowed: &[String],
+) -> MessageTarget {
+    if !embedded {
+        return MessageTarget::NotEmbedded;
+    }
+    if allowed.is_empty() {
+        return MessageTarget::Refused(
+            "This shop has not yet listed the sites allowed to embed its checkout, so the result \
+             cannot be sent back to the shop's page. Your payment is not affected: return to the \
+             shop to see it."
+                .into(),
+        );
+    }
+    match parent_origin {
+        Some(origin) if allowed.iter().any(|allowed| allowed == origin) => {
+            MessageTarget::Parent(origin.to_owned())
+        }
+        Some(origin) => MessageTarget::Refused(format!(
+            "The page that opened this checkout ({origin}) is not one of the shop's allowed \
+             sites, so the result is not sent to it. Your payment is not affected."
+        )),
+        None => MessageTarget::Refused(
+            "The page that opened this checkout could not be identified, so the result is not \
+             sent to it. Your payment is not affected."
+                .into(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_go_only_to_an_allowed_parent() {
+        let allowed = vec!["https://shop.example".to_string()];
+        assert_eq!(
+            message_target(false, Some("https://shop.example"), &allowed),
+            MessageTarget::NotEmbedded
+        );
+        assert_eq!(
+            message_target(true, Some("https://shop.example"), &allowed),
+            MessageTarget::Parent("https://shop.example".into())
+        );
+        for (parent, allowed) in [
+            (Some("https://evil.example"), allowed.clone()),
+            (Some("http://shop.example"), allowed.clone()),
+            (None, allowed.clone()),
+            (Some("https://shop.example"), Vec::new()),
+        ] {
+            assert!(
+                matches!(
+                    message_target(true, parent, &allowed),
+                    MessageTarget::Refused(_)
+                ),
+                "{parent:?} {allowed:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_upi_payment_is_checked_by_the_domain() {

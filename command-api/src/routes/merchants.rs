@@ -14,6 +14,9 @@
 //! * `POST /api/v1/merchants/{id}/suspend` `{reason?}` → 200; the merchant's
 //!   API calls, logins and sessions get 401 "Merchant account is suspended".
 //! * `POST /api/v1/merchants/{id}/reactivate` → 200.
+//! * `PUT /api/v1/merchant/checkout-origins` `{origins}` (the merchant, by
+//!   its API credentials or a merchant user's session): the origins whose
+//!   pages may embed the checkout and receive its result.
 //!
 //! Rotate-keys and reactivate take no body, and suspend's is optional: an
 //! empty body is accepted with any or no `Content-Type`; a non-empty one must
@@ -37,12 +40,12 @@ use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{post, put};
 use axum::Router;
 use chrono::Utc;
 use paystream_domain::merchant::{
     Merchant, MerchantAggregate, MerchantCommand, ReactivateMerchant, RegisterMerchant,
-    RotateApiKeys, SuspendMerchant, FEE_BPS_MAX,
+    RotateApiKeys, SetCheckoutOrigins, SuspendMerchant, FEE_BPS_MAX,
 };
 use paystream_domain::signature;
 use paystream_domain::validation::{required_text, validate_email};
@@ -81,6 +84,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/merchant/rotate-keys", post(rotate_own_keys))
         .route("/api/v1/merchants/{id}/suspend", post(suspend))
         .route("/api/v1/merchants/{id}/reactivate", post(reactivate))
+        .route(
+            "/api/v1/merchant/checkout-origins",
+            put(set_checkout_origins),
+        )
 }
 
 /// A new merchant. The e-mail is stored lowercased and must not belong to
@@ -138,6 +145,9 @@ pub struct MerchantView {
     /// Set while suspended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suspension_reason: Option<String>,
+    /// Origins whose pages may embed the checkout and receive its result.
+    #[schema(example = json!(["https://shop.example"]))]
+    pub checkout_origins: Vec<String>,
     pub created_at: String,
 }
 
@@ -156,6 +166,7 @@ impl From<&Merchant> for MerchantView {
             }
             .into(),
             suspension_reason: merchant.suspension_reason.clone(),
+            checkout_origins: merchant.checkout_origins.clone(),
             created_at: views::timestamp(merchant.registered_at),
         }
     }
@@ -458,6 +469,51 @@ async fn command(
         Ok((merchant, executed.position))
     })
     .await
+}
+
+/// The origins whose pages may embed the checkout.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CheckoutOriginsBody {
+    /// `scheme://host[:port]` with `http` or `https`, no path; at most 20.
+    /// Empty: no page may embed the checkout (its direct link still works).
+    #[schema(example = json!(["https://shop.example", "http://localhost:8000"]), max_items = 20)]
+    origins: Vec<String>,
+}
+
+/// Set the origins whose pages may embed your checkout (the merchant, by
+/// its API credentials or a merchant user's session). The embedded
+/// checkout posts its result only to the page that embeds it, and only
+/// when that page's origin is on this list; the checkout answers with
+/// `Content-Security-Policy: frame-ancestors` naming the same origins. The
+/// same list again appends nothing.
+#[utoipa::path(
+    put,
+    path = "/api/v1/merchant/checkout-origins",
+    tag = "merchants",
+    request_body = CheckoutOriginsBody,
+    security(("api_key" = [], "api_secret" = []), ("basic" = []), ("session" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The merchant, with its origins (normalised: lowercase, no default port)", body = MerchantView),
+        (status = 400, description = "Not an origin, or more than 20; `field` is `checkout_origins`", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or suspended credentials, or a staff or auditor session", body = ErrorBody),
+    )
+)]
+pub async fn set_checkout_origins(
+    State(state): State<AppState>,
+    merchant: AuthenticatedMerchant,
+    ApiJson(body): ApiJson<CheckoutOriginsBody>,
+) -> Result<Response, ApiError> {
+    let id = merchant.merchant_id;
+    let set = SetCheckoutOrigins {
+        origins: body.origins,
+    };
+    let (merchant, position) = command(&state, format!("merchant:{id}"), id, set.into()).await?;
+    Ok(CommandResponse::new(
+        StatusCode::OK,
+        views::body(MerchantView::from(&merchant)),
+        position,
+    )
+    .into_response())
 }
 
 /// Replace the merchant's API key and secret (staff); the old pair stops

@@ -34,6 +34,7 @@ use paystream_domain::api::{ErrorBody, ErrorDetail, OrderView, PaymentView, Refu
         merchants::create,
         merchants::rotate_keys,
         merchants::rotate_own_keys,
+        merchants::set_checkout_origins,
         merchants::suspend,
         merchants::reactivate,
     ),

@@ -20,7 +20,7 @@ use crate::http::idempotency;
 use crate::http::response::CommandResponse;
 use crate::startup::AppState;
 use paystream_domain::api::{self as views, ErrorBody, PaymentView, RefundView};
-use paystream_kit::http::auth::{AuthenticatedMerchant, PublishableKey};
+use paystream_kit::http::auth::{self, AuthenticatedMerchant, PublishableKey};
 use paystream_kit::http::error::ApiError;
 use paystream_kit::http::json::ApiJsonWithBytes;
 use paystream_kit::http::path::ApiPath;
@@ -109,20 +109,22 @@ pub async fn create(
         .await
 }
 
-/// Create a payment from the checkout: the (publishable) API key alone.
-/// Honours `Idempotency-Key`.
+/// Create a payment from the checkout. No secret, and no key needed: the
+/// order names its merchant, as in the original design, whose checkout is
+/// opened as `/checkout?order_id=…`. A publishable key, when sent, must be
+/// the order's merchant's. Honours `Idempotency-Key`.
 #[utoipa::path(
     post,
     path = "/api/v1/payments/public",
     tag = "payments",
     request_body = CreatePaymentBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same answer, no new payment (24 h, per merchant); empty counts as absent")),
-    security(("api_key" = [])),
+    security((), ("api_key" = [])),
     responses(
         (status = 201, description = "Created, `pending`", body = PaymentView),
         (status = 400, description = "Bad input", body = ErrorBody),
-        (status = 401, description = "Missing or unknown key, or suspended merchant", body = ErrorBody),
-        (status = 404, description = "Unknown order, or another merchant's", body = ErrorBody),
+        (status = 401, description = "An unknown key, or the merchant is suspended", body = ErrorBody),
+        (status = 404, description = "Unknown order, or a key of another merchant than the order's", body = ErrorBody),
         (status = 409, description = "The same Idempotency-Key is still in progress", body = ErrorBody),
         (status = 422, description = "IDEMPOTENCY_ERROR: the key was used with another request", body = ErrorBody),
     )
@@ -133,13 +135,33 @@ pub async fn create_public(
     headers: HeaderMap,
     body: ApiJsonWithBytes<CreatePaymentBody>,
 ) -> Result<CommandResponse, ApiError> {
+    let merchant = order_merchant(&state, &body.value.order_id).await?;
+    if key
+        .merchant_id
+        .is_some_and(|key_merchant| key_merchant != merchant)
+    {
+        return Err(order_not_found());
+    }
+    if !auth::merchant_active(state.store.pool(), merchant).await? {
+        return Err(auth::suspended());
+    }
     let request = idempotency::Request::post(&headers, "/api/v1/payments/public", &body.bytes)?;
-    let metadata = request.stamp(actor_metadata(key.merchant_id, "checkout".into()));
+    let metadata = request.stamp(actor_metadata(merchant, "checkout".into()));
     request
-        .once(state.store.pool(), key.merchant_id, || {
-            create_payment(&state, key.merchant_id, body.value, metadata)
+        .once(state.store.pool(), merchant, || {
+            create_payment(&state, merchant, body.value, metadata)
         })
         .await
+}
+
+/// The merchant whose order this is; an unknown order is "not found".
+async fn order_merchant(state: &AppState, order_id: &str) -> Result<MerchantId, ApiError> {
+    let order_id: OrderId = order_id.parse().map_err(|_| order_not_found())?;
+    runner::load::<OrderAggregate>(&state.store, &order_id)
+        .await?
+        .state
+        .map(|order| order.merchant_id)
+        .ok_or_else(order_not_found)
 }
 
 fn order_not_found() -> ApiError {

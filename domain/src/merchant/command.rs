@@ -55,6 +55,13 @@ pub struct RegenerateWebhookSecret {
     pub previous_valid_until: DateTime<Utc>,
 }
 
+/// Replace the origins whose pages may embed the checkout (and receive its
+/// result). Empty: no page may; the direct checkout link still works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetCheckoutOrigins {
+    pub origins: Vec<String>,
+}
+
 /// Stop deliveries to the endpoint, e.g. after it answered `410 Gone`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisableWebhookEndpoint {
@@ -70,6 +77,7 @@ pub enum MerchantCommand {
     ConfigureWebhook(ConfigureWebhook),
     RegenerateWebhookSecret(RegenerateWebhookSecret),
     DisableWebhookEndpoint(DisableWebhookEndpoint),
+    SetCheckoutOrigins(SetCheckoutOrigins),
 }
 
 macro_rules! into_command {
@@ -88,7 +96,8 @@ into_command!(
     ReactivateMerchant,
     ConfigureWebhook,
     RegenerateWebhookSecret,
-    DisableWebhookEndpoint
+    DisableWebhookEndpoint,
+    SetCheckoutOrigins
 );
 
 pub(crate) const REDACTED: &str = "<redacted>";

@@ -1,16 +1,18 @@
 use super::command::{
     ConfigureWebhook, DisableWebhookEndpoint, MerchantCommand, RegenerateWebhookSecret,
-    RegisterMerchant, RotateApiKeys, SuspendMerchant,
+    RegisterMerchant, RotateApiKeys, SetCheckoutOrigins, SuspendMerchant,
 };
 use super::event::{
-    MerchantApiKeysRotated, MerchantEvent, MerchantReactivated, MerchantRegistered,
-    MerchantSuspended, WebhookEndpointConfigured, WebhookEndpointDisabled,
+    CheckoutOriginsSet, MerchantApiKeysRotated, MerchantEvent, MerchantReactivated,
+    MerchantRegistered, MerchantSuspended, WebhookEndpointConfigured, WebhookEndpointDisabled,
     WebhookSecretRegenerated,
 };
 use super::state::{Merchant, MerchantState, MerchantStatus};
 use super::FEE_BPS_MAX;
 use crate::error::DomainError;
-use crate::validation::{at_most_chars, required_text, validate_email, validate_webhook_url};
+use crate::validation::{
+    at_most_chars, normalize_checkout_origins, required_text, validate_email, validate_webhook_url,
+};
 use crate::webhook::is_subscribable_event;
 
 const NAME_MAX_CHARS: usize = 255;
@@ -34,6 +36,9 @@ pub(super) fn decide(
         }
         MerchantCommand::DisableWebhookEndpoint(command) => {
             disable_endpoint(existing(state)?, command)
+        }
+        MerchantCommand::SetCheckoutOrigins(command) => {
+            set_checkout_origins(existing(state)?, command)
         }
     }
 }
@@ -183,4 +188,16 @@ fn disable_endpoint(
         reason: command.reason,
     }
     .into()])
+}
+
+fn set_checkout_origins(
+    merchant: &Merchant,
+    command: SetCheckoutOrigins,
+) -> Result<Vec<MerchantEvent>, DomainError> {
+    let origins = normalize_checkout_origins(&command.origins)?;
+    // The same list again is a no-op.
+    if origins == merchant.checkout_origins {
+        return Ok(Vec::new());
+    }
+    Ok(vec![CheckoutOriginsSet { origins }.into()])
 }

@@ -53,6 +53,13 @@ pub struct WebhookEndpointDisabled {
     pub reason: String,
 }
 
+/// The origins whose pages may embed the checkout, normalised
+/// (`https://shop.example`), without duplicates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutOriginsSet {
+    pub origins: Vec<String>,
+}
+
 domain_events! {
     /// Everything that can happen to a merchant.
     pub enum MerchantEvent {
@@ -63,6 +70,7 @@ domain_events! {
         WebhookEndpointConfigured => [],
         WebhookSecretRegenerated => [],
         WebhookEndpointDisabled => [],
+        CheckoutOriginsSet => [],
     }
 }
 

@@ -22,6 +22,7 @@ pub(super) fn evolve(state: MerchantState, event: &MerchantEvent) -> MerchantSta
                 previous_secret: None,
                 previous_secret_valid_until: None,
             },
+            checkout_origins: Vec::new(),
             registered_at: registered.registered_at,
         });
     }
@@ -55,6 +56,9 @@ pub(super) fn evolve(state: MerchantState, event: &MerchantEvent) -> MerchantSta
         MerchantEvent::WebhookEndpointDisabled(disabled) => {
             merchant.webhook.enabled = false;
             merchant.webhook.disabled_reason = Some(disabled.reason.clone());
+        }
+        MerchantEvent::CheckoutOriginsSet(set) => {
+            merchant.checkout_origins = set.origins.clone();
         }
     }
     Some(merchant)

@@ -1,5 +1,6 @@
 //! Merchants: registration, API keys, suspension and the webhook endpoint
-//! (URL, subscribed events, signing secret with a rotation overlap window).
+//! (URL, subscribed events, signing secret with a rotation overlap window),
+//! and the origins whose pages may embed the checkout.
 
 mod command;
 mod decide;
@@ -11,11 +12,11 @@ mod tests;
 
 pub use command::{
     ConfigureWebhook, DisableWebhookEndpoint, MerchantCommand, ReactivateMerchant,
-    RegenerateWebhookSecret, RegisterMerchant, RotateApiKeys, SuspendMerchant,
+    RegenerateWebhookSecret, RegisterMerchant, RotateApiKeys, SetCheckoutOrigins, SuspendMerchant,
 };
 pub use event::{
-    MerchantApiKeysRotated, MerchantEvent, MerchantReactivated, MerchantRegistered,
-    MerchantSuspended, WebhookEndpointConfigured, WebhookEndpointDisabled,
+    CheckoutOriginsSet, MerchantApiKeysRotated, MerchantEvent, MerchantReactivated,
+    MerchantRegistered, MerchantSuspended, WebhookEndpointConfigured, WebhookEndpointDisabled,
     WebhookSecretRegenerated,
 };
 pub use state::{Merchant, MerchantState, MerchantStatus, WebhookSettings};

@@ -30,6 +30,9 @@ pub struct Merchant {
     pub suspension_reason: Option<String>,
     pub fee_bps: u32,
     pub webhook: WebhookSettings,
+    /// Origins whose pages may embed the checkout; empty until set.
+    #[serde(default)]
+    pub checkout_origins: Vec<String>,
     pub registered_at: DateTime<Utc>,
 }
 
@@ -100,6 +103,7 @@ impl fmt::Debug for Merchant {
             .field("suspension_reason", &self.suspension_reason)
             .field("fee_bps", &self.fee_bps)
             .field("webhook", &self.webhook)
+            .field("checkout_origins", &self.checkout_origins)
             .field("registered_at", &self.registered_at)
             .finish()
     }

@@ -20,9 +20,9 @@ pub fn validate_email(email: &str) -> Result<(), DomainError> {
 
 fn is_plausible_email(email: &str) -> bool {
     if email.len() > EMAIL_MAX_LEN
-        || email
-            .chars()
-            .any(|character| character.is_whitespace() || character.is_control())
+        || email.chars().any(|character| {
+            character.is_whitespace() || character.is_control() || super::is_format_char(character)
+        })
     {
         return false;
     }
@@ -69,6 +69,10 @@ mod tests {
             "user@.example.com",
             "user@example.com.",
             "user@example..com",
+            "\u{FEFF}user@example.com",
+            "user\u{202E}moc.elpmaxe@example.com",
+            "us\u{200B}er@example.com",
+            "user@exa\u{00AD}mple.com",
             too_long.as_str(),
             local_too_long.as_str(),
         ] {

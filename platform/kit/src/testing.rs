@@ -17,7 +17,7 @@ pub struct TestMerchant {
 /// (as staff would), suspended if asked, and writes its credentials.
 pub async fn register_merchant(store: &PgEventStore, suspended: bool) -> TestMerchant {
     use chrono::Utc;
-    use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant, SuspendMerchant};
+    use paystream_domain::merchant::{MerchantAggregate, RegisterMerchant};
     use paystream_domain::MerchantId;
 
     use paystream_store::{runner, EventMetadata};
@@ -46,14 +46,34 @@ pub async fn register_merchant(store: &PgEventStore, suspended: bool) -> TestMer
         fee_bps: 100,
         at: Utc::now(),
     };
-    let mut executed =
-        runner::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
-            Ok(register.clone().into())
-        })
+    let executed = runner::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
+        Ok(register.clone().into())
+    })
+    .await
+    .expect("register the merchant");
+    let state = executed.state.expect("a registered merchant");
+    sync_credentials(store.pool(), &state)
         .await
-        .expect("register the merchant");
+        .expect("write the credentials");
     if suspended {
-        executed = runner::execute::<MerchantAggregate, _>(store, merchant_id, &metadata, |_| {
+        suspend_merchant(store, id).await;
+    }
+    merchant
+}
+
+/// Suspends a merchant straight through the domain, and writes its
+/// credentials as suspended.
+pub async fn suspend_merchant(store: &PgEventStore, id: uuid::Uuid) {
+    use paystream_domain::merchant::{MerchantAggregate, SuspendMerchant};
+    use paystream_domain::MerchantId;
+    use paystream_store::{runner, EventMetadata};
+
+    let metadata = EventMetadata {
+        actor: "test".into(),
+        ..EventMetadata::default()
+    };
+    let executed =
+        runner::execute::<MerchantAggregate, _>(store, MerchantId::from(id), &metadata, |_| {
             Ok(SuspendMerchant {
                 reason: "test".into(),
             }
@@ -61,10 +81,8 @@ pub async fn register_merchant(store: &PgEventStore, suspended: bool) -> TestMer
         })
         .await
         .expect("suspend the merchant");
-    }
     let state = executed.state.expect("a registered merchant");
-    sync_credentials(store.pool(), &state)
+    crate::http::auth::sync_credentials(store.pool(), &state)
         .await
         .expect("write the credentials");
-    merchant
 }

@@ -64,6 +64,7 @@ fn staff_view(merchant: &Merchant, updated_at: DateTime<Utc>) -> StaffMerchantVi
         created_at: timestamp(merchant.registered_at),
         updated_at: timestamp(updated_at),
         suspension_reason: merchant.suspension_reason.clone(),
+        checkout_origins: merchant.checkout_origins.clone(),
     }
 }
 
@@ -124,7 +125,8 @@ pub async fn list(
     // Never `state` itself: it holds the secrets.
     let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(
         "select merchant_id, name, email, status, api_key, fee_bps, webhook_url, created_at, \
-                updated_at, state ->> 'suspension_reason' as suspension_reason \
+                updated_at, state ->> 'suspension_reason' as suspension_reason, \
+                coalesce(state -> 'checkout_origins', '[]'::jsonb) as checkout_origins \
          from rm_merchants where true",
     );
     if let Some(status) = status {
@@ -165,6 +167,9 @@ pub async fn list(
                 created_at: timestamp(created_at),
                 updated_at: timestamp(row.try_get::<DateTime<Utc>, _>("updated_at")?),
                 suspension_reason: row.try_get("suspension_reason")?,
+                checkout_origins: row
+                    .try_get::<sqlx::types::Json<Vec<String>>, _>("checkout_origins")?
+                    .0,
             })
         },
     )?;

@@ -1,15 +1,20 @@
 //! `GET /api/v1/orders` (the merchant's orders, from the `payments`
 //! projection's `rm_orders`), `GET /api/v1/orders/{id}` (also `?as_of=`),
-//! `/public` and `/events` (folded from the store).
+//! `/public` and `/events` (folded from the store), and the edge's
+//! `frame-ancestors` of the checkout page.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use paystream_domain::api::{ErrorBody, OrderView};
+use paystream_domain::merchant::MerchantAggregate;
 use paystream_domain::order::{Order, OrderAggregate};
-use paystream_domain::OrderId;
+use paystream_domain::{MerchantId, OrderId};
 use paystream_kit::http::error::ApiError;
+use serde::Deserialize;
 use sqlx::types::Json as Jsonb;
 use sqlx::Row;
 
@@ -27,6 +32,7 @@ pub fn router() -> Router<QueryState> {
         .route("/api/v1/orders/{id}", get(get_order))
         .route("/api/v1/orders/{id}/public", get(get_public))
         .route("/api/v1/orders/{id}/events", get(history))
+        .route("/edge/checkout-frame-ancestors", get(frame_ancestors))
 }
 
 /// The order folded from its stream (up to `as_of`); `None` when it does not
@@ -87,7 +93,8 @@ pub async fn get_order(
     Ok(Json(OrderView::from(&order)))
 }
 
-/// What the checkout shows of an order. No authentication.
+/// What the checkout shows of an order, and where it may post its result
+/// (the merchant's checkout origins). No authentication.
 #[utoipa::path(
     get,
     path = "/api/v1/orders/{id}/public",
@@ -106,7 +113,53 @@ pub async fn get_public(
         .await?
         .and_then(|folded| folded.state)
         .ok_or_else(order_not_found)?;
-    Ok(Json(OrderView::from(&order).into()))
+    let mut view: PublicOrderView = OrderView::from(&order).into();
+    view.checkout_origins = checkout_origins(&state, order.merchant_id).await?;
+    Ok(Json(view))
+}
+
+/// The origins whose pages may embed `merchant`'s checkout.
+pub async fn checkout_origins(
+    state: &QueryState,
+    merchant: MerchantId,
+) -> Result<Vec<String>, ApiError> {
+    let folded = fold::load::<MerchantAggregate>(&state.store, merchant, None).await?;
+    Ok(folded
+        .state
+        .map(|merchant| merchant.checkout_origins)
+        .unwrap_or_default())
+}
+
+/// The edge's question before it serves the checkout page (nginx
+/// `auth_request`, never routed from outside): which origins may frame the
+/// checkout of the order in `order_id`. Always 204, with
+/// `X-Frame-Ancestors` holding the CSP source list: the merchant's checkout
+/// origins, or `'none'` for an unknown order or a merchant with none.
+pub async fn frame_ancestors(
+    State(state): State<QueryState>,
+    Query(query): Query<FrameAncestorsQuery>,
+) -> Result<Response, ApiError> {
+    let origins = match order(&state, query.order_id.as_deref().unwrap_or(""), None).await? {
+        Some(Folded {
+            state: Some(order), ..
+        }) => checkout_origins(&state, order.merchant_id).await?,
+        _ => Vec::new(),
+    };
+    let sources = if origins.is_empty() {
+        "'none'".to_string()
+    } else {
+        origins.join(" ")
+    };
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Ok(value) = HeaderValue::from_str(&sources) {
+        response.headers_mut().insert("x-frame-ancestors", value);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FrameAncestorsQuery {
+    order_id: Option<String>,
 }
 
 /// An order's history: every event of its stream, oldest first, with hashes.

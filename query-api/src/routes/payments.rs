@@ -29,6 +29,7 @@ pub fn router() -> Router<QueryState> {
         .route("/api/v1/payments/{id}/refunds", get(payment_refunds))
         .route("/api/v1/payments/{id}", get(get_payment))
         .route("/api/v1/payments/{id}/public", get(get_public))
+        .route("/api/v1/payments/public/{id}", get(get_public_original))
         .route("/api/v1/payments/{id}/events", get(history))
 }
 
@@ -113,6 +114,25 @@ pub async fn get_public(
         .and_then(|folded| folded.state)
         .ok_or_else(payment_not_found)?;
     Ok(Json(PaymentView::from(&payment).into()))
+}
+
+/// The same public view at the original design's poll path, which
+/// its checkout and SDK use.
+#[utoipa::path(
+    get,
+    path = "/api/v1/payments/public/{id}",
+    tag = "payments",
+    params(("id" = String, Path, description = "pay_…")),
+    responses(
+        (status = 200, description = "The payment's public fields", body = PublicPaymentView),
+        (status = 404, description = "Unknown payment", body = ErrorBody),
+    )
+)]
+pub async fn get_public_original(
+    state: State<QueryState>,
+    id: ObjectId,
+) -> Result<Json<PublicPaymentView>, ApiError> {
+    get_public(state, id).await
 }
 
 /// A payment's history: every event of its stream (refunds included),

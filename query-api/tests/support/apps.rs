@@ -91,6 +91,7 @@ pub async fn spawn_apps_with(options: Options) -> Apps {
         relay: options.relay || options.projector,
         acquirer: false,
         relay_batch_size: 500,
+        browser: Default::default(),
     };
     let query_config = QueryConfig {
         runtime: paystream_kit::config::RuntimeArgs::new(Profile::Dev),

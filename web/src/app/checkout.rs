@@ -2,7 +2,9 @@
 //! processing state that follows the payment until it is final, and the
 //! success or failure state (with retry). Embedded (`embedded=true`, the
 //! SDK's iframe), it posts `payment_success`, `payment_failed` and
-//! `close_modal` to the page that embeds it, at that page's origin only.
+//! `close_modal` to the page that embeds it, at that page's origin only, and
+//! only when the merchant allowed that origin (the order's
+//! `checkout_origins`); otherwise it says on the page why it did not.
 
 use gloo_timers::future::TimeoutFuture;
 use paystream_domain::api::{PublicOrderView, PublicPaymentView};
@@ -12,8 +14,8 @@ use yew::prelude::*;
 
 use super::api;
 use crate::checkout::{
-    card_request, close_message, display_amount, parent_message, upi_request, CardForm, FieldError,
-    Method, Outcome,
+    card_request, close_message, display_amount, message_target, parent_message, upi_request,
+    CardForm, FieldError, MessageTarget, Method, Outcome,
 };
 
 /// How often a pending payment is polled, and for how long at most.
@@ -23,9 +25,13 @@ const POLL_AT_MOST: u32 = 180;
 #[derive(Debug, Clone, PartialEq, Properties)]
 pub struct Props {
     pub order_id: String,
+    /// The merchant's publishable key, if the page was given one (the
+    /// original design's checkout link has none: the order names its
+    /// merchant).
     pub key: String,
     pub embedded: bool,
-    /// The embedding page's origin (from the referrer), where messages go.
+    /// The embedding page's origin (`location.ancestorOrigins`, else the
+    /// referrer's), where messages may go.
     pub parent_origin: Option<String>,
 }
 
@@ -41,8 +47,14 @@ enum Stage {
     Error(String),
 }
 
-fn post_to_parent(props: &Props, message: &serde_json::Value) {
-    let (true, Some(origin)) = (props.embedded, props.parent_origin.as_deref()) else {
+/// Where this checkout may post (the order's merchant's origins decide).
+fn target(props: &Props, order: Option<&PublicOrderView>) -> MessageTarget {
+    let allowed = order.map_or(&[][..], |order| &order.checkout_origins[..]);
+    message_target(props.embedded, props.parent_origin.as_deref(), allowed)
+}
+
+fn post_to_parent(target: &MessageTarget, message: &serde_json::Value) {
+    let MessageTarget::Parent(origin) = target else {
         return;
     };
     let Some(parent) = web_sys::window().and_then(|window| window.parent().ok().flatten()) else {
@@ -112,6 +124,7 @@ pub fn checkout(props: &Props) -> Html {
             holder.clone(),
         );
         let props = props.clone();
+        let order = order.clone();
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
             let (year, month) = today();
@@ -139,13 +152,11 @@ pub fn checkout(props: &Props) -> Html {
             invalid.set(None);
             stage.set(Stage::Processing);
             let (stage, props) = (stage.clone(), props.clone());
+            let target = target(&props, (*order).as_ref());
             spawn_local(async move {
-                let created = api::post::<PublicPaymentView>(
-                    "/api/v1/payments/public",
-                    Some(&props.key),
-                    &body,
-                )
-                .await;
+                let key = Some(props.key.as_str()).filter(|key| !key.is_empty());
+                let created =
+                    api::post::<PublicPaymentView>("/api/v1/payments/public", key, &body).await;
                 let payment = match created {
                     Ok(payment) => payment,
                     Err(failure) => {
@@ -175,7 +186,7 @@ pub fn checkout(props: &Props) -> Html {
                     return;
                 }
                 if let Some(message) = parent_message(&outcome) {
-                    post_to_parent(&props, &message);
+                    post_to_parent(&target, &message);
                 }
                 stage.set(Stage::Done(outcome));
             });
@@ -186,9 +197,16 @@ pub fn checkout(props: &Props) -> Html {
         let stage = stage.clone();
         Callback::from(move |_| stage.set(Stage::Form))
     };
+    let target = target(props, (*order).as_ref());
     let close = {
-        let props = props.clone();
-        Callback::from(move |_| post_to_parent(&props, &close_message()))
+        let target = target.clone();
+        Callback::from(move |_| post_to_parent(&target, &close_message()))
+    };
+    let refused = match (&target, &*stage) {
+        (MessageTarget::Refused(reason), Stage::Done(_)) => html! {
+            <p class="embed-refused" data-test-id="embed-refused" role="note">{ reason.clone() }</p>
+        },
+        _ => html! {},
     };
     let choose = |chosen: Method| {
         let (method, invalid) = (method.clone(), invalid.clone());
@@ -306,6 +324,7 @@ pub fn checkout(props: &Props) -> Html {
             </header>
             { summary }
             { body }
+            { refused }
         </div>
     }
 }

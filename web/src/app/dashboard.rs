@@ -822,9 +822,11 @@ fn conversion_funnel() -> Html {
                                 Some(of) => format!("{:.2}% of {}", stage.rate, stage_label(of).to_lowercase()),
                                 None => String::new(),
                             } }</span>
-                            <span class="bar" aria-hidden="true">
-                                <span style={format!("width: {:.2}%", stage.of_created)}></span>
-                            </span>
+                            // An SVG bar: its width is an attribute, not an
+                            // inline style, which the page's CSP refuses.
+                            <svg class="bar" aria-hidden="true" viewBox="0 0 100 1" preserveAspectRatio="none">
+                                <rect width={format!("{:.2}", stage.of_created)} height="1" />
+                            </svg>
                         </li>
                     }) }
                 </ol>

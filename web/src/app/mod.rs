@@ -19,6 +19,14 @@ pub fn start_checkout() {
     let search = window.location().search().unwrap_or_default();
     let query = web_sys::UrlSearchParams::new_with_str(&search).ok();
     let get = |name: &str| query.as_ref().and_then(|q| q.get(name)).unwrap_or_default();
+    // The embedding page's origin: `location.ancestorOrigins[0]` where the
+    // browser has it (a page's referrer policy cannot hide it), else the
+    // referrer's origin.
+    let ancestor = js_sys::Reflect::get(&window.location(), &"ancestorOrigins".into())
+        .ok()
+        .filter(|list| !list.is_undefined())
+        .and_then(|list| js_sys::Reflect::get(&list, &0.into()).ok())
+        .and_then(|origin| origin.as_string());
     let referrer = window
         .document()
         .map(|document| document.referrer())
@@ -27,7 +35,7 @@ pub fn start_checkout() {
         order_id: get("order_id"),
         key: get("key"),
         embedded: get("embedded") == "true",
-        parent_origin: crate::checkout::origin_of(&referrer),
+        parent_origin: ancestor.or_else(|| crate::checkout::origin_of(&referrer)),
     };
     let Some(root) = window
         .document()

@@ -68,6 +68,7 @@ impl Apis {
             relay: false,
             acquirer: false,
             relay_batch_size: 500,
+            browser: Default::default(),
         };
         let query_config = QueryConfig {
             runtime: paystream_kit::config::RuntimeArgs::new(Profile::Dev),

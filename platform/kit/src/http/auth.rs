@@ -1,6 +1,7 @@
 //! Who is calling. Merchants authenticate with `X-Api-Key` + `X-Api-Secret`
 //! or HTTP Basic `key:secret`, or act through a merchant user's session (the
-//! dashboard); the checkout's public endpoints with the key alone. Secrets are stored as SHA-256 hex and compared in constant time.
+//! dashboard); the checkout's public endpoints need no credentials, and
+//! check a publishable key when one is sent. Secrets are stored as SHA-256 hex and compared in constant time.
 //! A suspended merchant gets a 401 that says so. Lookups are cached briefly
 //! (see [`CREDENTIAL_TTL`]).
 
@@ -26,10 +27,13 @@ pub struct AuthenticatedMerchant {
     pub merchant_id: MerchantId,
 }
 
-/// A merchant named by its (publishable) key alone: checkout endpoints.
+/// The checkout's publishable key, when it sent one: its merchant. The
+/// checkout's endpoints need none (the order names its merchant, and the
+/// original design's checkout sends no key); a key that is sent must be
+/// known and active, and the handler checks it is the order's merchant's.
 #[derive(Debug, Clone, Copy)]
 pub struct PublishableKey {
-    pub merchant_id: MerchantId,
+    pub merchant_id: Option<MerchantId>,
 }
 
 pub fn secret_hash(secret: &str) -> String {
@@ -154,8 +158,18 @@ async fn credential(pool: &PgPool, api_key: &str) -> Result<Option<Credential>, 
     Ok(credential)
 }
 
-fn suspended() -> ApiError {
+pub fn suspended() -> ApiError {
     ApiError::unauthorized("Merchant account is suspended")
+}
+
+/// Whether `merchant` is registered and not suspended.
+pub async fn merchant_active(pool: &PgPool, merchant: MerchantId) -> Result<bool, ApiError> {
+    let active: Option<bool> =
+        sqlx::query_scalar("select active from merchant_credentials where merchant_id = $1")
+            .bind(uuid::Uuid::from(merchant))
+            .fetch_optional(pool)
+            .await?;
+    Ok(active == Some(true))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AuthenticatedMerchant
@@ -213,7 +227,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Some((key, _)) = credentials(parts) else {
-            return Err(ApiError::unauthorized("Missing API key: send X-Api-Key"));
+            return Ok(Self { merchant_id: None });
         };
         let credential = credential(&PgPool::from_ref(state), &key)
             .await?
@@ -222,7 +236,7 @@ where
             return Err(suspended());
         }
         Ok(Self {
-            merchant_id: credential.merchant_id,
+            merchant_id: Some(credential.merchant_id),
         })
     }
 }

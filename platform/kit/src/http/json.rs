@@ -11,6 +11,12 @@
 //! accepted there with any or no `Content-Type`; a non-empty one must be a
 //! JSON object as everywhere else.
 //!
+//! A body that is not empty must be sent as `Content-Type: application/json`
+//! (parameters such as `charset=utf-8` allowed): anything else (`text/plain`,
+//! a form, XML, no type at all) is a 415 before the body is read. A browser
+//! page on another site can send those types without a CORS preflight; JSON
+//! it cannot. A body over [`MAX_BODY_BYTES`] is a 413.
+//!
 //! No string anywhere in a body (a value or an object key, at any depth, in
 //! known fields or not) may contain a NUL character (`\u0000`): PostgreSQL
 //! `text` and `jsonb` cannot store one. The body is refused here, once for
@@ -20,6 +26,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -58,7 +66,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJsonWithBytes<T>
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let _ = state;
+        let json = is_json(request.headers());
         let bytes = read_body(request).await?;
+        if !json {
+            return Err(unsupported_media_type());
+        }
         let value = parse(&bytes)?;
         Ok(Self { value, bytes })
     }
@@ -75,9 +87,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let _ = state;
+        let json = is_json(request.headers());
         let bytes = read_body(request).await?;
         if is_blank(&bytes) {
             return Ok(Self(T::default()));
+        }
+        if !json {
+            return Err(unsupported_media_type());
         }
         parse(&bytes).map(Self)
     }
@@ -104,15 +120,35 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
     }
 }
 
+/// Whether the request says its body is JSON: `application/json`, with or
+/// without parameters, in any case.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "BAD_REQUEST_ERROR",
+        "Request body must be sent as Content-Type: application/json",
+    )
+}
+
 fn is_blank(bytes: &[u8]) -> bool {
     bytes.iter().all(u8::is_ascii_whitespace)
 }
 
 async fn read_body(request: Request) -> Result<Bytes, ApiError> {
     let too_large = || {
-        ApiError::bad_request(format!(
-            "Request body is too large (at most {MAX_BODY_BYTES} bytes)"
-        ))
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BAD_REQUEST_ERROR",
+            format!("Request body is too large (at most {MAX_BODY_BYTES} bytes)"),
+        )
     };
     let unreadable = || ApiError::bad_request("Request body could not be read");
     let mut stream = request.into_body().into_data_stream();
@@ -250,6 +286,28 @@ mod tests {
         assert!(parse::<Body>(br#"{"amount": 1e400}"#).is_err());
         assert!(parse::<Body>(br#"{"amount": 9223372036854775808}"#).is_err());
         assert!(parse::<Body>(br#"{"amount": 100, "extra": true}"#).is_ok());
+    }
+
+    #[test]
+    fn only_json_content_types_are_json() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, value.parse().unwrap());
+            is_json(&headers)
+        };
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        for other in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/xml",
+            "application/jsonp",
+            "text/json",
+        ] {
+            assert!(!with(other), "{other}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
     }
 
     #[test]

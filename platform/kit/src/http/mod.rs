@@ -3,7 +3,9 @@
 //! metrics and spans, and the in-flight bound.
 
 pub mod auth;
+pub mod csrf;
 pub mod error;
+pub mod headers;
 pub mod json;
 pub mod metrics;
 pub mod path;
