@@ -41,6 +41,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub browser: BrowserArgs,
+
+    #[command(flatten)]
+    pub rate: paystream_kit::http::limits::RateArgs,
 }
 
 /// Where the browser pages are served from.

@@ -15,6 +15,7 @@ use paystream_kit::http::csrf::{self, DashboardOrigins};
 use paystream_kit::http::error::with_fallbacks;
 use paystream_kit::http::headers::security_headers;
 use paystream_kit::http::json::MAX_BODY_BYTES;
+use paystream_kit::http::limits::RateLimits;
 use paystream_kit::http::metrics::{track, HttpMetrics};
 use paystream_store::relay::{self, RelaySignal};
 use paystream_store::PgEventStore;
@@ -30,6 +31,16 @@ pub struct AppState {
     pub metrics: Arc<HttpMetrics>,
     /// Where cookie-authenticated commands may come from.
     pub dashboard_origins: DashboardOrigins,
+    /// The rate limits of this instance.
+    pub limits: RateLimits,
+    /// Failed logins lock an account for a growing time, up to this long.
+    pub login_lockout: crate::routes::sessions::LockoutPolicy,
+}
+
+impl FromRef<AppState> for RateLimits {
+    fn from_ref(state: &AppState) -> Self {
+        state.limits.clone()
+    }
 }
 
 /// Extractors that only need the database (authentication) take it from here,
@@ -117,6 +128,12 @@ impl Application {
                 relay_signal,
                 metrics: Arc::new(HttpMetrics::new("command_api")),
                 dashboard_origins: DashboardOrigins::new(config.browser.dashboard_origins.clone()),
+                login_lockout: crate::routes::sessions::LockoutPolicy::from(&config.rate),
+                limits: {
+                    let limits = RateLimits::new(config.rate.clone());
+                    limits.spawn_housekeeping();
+                    limits
+                },
             },
         })
     }
@@ -131,9 +148,12 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(paystream_kit::shutdown::signal())
-            .await?;
+        axum::serve(
+            self.listener,
+            router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(paystream_kit::shutdown::signal())
+        .await?;
         Ok(())
     }
 }

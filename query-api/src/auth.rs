@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use paystream_domain::MerchantId;
 use paystream_kit::http::auth::AuthenticatedMerchant;
 use paystream_kit::http::error::ApiError;
+use paystream_kit::http::limits::RateLimits;
 use paystream_kit::http::session::{token_from, Role, Session};
 use sqlx::PgPool;
 
@@ -45,6 +46,7 @@ pub struct MerchantReader {
 impl<S: Send + Sync> FromRequestParts<S> for MerchantReader
 where
     PgPool: FromRef<S>,
+    RateLimits: FromRef<S>,
 {
     type Rejection = ApiError;
 
@@ -105,6 +107,7 @@ impl HistoryReader {
 impl<S: Send + Sync> FromRequestParts<S> for HistoryReader
 where
     PgPool: FromRef<S>,
+    RateLimits: FromRef<S>,
 {
     type Rejection = ApiError;
 

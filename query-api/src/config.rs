@@ -30,6 +30,9 @@ pub struct Config {
     /// Durable consumer name of the simulated acquirer on `events_stream`.
     #[arg(long, env = "PAYSTREAM_ACQUIRER_CONSUMER", default_value = "acquirer")]
     pub acquirer_consumer: String,
+
+    #[command(flatten)]
+    pub rate: paystream_kit::http::limits::RateArgs,
 }
 
 impl Config {

@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use axum::Router;
 use paystream_kit::config::Profile;
 use paystream_kit::http::error::with_fallbacks;
+use paystream_kit::http::limits::RateLimits;
 use paystream_store::PgEventStore;
 use tokio::net::TcpListener;
 
@@ -25,6 +26,14 @@ pub struct QueryState {
     pub acquirer_consumer: String,
     /// Request counts and latencies for `GET /metrics`.
     pub metrics: std::sync::Arc<paystream_kit::http::metrics::HttpMetrics>,
+    /// The rate limits of this instance.
+    pub limits: RateLimits,
+}
+
+impl FromRef<QueryState> for RateLimits {
+    fn from_ref(state: &QueryState) -> Self {
+        state.limits.clone()
+    }
 }
 
 /// Authentication takes the pool from here (see `http::auth`).
@@ -100,6 +109,11 @@ impl Application {
                 metrics: std::sync::Arc::new(paystream_kit::http::metrics::HttpMetrics::new(
                     "query_api",
                 )),
+                limits: {
+                    let limits = RateLimits::new(config.rate);
+                    limits.spawn_housekeeping();
+                    limits
+                },
             },
         })
     }
@@ -114,9 +128,12 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(paystream_kit::shutdown::signal())
-            .await?;
+        axum::serve(
+            self.listener,
+            router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(paystream_kit::shutdown::signal())
+        .await?;
         Ok(())
     }
 }

@@ -429,6 +429,7 @@ async fn spawn_command_api(database_url: &str, events_stream: &str) -> SocketAdd
         acquirer: false,
         relay_batch_size: 500,
         browser: Default::default(),
+        rate: Default::default(),
     };
     let app = Application::build(config)
         .await
@@ -456,6 +457,7 @@ async fn spawn_query_api(database_url: &str, events_stream: &str) -> SocketAddr 
         },
         http_addr: "127.0.0.1:0".parse().expect("address"),
         acquirer_consumer: "acquirer".into(),
+        rate: Default::default(),
     };
     let app = Application::build(config)
         .await

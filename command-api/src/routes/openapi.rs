@@ -31,6 +31,7 @@ use paystream_domain::api::{ErrorBody, ErrorDetail, OrderView, PaymentView, Refu
         webhooks::recover,
         sessions::login,
         sessions::logout,
+        sessions::unlock,
         merchants::create,
         merchants::rotate_keys,
         merchants::rotate_own_keys,

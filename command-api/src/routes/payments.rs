@@ -23,6 +23,7 @@ use paystream_domain::api::{self as views, ErrorBody, PaymentView, RefundView};
 use paystream_kit::http::auth::{self, AuthenticatedMerchant, PublishableKey};
 use paystream_kit::http::error::ApiError;
 use paystream_kit::http::json::ApiJsonWithBytes;
+use paystream_kit::http::limits::Client;
 use paystream_kit::http::path::ApiPath;
 use paystream_store::runner::{self, Loaded};
 use paystream_store::EventMetadata;
@@ -127,14 +128,19 @@ pub async fn create(
         (status = 404, description = "Unknown order, or a key of another merchant than the order's", body = ErrorBody),
         (status = 409, description = "The same Idempotency-Key is still in progress", body = ErrorBody),
         (status = 422, description = "IDEMPOTENCY_ERROR: the key was used with another request", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED: too many checkout requests from this address or for this order (`Retry-After`)", body = ErrorBody),
     )
 )]
 pub async fn create_public(
     State(state): State<AppState>,
+    client: Client,
     key: PublishableKey,
     headers: HeaderMap,
     body: ApiJsonWithBytes<CreatePaymentBody>,
 ) -> Result<CommandResponse, ApiError> {
+    client
+        .limits
+        .public_call(client.address, &body.value.order_id)?;
     let merchant = order_merchant(&state, &body.value.order_id).await?;
     if key
         .merchant_id

@@ -25,12 +25,144 @@ use crate::startup::AppState;
 use paystream_domain::api::{self as views, ErrorBody};
 use paystream_kit::http::error::ApiError;
 use paystream_kit::http::json::{ApiJson, NoBody};
-use paystream_kit::http::session::{self, Role};
+use paystream_kit::http::limits::{Client, RateArgs};
+use paystream_kit::http::session::{self, Role, StaffSession};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/unlock", post(unlock))
+}
+
+/// How failed logins lock an account: after `free_failures`, each failure
+/// locks it for 1 s, 2 s, 4 s, … up to `max`. Kept in `login_failures`, so
+/// every instance sees the same lock.
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    pub enabled: bool,
+    pub free_failures: u32,
+    pub max: std::time::Duration,
+}
+
+impl From<&RateArgs> for LockoutPolicy {
+    fn from(args: &RateArgs) -> Self {
+        Self {
+            enabled: args.rate_limits,
+            free_failures: args.rate_login_free_failures,
+            max: std::time::Duration::from_secs(args.rate_login_lockout_max),
+        }
+    }
+}
+
+impl LockoutPolicy {
+    /// How long the `failures`-th failure locks the account.
+    pub fn lock_for(&self, failures: u32) -> std::time::Duration {
+        let Some(beyond) = failures.checked_sub(self.free_failures).filter(|n| *n > 0) else {
+            return std::time::Duration::ZERO;
+        };
+        let seconds = 1u64.checked_shl(beyond - 1).unwrap_or(u64::MAX);
+        std::time::Duration::from_secs(seconds).min(self.max)
+    }
+
+    /// A 429 while the account is locked (before any password is checked).
+    async fn check(&self, pool: &sqlx::PgPool, email: &str) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let wait: Option<f64> = sqlx::query_scalar(
+            "select extract(epoch from locked_until - now())::float8 from login_failures \
+             where email = $1 and locked_until > now()",
+        )
+        .bind(email)
+        .fetch_optional(pool)
+        .await?;
+        match wait {
+            Some(seconds) => Err(ApiError::rate_limited(
+                "Too many failed logins for this account; retry later, or ask staff to unlock it",
+                std::time::Duration::from_secs_f64(seconds.max(0.0)),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    async fn failed(&self, pool: &sqlx::PgPool, email: &str) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let failures: i32 = sqlx::query_scalar(
+            "insert into login_failures (email, failures, last_failure_at) values ($1, 1, now()) \
+             on conflict (email) do update set failures = login_failures.failures + 1, \
+               last_failure_at = now() \
+             returning failures",
+        )
+        .bind(email)
+        .fetch_one(pool)
+        .await?;
+        let lock = self.lock_for(u32::try_from(failures).unwrap_or(u32::MAX));
+        if !lock.is_zero() {
+            sqlx::query("update login_failures set locked_until = now() + $2 where email = $1")
+                .bind(email)
+                .bind(chrono::Duration::from_std(lock).unwrap_or(chrono::Duration::MAX))
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn succeeded(&self, pool: &sqlx::PgPool, email: &str) -> Result<(), ApiError> {
+        sqlx::query("delete from login_failures where email = $1")
+            .bind(email)
+            .execute(pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// An account to unlock.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UnlockBody {
+    #[schema(example = "test@example.com")]
+    email: String,
+}
+
+/// What unlocking did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnlockView {
+    pub email: String,
+    /// Whether the account had failed logins on record (and was perhaps
+    /// locked); false when there was nothing to lift.
+    pub unlocked: bool,
+}
+
+/// Lift an account's login lock-out and forget its failed logins (staff).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/unlock",
+    tag = "auth",
+    request_body = UnlockBody,
+    security(("session" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Unlocked (or nothing to lift)", body = UnlockView),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No session, or not a staff session", body = ErrorBody),
+    )
+)]
+pub async fn unlock(
+    State(state): State<AppState>,
+    _staff: StaffSession,
+    ApiJson(body): ApiJson<UnlockBody>,
+) -> Result<Json<UnlockView>, ApiError> {
+    let email = session::normalize_email(&body.email);
+    let lifted = sqlx::query("delete from login_failures where email = $1")
+        .bind(&email)
+        .execute(state.store.pool())
+        .await?
+        .rows_affected();
+    Ok(Json(UnlockView {
+        email,
+        unlocked: lifted > 0,
+    }))
 }
 
 /// A dashboard login. The e-mail is case-insensitive.
@@ -87,14 +219,19 @@ fn invalid_login() -> ApiError {
         (status = 200, description = "Logged in; `Set-Cookie: paystream_session=…; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200` (plus `Secure` in production)", body = LoginView),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "\"Invalid email or password\", or \"Merchant account is suspended\"", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED: too many attempts from this address, or the account is locked after failed logins (`Retry-After`)", body = ErrorBody),
     )
 )]
 pub async fn login(
     State(state): State<AppState>,
+    client: Client,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let pool = state.store.pool();
+    client.limits.login_attempt(client.address)?;
     let email = session::normalize_email(&body.email);
+    let policy = &state.login_lockout;
+    policy.check(pool, &email).await?;
     let user = sqlx::query("select password_hash, role, merchant_id from users where email = $1")
         .bind(&email)
         .fetch_optional(pool)
@@ -106,8 +243,10 @@ pub async fn login(
     // Runs argon2 whether or not the user exists.
     let verified = session::verify_password(body.password, stored_hash).await?;
     let (Some(user), true) = (user, verified) else {
+        policy.failed(pool, &email).await?;
         return Err(invalid_login());
     };
+    policy.succeeded(pool, &email).await?;
     let role: String = user.try_get("role")?;
     let role = Role::parse(&role).ok_or_else(|| {
         ApiError::internal(&std::io::Error::other(format!(

@@ -60,6 +60,7 @@ pub async fn spawn_app_in(profile: Profile) -> TestApp {
         acquirer: false,
         relay_batch_size: 500,
         browser: Default::default(),
+        rate: Default::default(),
     };
     let app = Application::build(config).await.expect("build the app");
     let base = format!("http://{}", app.local_addr().expect("bound"));

@@ -14,6 +14,7 @@ use paystream_domain::merchant::MerchantAggregate;
 use paystream_domain::order::{Order, OrderAggregate};
 use paystream_domain::{MerchantId, OrderId};
 use paystream_kit::http::error::ApiError;
+use paystream_kit::http::limits::Client;
 use serde::Deserialize;
 use sqlx::types::Json as Jsonb;
 use sqlx::Row;
@@ -103,12 +104,15 @@ pub async fn get_order(
     responses(
         (status = 200, description = "The order's public fields", body = PublicOrderView),
         (status = 404, description = "Unknown order", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED: too many checkout requests from this address or for this order (`Retry-After`)", body = ErrorBody),
     )
 )]
 pub async fn get_public(
     State(state): State<QueryState>,
+    client: Client,
     ObjectId(id): ObjectId,
 ) -> Result<Json<PublicOrderView>, ApiError> {
+    client.limits.public_call(client.address, &id)?;
     let order = order(&state, &id, None)
         .await?
         .and_then(|folded| folded.state)

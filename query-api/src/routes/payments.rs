@@ -10,6 +10,7 @@ use paystream_domain::api::{ErrorBody, PaymentView, RefundView};
 use paystream_domain::payment::{Payment, PaymentAggregate};
 use paystream_domain::{OrderId, PaymentId};
 use paystream_kit::http::error::ApiError;
+use paystream_kit::http::limits::Client;
 use serde::Serialize;
 use sqlx::types::Json as Jsonb;
 use sqlx::Row;
@@ -103,12 +104,15 @@ pub async fn get_payment(
     responses(
         (status = 200, description = "The payment's public fields", body = PublicPaymentView),
         (status = 404, description = "Unknown payment", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED: too many checkout requests from this address or for this payment (`Retry-After`)", body = ErrorBody),
     )
 )]
 pub async fn get_public(
     State(state): State<QueryState>,
+    client: Client,
     ObjectId(id): ObjectId,
 ) -> Result<Json<PublicPaymentView>, ApiError> {
+    client.limits.public_call(client.address, &id)?;
     let payment = payment(&state, &id, None)
         .await?
         .and_then(|folded| folded.state)
@@ -130,9 +134,10 @@ pub async fn get_public(
 )]
 pub async fn get_public_original(
     state: State<QueryState>,
+    client: Client,
     id: ObjectId,
 ) -> Result<Json<PublicPaymentView>, ApiError> {
-    get_public(state, id).await
+    get_public(state, client, id).await
 }
 
 /// A payment's history: every event of its stream (refunds included),

@@ -92,6 +92,7 @@ pub async fn spawn_apps_with(options: Options) -> Apps {
         acquirer: false,
         relay_batch_size: 500,
         browser: Default::default(),
+        rate: Default::default(),
     };
     let query_config = QueryConfig {
         runtime: paystream_kit::config::RuntimeArgs::new(Profile::Dev),
@@ -106,6 +107,7 @@ pub async fn spawn_apps_with(options: Options) -> Apps {
         },
         http_addr: "127.0.0.1:0".parse().expect("address"),
         acquirer_consumer: format!("acquirer_{}", Uuid::now_v7().simple()),
+        rate: Default::default(),
     };
     let command_app = CommandApplication::build(command_config.clone())
         .await

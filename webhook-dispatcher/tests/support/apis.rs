@@ -69,6 +69,7 @@ impl Apis {
             acquirer: false,
             relay_batch_size: 500,
             browser: Default::default(),
+            rate: Default::default(),
         };
         let query_config = QueryConfig {
             runtime: paystream_kit::config::RuntimeArgs::new(Profile::Dev),
@@ -83,6 +84,7 @@ impl Apis {
             },
             http_addr: "127.0.0.1:0".parse().expect("address"),
             acquirer_consumer: unique_name("acquirer"),
+            rate: Default::default(),
         };
         let command_app = CommandApplication::build(command_config)
             .await

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 
 use super::error::ApiError;
+use super::limits::RateLimits;
 
 /// A merchant that proved it holds its key and secret, or one of its
 /// dashboard users' sessions.
@@ -175,6 +176,7 @@ pub async fn merchant_active(pool: &PgPool, merchant: MerchantId) -> Result<bool
 impl<S: Send + Sync> FromRequestParts<S> for AuthenticatedMerchant
 where
     PgPool: FromRef<S>,
+    RateLimits: FromRef<S>,
 {
     type Rejection = ApiError;
 
@@ -188,7 +190,10 @@ where
                 let session =
                     super::session::authenticate(&PgPool::from_ref(state), &token).await?;
                 return match (session.role, session.merchant_id) {
-                    (super::session::Role::Merchant, Some(merchant_id)) => Ok(Self { merchant_id }),
+                    (super::session::Role::Merchant, Some(merchant_id)) => {
+                        RateLimits::from_ref(state).merchant_request(merchant_id)?;
+                        Ok(Self { merchant_id })
+                    }
                     _ => Err(ApiError::unauthorized(
                         "This endpoint acts for one merchant: use the merchant's API credentials or a merchant session",
                     )),
@@ -200,10 +205,16 @@ where
                 "Missing API credentials: send X-Api-Key and X-Api-Secret, or HTTP Basic key:secret",
             ));
         };
-        let invalid = || ApiError::unauthorized("Invalid API credentials");
-        let credential = credential(&PgPool::from_ref(state), &key)
-            .await?
-            .ok_or_else(invalid)?;
+        let limits = RateLimits::from_ref(state);
+        let address = limits.client_address(parts);
+        limits.secret_allowed(&key, address)?;
+        let invalid = || {
+            limits.secret_failed(&key, address);
+            ApiError::unauthorized("Invalid API credentials")
+        };
+        let Some(credential) = credential(&PgPool::from_ref(state), &key).await? else {
+            return Err(invalid());
+        };
         if !constant_time_eq(
             secret_hash(&secret).as_bytes(),
             credential.secret_hash.as_bytes(),
@@ -213,6 +224,7 @@ where
         if !credential.active {
             return Err(suspended());
         }
+        limits.merchant_request(credential.merchant_id)?;
         Ok(Self {
             merchant_id: credential.merchant_id,
         })
@@ -222,6 +234,7 @@ where
 impl<S: Send + Sync> FromRequestParts<S> for PublishableKey
 where
     PgPool: FromRef<S>,
+    RateLimits: FromRef<S>,
 {
     type Rejection = ApiError;
 
@@ -229,9 +242,14 @@ where
         let Some((key, _)) = credentials(parts) else {
             return Ok(Self { merchant_id: None });
         };
-        let credential = credential(&PgPool::from_ref(state), &key)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("Invalid API key"))?;
+        // Unknown keys count as wrong secrets: keys are not to be guessed.
+        let limits = RateLimits::from_ref(state);
+        let address = limits.client_address(parts);
+        limits.secret_allowed(&key, address)?;
+        let Some(credential) = credential(&PgPool::from_ref(state), &key).await? else {
+            limits.secret_failed(&key, address);
+            return Err(ApiError::unauthorized("Invalid API key"));
+        };
         if !credential.active {
             return Err(suspended());
         }

@@ -5,7 +5,8 @@
 //! text) is a 400, never a 503; anything unexpected is an opaque 500, logged
 //! once with its cause chain.
 
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paystream_domain::DomainError;
@@ -20,6 +21,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub description: String,
     pub field: Option<String>,
+    /// Sent as `Retry-After` (whole seconds, at least 1).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -29,7 +32,15 @@ impl ApiError {
             code,
             description: description.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    /// Too many requests: `429 RATE_LIMITED`, with `Retry-After`.
+    pub fn rate_limited(description: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", description);
+        error.retry_after = Some(retry_after);
+        error
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -108,7 +119,14 @@ fn cause_chain(cause: &(dyn std::error::Error + 'static)) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(wait) = self.retry_after {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        response
     }
 }
 

@@ -7,6 +7,7 @@ pub mod csrf;
 pub mod error;
 pub mod headers;
 pub mod json;
+pub mod limits;
 pub mod metrics;
 pub mod path;
 pub mod request;
