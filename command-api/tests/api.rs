@@ -523,7 +523,7 @@ async fn bad_inputs_get_a_clear_4xx_and_append_nothing() {
             400,
             bad,
         ),
-        post("a 10 MB body", orders, &huge, 400, bad),
+        post("a 10 MB body", orders, &huge, 413, bad),
         post(
             "unknown method",
             payments,

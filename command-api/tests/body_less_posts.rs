@@ -58,11 +58,20 @@ const ACCEPTED: &[Body] = &[
     ),
 ];
 
-/// Refused by every body-less POST: 400 `BAD_REQUEST_ERROR`.
-const REFUSED: &[(Body, &str)] = &[
+const NOT_JSON_TYPE: &str = "Request body must be sent as Content-Type: application/json";
+
+/// Refused by every body-less POST, with `BAD_REQUEST_ERROR`: a body that is
+/// not empty must be JSON (415 for another type, 400 for bad JSON).
+const REFUSED: &[(Body, u16, &str)] = &[
     (
         body("text", Some("text/plain"), Some("not json")),
-        "Request body is not valid JSON",
+        415,
+        NOT_JSON_TYPE,
+    ),
+    (
+        body("JSON as text", Some("text/plain"), Some("{}")),
+        415,
+        NOT_JSON_TYPE,
     ),
     (
         body(
@@ -70,22 +79,27 @@ const REFUSED: &[(Body, &str)] = &[
             Some("application/x-www-form-urlencoded"),
             Some("a=b"),
         ),
-        "Request body is not valid JSON",
+        415,
+        NOT_JSON_TYPE,
     ),
     (
         body("truncated JSON", JSON, Some("{")),
+        400,
         "Request body is not valid JSON",
     ),
     (
         body("an array", JSON, Some("[]")),
+        400,
         "Request body must be a JSON object",
     ),
     (
         body("a string", JSON, Some(r#""x""#)),
+        400,
         "Request body must be a JSON object",
     ),
     (
         body("null", JSON, Some("null")),
+        400,
         "Request body must be a JSON object",
     ),
 ];
@@ -231,11 +245,7 @@ async fn body_less_posts_take_an_empty_body_of_any_type_or_a_json_object() {
         .post_with(
             &merchant_path("suspend"),
             Auth::Session(&staff),
-            body(
-                "reason",
-                Some("text/plain"),
-                Some(r#"{"reason": " fraud "}"#),
-            ),
+            body("reason", JSON, Some(r#"{"reason": " fraud "}"#)),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -262,7 +272,7 @@ async fn body_less_posts_take_an_empty_body_of_any_type_or_a_json_object() {
         "/api/v1/webhooks/{}/retry",
         delivery.strip_prefix("webhook-").unwrap()
     );
-    for &(variant, description) in REFUSED {
+    for &(variant, wanted, description) in REFUSED {
         for (path, auth) in [
             (
                 "/api/v1/webhooks/regenerate-secret".to_owned(),
@@ -279,7 +289,7 @@ async fn body_less_posts_take_an_empty_body_of_any_type_or_a_json_object() {
             let label = format!("{}: {path}", variant.name);
             let before = app.events().await;
             let (status, answer) = app.post_with(&path, auth, variant).await;
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{label}: {answer}");
+            assert_eq!(status.as_u16(), wanted, "{label}: {answer}");
             assert_eq!(answer["error"]["code"], "BAD_REQUEST_ERROR", "{label}");
             assert_eq!(answer["error"]["description"], description, "{label}");
             assert_eq!(app.events().await, before, "{label}: appended events");

@@ -58,9 +58,10 @@ impl TestApp {
         request = match auth {
             Auth::None => request,
             Auth::Bearer(token) => request.header("Authorization", format!("Bearer {token}")),
-            Auth::Cookie(token) => {
-                request.header("Cookie", format!("theme=dark; paystream_session={token}"))
-            }
+            // As the dashboard's own page sends it: with its Origin.
+            Auth::Cookie(token) => request
+                .header("Cookie", format!("theme=dark; paystream_session={token}"))
+                .header("Origin", "http://localhost:8000"),
             Auth::Api(key, secret) => request
                 .header("X-Api-Key", key)
                 .header("X-Api-Secret", secret),
@@ -1029,4 +1030,204 @@ async fn a_merchant_rotates_its_own_keys() {
     .await
     .assert_error(StatusCode::BAD_REQUEST, "BAD_REQUEST_ERROR");
     assert_eq!(app.event_count().await, events_before);
+}
+
+/// A page on another port or host cannot use a dashboard user's cookie:
+/// every cookie-authenticated command needs the dashboard's Origin, and a
+/// body that is not JSON is a 415. Nothing is appended either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_commands_from_other_origins_are_refused() {
+    let app = spawn_app().await;
+    let staff = app
+        .token(seed::DEV_STAFF_EMAIL, seed::DEV_STAFF_PASSWORD)
+        .await;
+    let merchant = app
+        .token(seed::DEV_MERCHANT_EMAIL, seed::DEV_MERCHANT_PASSWORD)
+        .await;
+    let id = seed::DEV_MERCHANT_ID;
+    let cookie = |token: &str| format!("paystream_session={token}");
+    let attempts: Vec<(&str, String, &String, &str)> = vec![
+        (
+            "suspend",
+            format!("/api/v1/merchants/{id}/suspend"),
+            &staff,
+            "{}",
+        ),
+        (
+            "rotate-keys",
+            format!("/api/v1/merchants/{id}/rotate-keys"),
+            &staff,
+            "",
+        ),
+        (
+            "create merchant",
+            "/api/v1/merchants".into(),
+            &staff,
+            r#"{"name": "Evil", "email": "evil@example.com"}"#,
+        ),
+        (
+            "own rotate-keys",
+            "/api/v1/merchant/rotate-keys".into(),
+            &merchant,
+            "",
+        ),
+        (
+            "capture",
+            "/api/v1/payments/pay_AAAAAAAAAAAAAAAA/capture".into(),
+            &merchant,
+            r#"{"amount": 100}"#,
+        ),
+        (
+            "refund",
+            "/api/v1/payments/pay_AAAAAAAAAAAAAAAA/refunds".into(),
+            &merchant,
+            r#"{"amount": 100}"#,
+        ),
+    ];
+    for (name, path, token, body) in &attempts {
+        for (origin, content_type, want) in [
+            (
+                Some("http://localhost:4995"),
+                "application/json",
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                Some("http://evil.test"),
+                "application/json",
+                StatusCode::FORBIDDEN,
+            ),
+            (Some("null"), "application/json", StatusCode::FORBIDDEN),
+            (None, "application/json", StatusCode::FORBIDDEN),
+            (
+                Some("http://localhost:4995"),
+                "text/plain",
+                StatusCode::FORBIDDEN,
+            ),
+            // The dashboard's own origin, but a form's body.
+            (
+                Some("http://localhost:8000"),
+                "application/x-www-form-urlencoded",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+        ] {
+            let before = app.event_count().await;
+            let mut request = app
+                .client
+                .post(format!("{}{path}", app.base))
+                .header("Cookie", cookie(token))
+                .header("Content-Type", content_type)
+                .body(if body.is_empty() {
+                    "x=1".to_string()
+                } else {
+                    body.to_string()
+                });
+            if let Some(origin) = origin {
+                request = request.header("Origin", origin);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            assert_eq!(
+                status, want,
+                "{name} from {origin:?} as {content_type}: {answer}"
+            );
+            assert!(answer["error"]["code"].is_string(), "{name}: {answer}");
+            assert_eq!(app.event_count().await, before, "{name} from {origin:?}");
+        }
+    }
+    // The same session with the dashboard's Origin works, and a bearer
+    // token (which no other page can make a browser send) needs none.
+    let answer = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/merchants/{id}/suspend"),
+            Auth::Cookie(&staff),
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/merchants/{id}/reactivate"),
+            Auth::Bearer(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+}
+
+/// After the free failures, each wrong password locks the account for
+/// longer: even the right password gets a 429 until staff lift it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_lock_the_account_until_staff_unlock_it() {
+    let app = spawn_app().await;
+    let staff = app
+        .token(seed::DEV_STAFF_EMAIL, seed::DEV_STAFF_PASSWORD)
+        .await;
+    let email = seed::DEV_AUDITOR_EMAIL;
+    // Five failures are free; the sixth locks for 1 s, then 2, 4, 8 s. A
+    // locked attempt checks no password and counts no failure: wait it out.
+    let (mut failures, mut limited) = (0, 0);
+    for _ in 0..60 {
+        let answer = app.login(email, "wrong").await;
+        match answer.status.as_u16() {
+            401 => failures += 1,
+            429 => {
+                limited += 1;
+                let wait: u64 = answer.header("retry-after").unwrap().parse().unwrap();
+                assert!(wait <= 8, "{wait}");
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            }
+            other => panic!("{other}: {}", answer.body),
+        }
+        if failures == 9 {
+            break;
+        }
+    }
+    assert_eq!(failures, 9);
+    assert!(limited >= 1, "no attempt was refused");
+    // Locked for 8 s now: the right password is refused too.
+    let locked = app.login(email, seed::DEV_AUDITOR_PASSWORD).await;
+    locked.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    let retry_after: u64 = locked.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+
+    // Only staff may lift it.
+    let body = json!({ "email": email.to_uppercase() });
+    let answer = app
+        .post("/api/v1/auth/unlock", Auth::None, body.clone())
+        .await;
+    answer.assert_error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR");
+    let answer = app
+        .post("/api/v1/auth/unlock", Auth::Bearer(&staff), body)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["unlocked"], true);
+    assert_eq!(
+        app.login(email, seed::DEV_AUDITOR_PASSWORD).await.status,
+        StatusCode::OK
+    );
+}
+
+/// Wrong secrets for a key spend its budget; then even the right secret is
+/// refused (else the answer would tell which secret is right).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_api_secrets_are_throttled_per_key() {
+    let app = spawn_app().await;
+    let mut statuses = Vec::new();
+    for _ in 0..14 {
+        statuses.push(app.order(seed::DEV_API_KEY, "wrong").await.status.as_u16());
+    }
+    assert!(
+        statuses[..10].iter().all(|status| *status == 401),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[11..].iter().all(|status| *status == 429),
+        "{statuses:?}"
+    );
+    let answer = app.order(seed::DEV_API_KEY, seed::DEV_API_SECRET).await;
+    answer.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    assert!(answer.header("retry-after").is_some());
 }

@@ -175,6 +175,170 @@ async function compatibilityPorts(browser) {
   await context.close();
 }
 
+// The original design's checkout link carries no key: the order names its
+// merchant. Card and UPI through to success, and a declined card through to
+// the failure state and a retry, on the edge and on the checkout's own port.
+async function checkoutWithoutKey(browser) {
+  const bases = [base, process.env.PAYSTREAM_WEB_CHECKOUT_BASE].filter(Boolean);
+  for (const at of bases) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const open = async () => {
+      const order = await api("POST", "/api/v1/orders", { amount: 2500, currency: "INR" });
+      await page.goto(`${at}/checkout?order_id=${order.id}`);
+      await page.locator(tid("pay-button")).waitFor({ state: "visible", timeout: 10000 });
+      return order;
+    };
+    const card = async (number) => {
+      await page.locator(tid("method-card")).click();
+      await page.locator(tid("card-number-input")).fill(number);
+      await page.locator(tid("expiry-input")).fill("12/30");
+      await page.locator(tid("cvv-input")).fill("123");
+      await page.locator(tid("cardholder-name-input")).fill("No Key");
+      await page.locator(tid("pay-button")).click();
+    };
+    await open();
+    await card("4111 1111 1111 1111");
+    await page.locator(tid("success-state")).waitFor({ timeout: 30000 });
+    await open();
+    await page.locator(tid("vpa-input")).fill("shopper@okbank");
+    await page.locator(tid("pay-button")).click();
+    await page.locator(tid("success-state")).waitFor({ timeout: 30000 });
+    await open();
+    await card("4000 0000 0000 0002");
+    await page.locator(tid("error-state")).waitFor({ timeout: 30000 });
+    assert.match(await page.locator(tid("error-message")).innerText(), /declined/i);
+    await page.locator(tid("retry-button")).click();
+    await card("4111 1111 1111 1111");
+    await page.locator(tid("success-state")).waitFor({ timeout: 30000 });
+    await context.close();
+  }
+  results.checkout_without_key = bases.length;
+}
+
+// Pages of someone else's on this machine: another port of the dashboard's
+// host, and another host of the same site (*.localhost is loopback to
+// Chromium, and the same site as localhost, so SameSite cookies go along).
+function hostileServer() {
+  const http = require("node:http");
+  const server = http.createServer((request, response) => {
+    const url = new URL(request.url, "http://x");
+    const target = url.searchParams.get("target") || "";
+    const body = url.searchParams.get("body") || "";
+    let page = "";
+    if (url.pathname === "/form") {
+      page = `<form id="f" method="POST" action="${target}" enctype="text/plain">` +
+        `<input name='${body.replace(/'/g, "&#39;")}' value=''></form>` +
+        `<script>document.getElementById("f").submit()</script>`;
+    } else if (url.pathname === "/fetch") {
+      page = `<script>fetch(${JSON.stringify(target)}, {method: "POST", mode: "no-cors", credentials: "include",` +
+        ` headers: {"Content-Type": "text/plain"}, body: ${JSON.stringify(body)}})` +
+        `.then(() => document.title = "sent", () => document.title = "failed")</script>`;
+    } else if (url.pathname === "/frame") {
+      page = `<iframe id="f" src="${target}" width="400" height="600"></iframe>` +
+        `<script>window.got = []; addEventListener("message", (e) => window.got.push(e.data))</script>`;
+    }
+    response.writeHead(200, { "Content-Type": "text/html" });
+    response.end(`<!doctype html><html><body>${page}</body></html>`);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+// Cross-site request forgery from the other pages: form POSTs and fetches
+// with credentials against suspend, rotate-keys, create-merchant, capture
+// and refund, with a staff and a merchant user's session cookie. Each is
+// refused (403 or 415), and nothing changes.
+async function crossOriginCommands(browser, server) {
+  const port = server.address().port;
+  const edge = new URL(base);
+  const dashboard = `http://localhost:${edge.port}`;
+  const others = [`http://localhost:${port}`, `http://evil.localhost:${port}`];
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const statuses = [];
+  page.on("response", (response) => {
+    if (new URL(response.url()).pathname.startsWith("/api/") && response.request().method() === "POST") {
+      statuses.push(`${response.status()} ${new URL(response.url()).pathname}`);
+    }
+  });
+  const login = async (email, password) => {
+    await page.goto(`${dashboard}/login`);
+    await page.locator(tid("email-input")).fill(email);
+    await page.locator(tid("password-input")).fill(password);
+    await page.locator(tid("login-button")).click();
+    await page.locator(tid("dashboard")).waitFor({ timeout: 10000 });
+  };
+  const attack = async (targets) => {
+    for (const origin of others) {
+      for (const [path, body] of targets) {
+        for (const kind of ["form", "fetch"]) {
+          const before = statuses.length;
+          await page.goto(`${origin}/${kind}?target=${encodeURIComponent(dashboard + path)}&body=${encodeURIComponent(body)}`);
+          for (let i = 0; i < 50 && statuses.length === before; i++) await page.waitForTimeout(100);
+          const seen = statuses.slice(before);
+          assert.equal(seen.length, 1, `${kind} from ${origin} to ${path}: ${seen}`);
+          assert.match(seen[0], /^(403|415) /, `${kind} from ${origin} to ${path}: ${seen}`);
+        }
+      }
+    }
+  };
+  const merchantId = "550e8400-e29b-41d4-a716-446655440000";
+  await login("admin@example.com", "admin123");
+  await attack([
+    [`/api/v1/merchants/${merchantId}/suspend`, '{"reason":"csrf"}'],
+    [`/api/v1/merchants/${merchantId}/rotate-keys`, "{}"],
+    ["/api/v1/merchants", '{"name":"Evil","email":"evil@example.com","password":"evilevil1"}'],
+  ]);
+  // A payment to capture and refund, as the merchant user.
+  const order = await api("POST", "/api/v1/orders", { amount: 5000, currency: "INR" });
+  const payment = await api("POST", "/api/v1/payments", { order_id: order.id, method: "upi", vpa: "success@upi" });
+  for (let i = 0; i < 100; i++) {
+    if ((await api("GET", `/api/v1/payments/${payment.id}`)).status === "success") break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await login("test@example.com", "test123");
+  await attack([
+    [`/api/v1/payments/${payment.id}/capture`, '{"amount":5000}'],
+    [`/api/v1/payments/${payment.id}/refunds`, '{"amount":100}'],
+    ["/api/v1/merchant/rotate-keys", "{}"],
+  ]);
+  // Nothing happened: the keys still work (not rotated, not suspended), no
+  // merchant was created, the payment is neither captured nor refunded.
+  const after = await api("GET", `/api/v1/payments/${payment.id}`);
+  assert.equal(after.captured, false, JSON.stringify(after));
+  assert.equal(after.amount_refunded || 0, 0, JSON.stringify(after));
+  const refunds = await api("GET", `/api/v1/payments/${payment.id}/refunds`);
+  assert.equal((refunds.data || refunds).length, 0, JSON.stringify(refunds));
+  await context.close();
+  const staff = await fetch(`${base}/api/v1/auth/login`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email: "admin@example.com", password: "admin123" }),
+  }).then((response) => response.json());
+  const merchants = await fetch(`${base}/api/v1/merchants?limit=100`, { headers: { Authorization: `Bearer ${staff.token}` } })
+    .then((response) => response.json());
+  assert.ok(!merchants.data.some((merchant) => merchant.email === "evil@example.com"), "a merchant was created");
+  results.cross_origin_refused = statuses.length;
+}
+
+// Framing: another origin can frame neither the checkout nor the login
+// page, and receives no message. (The example shop, an allowed origin,
+// frames the checkout and gets its result: sdkOnExamplePage.)
+async function framing(browser, server) {
+  const port = server.address().port;
+  const order = await api("POST", "/api/v1/orders", { amount: 3000, currency: "INR" });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  for (const target of [`${base}/checkout?order_id=${order.id}&embedded=true`, `${base}/login`]) {
+    await page.goto(`http://127.0.0.1:${port}/frame?target=${encodeURIComponent(target)}`);
+    await page.waitForTimeout(1500);
+    const frame = page.frames().find((candidate) => candidate !== page.mainFrame());
+    const loaded = frame ? await frame.locator("[data-test-id]").count().catch(() => 0) : 0;
+    assert.equal(loaded, 0, `${target} rendered inside another origin's page`);
+    assert.deepEqual(await page.evaluate(() => window.got), [], "a message reached another origin");
+  }
+  await context.close();
+}
+
 async function sdkOnExamplePage(browser) {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -473,19 +637,40 @@ async function staffAndAuditor(browser, paymentId) {
   await auditor.context.close();
 }
 
+// Every page runs under its Content-Security-Policy: a violation shows in
+// the console ("Refused to …", "Content Security Policy"). The hostile
+// tests' own refusals are expected and not counted.
+const cspViolations = [];
+function watchCsp(context) {
+  context.on("console", (message) => {
+    if (/Content[ -]Security[ -]Policy|Refused to (load|execute|apply|evaluate|compile|connect)/i.test(message.text())) {
+      cspViolations.push(`${message.location().url}: ${message.text()}`);
+    }
+  });
+  return context;
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: process.getuid && process.getuid() === 0 ? ["--no-sandbox"] : [],
   });
+  const newContext = browser.newContext.bind(browser);
+  const watched = { newContext: async (options) => watchCsp(await newContext(options)) };
+  const server = await hostileServer();
   try {
-    await checkoutAlone(browser);
-    await checkoutByKeyboard(browser);
-    await compatibilityPorts(browser);
-    const paymentId = await sdkOnExamplePage(browser);
-    await dashboard(browser, paymentId);
-    await staffAndAuditor(browser, paymentId);
+    await checkoutAlone(watched);
+    await checkoutWithoutKey(watched);
+    await checkoutByKeyboard(watched);
+    await compatibilityPorts(watched);
+    const paymentId = await sdkOnExamplePage(watched);
+    await dashboard(watched, paymentId);
+    await staffAndAuditor(watched, paymentId);
+    await crossOriginCommands(browser, server);
+    await framing(browser, server);
+    assert.deepEqual(cspViolations, [], "CSP violations in the console");
   } finally {
+    server.close();
     await browser.close();
   }
   console.log(`browser: ok ${JSON.stringify(results)}`);

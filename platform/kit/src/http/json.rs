@@ -68,7 +68,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJsonWithBytes<T>
         let _ = state;
         let json = is_json(request.headers());
         let bytes = read_body(request).await?;
-        if !json {
+        // An empty body is a 400 whatever its type: there is nothing to read.
+        if !json && !is_blank(&bytes) {
             return Err(unsupported_media_type());
         }
         let value = parse(&bytes)?;
