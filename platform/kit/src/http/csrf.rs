@@ -45,7 +45,7 @@ impl DashboardOrigins {
 
     pub fn contains(&self, origin: &str) -> bool {
         let origin = origin.trim().to_ascii_lowercase();
-        self.0.iter().any(|allowed| *allowed == origin)
+        self.0.contains(&origin)
     }
 
     pub fn as_slice(&self) -> &[String] {
