@@ -135,13 +135,17 @@ pub fn object_key(event: &RecordedEvent) -> &str {
 }
 
 /// One object's row after a batch: its state as `evolve` left it, the stream
-/// version it reflects, and the events this batch applied to it.
+/// version it reflects, the events this batch applied to it, and its state
+/// before the first of them.
 #[derive(Debug)]
 pub struct Folded<'e, A: Aggregate> {
     pub key: String,
     pub version: i64,
     pub state: A::State,
     pub applied: Vec<(A::Event, &'e RecordedEvent)>,
+    /// The state before this batch (`Default`, "does not exist", for an
+    /// object this batch created).
+    pub before: A::State,
 }
 
 /// Folds the events of aggregate `A` into the rows of `table`: loads the
@@ -192,6 +196,7 @@ where
                 version,
                 state,
                 applied: Vec::new(),
+                before: A::State::default(),
             },
         );
     }
@@ -202,6 +207,7 @@ where
             version: 0,
             state: A::State::default(),
             applied: Vec::new(),
+            before: A::State::default(),
         });
         let version = i64::try_from(event.version).unwrap_or(i64::MAX);
         if version <= row.version {
@@ -219,6 +225,9 @@ where
             event.payload.clone(),
         )
         .map_err(|error| ApplyError::Poison(error.to_string()))?;
+        if row.applied.is_empty() {
+            row.before = row.state.clone();
+        }
         row.state = A::evolve(std::mem::take(&mut row.state), &domain_event);
         row.version = version;
         row.applied.push((domain_event, event));

@@ -1,17 +1,21 @@
 //! Payments: create (merchant API and the checkout's public variant),
 //! capture, and refunds.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use chrono::{Datelike, Utc};
-use paystream_domain::order::{MarkOrderAttempted, Order, OrderAggregate};
+use chrono::{DateTime, Datelike, Utc};
+use paystream_domain::order::{
+    MarkOrderAttempted, Order, OrderAggregate, OrderCommand, OrderState,
+};
 use paystream_domain::payment::{
     CapturePayment, CreatePayment, Payment, PaymentAggregate, PaymentMethodInput, RequestRefund,
 };
 use paystream_domain::validation::CardInput;
-use paystream_domain::{MerchantId, OrderId, PaymentId, RefundId};
+use paystream_domain::{DomainError, MerchantId, OrderId, PaymentId, RefundId};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -25,8 +29,8 @@ use paystream_kit::http::error::ApiError;
 use paystream_kit::http::json::ApiJsonWithBytes;
 use paystream_kit::http::limits::Client;
 use paystream_kit::http::path::ApiPath;
-use paystream_store::runner::{self, Loaded};
-use paystream_store::EventMetadata;
+use paystream_store::runner::{self, CommandError, Executed, Loaded};
+use paystream_store::{EventMetadata, PgEventStore};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -238,24 +242,25 @@ async fn create_payment(
         current_month: now.month(),
         at: now,
     };
-    let created =
-        runner::create::<PaymentAggregate, _>(&state.store, &payment_id, &metadata, |_| {
+    // The payment, then the order's attempted mark, in a task of their own:
+    // a client that hangs up in between cannot cancel the mark.
+    let store = state.store.clone();
+    let order_id = order.order_id.clone();
+    let work = tokio::spawn(async move {
+        let created = runner::create::<PaymentAggregate, _>(&store, &payment_id, &metadata, |_| {
             Ok(command.clone().into())
         })
         .await?;
+        let attempted =
+            mark_attempted(&store, loaded_order, &order_id, &payment_id, now, &metadata).await;
+        Ok::<_, CommandError>((created, attempted))
+    });
+    let (created, attempted) = work.await.map_err(|error| ApiError::internal(&error))??;
     let mut position = created.position;
-    // The order follows its payments: created → attempted. A no-op once attempted.
-    let attempted =
-        runner::execute_loaded::<OrderAggregate, _>(&state.store, loaded_order, &metadata, |_| {
-            Ok(MarkOrderAttempted {
-                payment_id: payment_id.clone(),
-                at: now,
-            }
-            .into())
-        })
-        .await;
     match attempted {
         Ok(executed) => position = position.max(executed.position),
+        // The payment stands; the order stays `created` until it is paid,
+        // which implies attempted (`Order::payment_attempted`).
         Err(error) => {
             tracing::warn!(%error, order_id = %order.order_id, "order not marked attempted")
         }
@@ -267,6 +272,46 @@ async fn create_payment(
         views::body(PaymentView::from(payment)),
         position,
     ))
+}
+
+/// Tries at the order's attempted mark, in all (each one retrying version
+/// conflicts itself, see `runner`).
+const ATTEMPTED_MARK_TRIES: u32 = 3;
+
+/// The order follows its payments: created → attempted, a no-op once
+/// attempted or paid (the acquirer may have claimed it already). `loaded` is
+/// the order as loaded before the payment was created: if it is stale, the
+/// append conflicts and the runner decides again on a fresh load. A stream
+/// that stays busy, or a store error, is tried again on a fresh load after
+/// a short pause, [`ATTEMPTED_MARK_TRIES`] times in all.
+async fn mark_attempted(
+    store: &PgEventStore,
+    loaded: Loaded<OrderAggregate>,
+    order_id: &OrderId,
+    payment_id: &PaymentId,
+    at: DateTime<Utc>,
+    metadata: &EventMetadata,
+) -> Result<Executed<OrderAggregate>, CommandError> {
+    let command = |_: &OrderState| -> Result<OrderCommand, DomainError> {
+        Ok(MarkOrderAttempted {
+            payment_id: payment_id.clone(),
+            at,
+        }
+        .into())
+    };
+    let mut result =
+        runner::execute_loaded::<OrderAggregate, _>(store, loaded, metadata, command).await;
+    for attempt in 1..ATTEMPTED_MARK_TRIES {
+        if !matches!(
+            result,
+            Err(CommandError::Contention(_) | CommandError::Store(_))
+        ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
+        result = runner::execute::<OrderAggregate, _>(store, order_id, metadata, command).await;
+    }
+    result
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -8,7 +8,8 @@ use crate::money::Money;
 /// `None` until the order is created.
 pub type OrderState = Option<Order>;
 
-/// `created` → `attempted` → `paid` (`created` → `paid` is allowed too).
+/// `created` → `attempted` → `paid` (`created` → `paid` is allowed too: see
+/// [`Order::payment_attempted`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
@@ -34,5 +35,15 @@ pub struct Order {
 impl Order {
     pub fn is_paid(&self) -> bool {
         self.status == OrderStatus::Paid
+    }
+
+    /// Whether a payment has been attempted for the order: it is `attempted`
+    /// or `paid`. Paid implies attempted even when the history holds no
+    /// `OrderAttempted`, as it may not: the acquirer can claim the order
+    /// (`MarkOrderPaid`) before the request that created the payment marks
+    /// it attempted, which is then a no-op; and a mark that failed is only
+    /// logged (the payment stands).
+    pub fn payment_attempted(&self) -> bool {
+        self.status != OrderStatus::Created || self.paid_by.is_some()
     }
 }

@@ -344,6 +344,33 @@ fn mark_order_attempted_again_or_after_payment_is_a_no_op() {
         .then_nothing();
 }
 
+/// The race behind issue 18: the acquirer claims the order before the
+/// request that created the payment marks it attempted. The mark is then a
+/// no-op, so the history has no `OrderAttempted`; the order still counts as
+/// attempted.
+#[test]
+fn an_order_paid_before_its_attempted_mark_counts_as_attempted() {
+    let order = given::<OrderAggregate>([created(), paid(1)])
+        .when(mark_attempted(1))
+        .then_nothing()
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Paid);
+    assert!(order.payment_attempted());
+}
+
+#[test]
+fn payment_attempted_follows_the_status() {
+    let at = |events: &[OrderEvent]| {
+        crate::replay::<OrderAggregate>(events)
+            .unwrap()
+            .payment_attempted()
+    };
+    assert!(!at(&[created()]));
+    assert!(at(&[created(), attempted(1)]));
+    assert!(at(&[created(), attempted(1), paid(1)]));
+    assert!(at(&[created(), paid(1)]));
+}
+
 #[test]
 fn mark_order_attempted_rejects_an_unknown_order() {
     given::<OrderAggregate>([])

@@ -6,14 +6,17 @@
 //! counted from the events applied, on the payment's creation day (UTC):
 //! every payment created, succeeded and failed, and the succeeded volume.
 //! The funnel is counted on the order's creation day (UTC): each order once
-//! when created, attempted and paid, and once when its succeeded payment is
-//! captured and when that payment's first refund is processed.
+//! per step it has reached, from its state and that of the payment that
+//! paid it: created; payment attempted (attempted or paid: an order can be
+//! paid without an `OrderAttempted`); paid; that payment captured; and at
+//! least one of its refunds processed (see [`Reached`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use paystream_domain::order::{OrderAggregate, OrderEvent};
-use paystream_domain::payment::{Payment, PaymentAggregate, PaymentEvent, RefundStatus};
+use paystream_domain::order::{Order, OrderAggregate};
+use paystream_domain::payment::{Payment, PaymentAggregate, PaymentEvent};
+use paystream_domain::PaymentId;
 use paystream_store::RecordedEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -298,7 +301,8 @@ async fn write_stats(
     Ok(())
 }
 
-/// Funnel steps reached, per merchant and order creation day.
+/// Funnel step counts, per merchant and order creation day (a change of
+/// them, while a batch is applied).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Steps {
     orders_created: i64,
@@ -308,79 +312,198 @@ struct Steps {
     refunded: i64,
 }
 
-/// Whether this batch captured the payment, and whether it processed the
-/// payment's first refund: every refund processed so far was processed by
-/// an event of this batch (a repeated event changes nothing, as in `evolve`).
-fn payment_steps(row: &Folded<'_, PaymentAggregate>, payment: &Payment) -> (bool, bool) {
-    let mut captured = false;
-    let mut processed_now = BTreeSet::new();
-    for (event, _) in &row.applied {
-        match event {
-            PaymentEvent::PaymentCaptured(_) => captured = true,
-            PaymentEvent::RefundProcessed(processed) => {
-                processed_now.insert(&processed.refund_id);
-            }
-            _ => {}
+impl Steps {
+    /// What moving one order from `before` to `after` changes.
+    fn between(before: Reached, after: Reached) -> Self {
+        let delta = |before: bool, after: bool| i64::from(after) - i64::from(before);
+        Self {
+            orders_created: delta(before.created, after.created),
+            payment_attempted: delta(before.attempted, after.attempted),
+            paid: delta(before.paid, after.paid),
+            captured: delta(before.captured, after.captured),
+            refunded: delta(before.refunded, after.refunded),
         }
     }
-    let first_refund = !processed_now.is_empty()
-        && payment
-            .refunds
-            .values()
-            .filter(|refund| refund.status == RefundStatus::Processed)
-            .all(|refund| processed_now.contains(&refund.refund_id));
-    (captured, first_refund)
+
+    fn add(&mut self, other: Self) {
+        self.orders_created += other.orders_created;
+        self.payment_attempted += other.payment_attempted;
+        self.paid += other.paid;
+        self.captured += other.captured;
+        self.refunded += other.refunded;
+    }
 }
 
+/// The steps of the payment that paid an order: captured, and at least one
+/// refund processed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Settled {
+    captured: bool,
+    refunded: bool,
+}
+
+impl Settled {
+    fn of(payment: Option<&Payment>) -> Self {
+        payment.map_or_else(Self::default, |payment| Self {
+            captured: payment.captured,
+            refunded: payment.amount_refunded > 0,
+        })
+    }
+}
+
+/// The funnel steps one order has reached: a function of its state and of
+/// the state of the payment that paid it (`paid_by`), each step implying
+/// the one before (refunded implies paid).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Reached {
+    created: bool,
+    attempted: bool,
+    paid: bool,
+    captured: bool,
+    refunded: bool,
+}
+
+impl Reached {
+    /// `payer`: the steps of the payment `order.paid_by` names, if projected.
+    fn of(order: Option<&Order>, payer: Option<Settled>) -> Self {
+        let Some(order) = order else {
+            return Self::default();
+        };
+        let paid = order.paid_by.is_some();
+        let payer = payer.filter(|_| paid).unwrap_or_default();
+        Self {
+            created: true,
+            // Paid implies attempted, with or without an `OrderAttempted`.
+            attempted: order.payment_attempted(),
+            paid,
+            captured: payer.captured,
+            refunded: payer.refunded,
+        }
+    }
+}
+
+fn paid_by(order: Option<&Order>) -> Option<&str> {
+    order?.paid_by.as_ref().map(PaymentId::as_str)
+}
+
+/// Counts each order once per step it has reached (see [`Reached`]): the
+/// change between the batch's before and after states of every order it
+/// touched, directly or through the payment that paid it. Each step is a
+/// function of the current states, so the counters equal a recount of the
+/// rows (migration 0009) whatever the batches and the history: an order
+/// paid without an `OrderAttempted` counts as attempted, and a payment
+/// counts as captured or refunded only for the order it paid.
 async fn write_funnel(
     conn: &mut PgConnection,
     orders: &[Folded<'_, OrderAggregate>],
     payments: &[Folded<'_, PaymentAggregate>],
 ) -> Result<(), ApplyError> {
+    // The payer steps of every payment this batch touched, before and after.
+    let settled: HashMap<&str, (Settled, Settled)> = payments
+        .iter()
+        .map(|row| {
+            let steps = (
+                Settled::of(row.before.as_ref()),
+                Settled::of(row.state.as_ref()),
+            );
+            (row.key.as_str(), steps)
+        })
+        .collect();
+    // Those of the payers of this batch's orders that it did not touch, as
+    // projected (`rm_payments`, unchanged by this batch).
+    let untouched: Vec<&str> = orders
+        .iter()
+        .filter_map(|row| paid_by(row.state.as_ref()))
+        .filter(|payment_id| !settled.contains_key(payment_id))
+        .collect();
+    let stored: HashMap<String, Settled> = if untouched.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query_as(
+            "select payment_id, captured, amount_refunded > 0 from rm_payments \
+             where payment_id = any($1)",
+        )
+        .bind(untouched)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, captured, refunded): (String, bool, bool)| (id, Settled { captured, refunded }))
+        .collect()
+    };
+    let payer = |payment_id: Option<&str>, after: bool| {
+        let payment_id = payment_id?;
+        match settled.get(payment_id) {
+            Some((before_batch, after_batch)) => {
+                Some(if after { *after_batch } else { *before_batch })
+            }
+            None => stored.get(payment_id).copied(),
+        }
+    };
+
     let mut deltas: BTreeMap<(Uuid, NaiveDate), Steps> = BTreeMap::new();
+    let mut touched_orders = HashSet::new();
     for row in orders {
         let Some(order) = &row.state else { continue };
-        let steps = deltas
+        touched_orders.insert(row.key.as_str());
+        let before = row.before.as_ref();
+        let steps = Steps::between(
+            Reached::of(before, payer(paid_by(before), false)),
+            Reached::of(Some(order), payer(paid_by(Some(order)), true)),
+        );
+        deltas
             .entry((Uuid::from(order.merchant_id), order.created_at.date_naive()))
-            .or_default();
-        for (event, _) in &row.applied {
-            match event {
-                OrderEvent::OrderCreated(_) => steps.orders_created += 1,
-                OrderEvent::OrderAttempted(_) => steps.payment_attempted += 1,
-                OrderEvent::OrderPaid(_) => steps.paid += 1,
-            }
-        }
+            .or_default()
+            .add(steps);
     }
-    // Captures and first refunds count on their order's creation day, which
-    // `rm_orders` holds (written above; an order's events precede its
-    // payments' in the log).
-    let reached: Vec<(String, bool, bool)> = payments_of(payments)
-        .map(|(row, payment)| {
-            let (captured, first_refund) = payment_steps(row, payment);
-            (payment.order_id.to_string(), captured, first_refund)
+
+    // A payment whose order this batch did not touch moves at most its own
+    // steps (captured, refunded), and only if it paid the order. The order
+    // (its day and payer) is as `rm_orders` holds it; one that is not
+    // projected (its stream parked) was never counted, nor is its payment.
+    let moved: Vec<(String, String, Settled, Settled)> = payments_of(payments)
+        .filter(|(row, payment)| {
+            let (before, after) = settled[row.key.as_str()];
+            before != after && !touched_orders.contains(payment.order_id.as_str())
         })
-        .filter(|(_, captured, first_refund)| *captured || *first_refund)
+        .map(|(row, payment)| {
+            let (before, after) = settled[row.key.as_str()];
+            (payment.order_id.to_string(), row.key.clone(), before, after)
+        })
         .collect();
-    if !reached.is_empty() {
-        let ids: Vec<&str> = reached.iter().map(|(id, _, _)| id.as_str()).collect();
-        let days: HashMap<String, (Uuid, DateTime<Utc>)> = sqlx::query_as(
-            "select order_id, merchant_id, created_at from rm_orders where order_id = any($1)",
+    if !moved.is_empty() {
+        let ids: Vec<&str> = moved.iter().map(|(order, ..)| order.as_str()).collect();
+        let projected: HashMap<String, (Uuid, DateTime<Utc>, Option<String>)> = sqlx::query_as(
+            "select order_id, merchant_id, created_at, state->>'paid_by' from rm_orders \
+             where order_id = any($1)",
         )
         .bind(ids)
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(|(id, merchant, created): (String, Uuid, DateTime<Utc>)| (id, (merchant, created)))
+        .map(
+            |(id, merchant, created, paid_by): (String, Uuid, DateTime<Utc>, Option<String>)| {
+                (id, (merchant, created, paid_by))
+            },
+        )
         .collect();
-        for (order_id, captured, first_refund) in &reached {
-            // An order that is not projected (its stream parked) was never
-            // counted as created either, so its payment is not counted.
-            let Some((merchant, created)) = days.get(order_id) else {
+        for (order_id, payment_id, before, after) in &moved {
+            let Some((merchant, created, paid_by)) = projected.get(order_id) else {
                 continue;
             };
-            let steps = deltas.entry((*merchant, created.date_naive())).or_default();
-            steps.captured += i64::from(*captured);
-            steps.refunded += i64::from(*first_refund);
+            if paid_by.as_deref() != Some(payment_id.as_str()) {
+                continue;
+            }
+            let paid = |settled: Settled| Reached {
+                created: true,
+                attempted: true,
+                paid: true,
+                captured: settled.captured,
+                refunded: settled.refunded,
+            };
+            deltas
+                .entry((*merchant, created.date_naive()))
+                .or_default()
+                .add(Steps::between(paid(*before), paid(*after)));
         }
     }
     deltas.retain(|_, steps| *steps != Steps::default());

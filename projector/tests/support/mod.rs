@@ -2,7 +2,7 @@
 //! test's own, the real relay, the real projector (in-process or as the
 //! `projector` binary), a randomized workload of real commands, canonical
 //! dumps of every read-model table, and the ledger invariants.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod workload;
 
