@@ -16,6 +16,7 @@ use paystream_domain::dev as seed;
 use paystream_domain::merchant::{
     DisableWebhookEndpoint, Merchant as MerchantState, MerchantAggregate,
 };
+use paystream_domain::validation::SystemPorts;
 use paystream_domain::webhook::{
     RecordWebhookAttempt, RetryWebhookDelivery, ScheduleWebhookDelivery, WebhookDelivery,
     WebhookDeliveryAggregate, WebhookDeliveryStatus, TEST_RETRY_INTERVALS_SECONDS,
@@ -25,7 +26,7 @@ use paystream_store::runner;
 use paystream_store::EventMetadata;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::app::{dev_merchant, spawn_app, spawn_app_in, Merchant, TestApp};
+use support::app::{dev_merchant, spawn_app, spawn_app_in, spawn_app_with, Merchant, TestApp};
 use uuid::Uuid;
 
 /// What the dispatcher would write for `merchant`.
@@ -920,7 +921,8 @@ async fn bad_inputs_get_a_4xx_and_append_nothing() {
 
 /// `PUT /api/v1/webhooks/config` with `url`, which must be refused: 400
 /// `BAD_REQUEST_ERROR` on `url`, nothing appended, the endpoint unchanged.
-async fn assert_url_refused(app: &TestApp, merchant: &Merchant, name: &str, url: &str) {
+/// Returns the error's description.
+async fn assert_url_refused(app: &TestApp, merchant: &Merchant, name: &str, url: &str) -> String {
     let before = app.event_count().await;
     let url_before = app.merchant_state(merchant).await.webhook.url;
     let (status, body, headers) = app
@@ -946,6 +948,7 @@ async fn assert_url_refused(app: &TestApp, merchant: &Merchant, name: &str, url:
         url_before,
         "{label}"
     );
+    body["error"]["description"].as_str().unwrap().to_owned()
 }
 
 /// Every form of a non-public target that production must refuse when the
@@ -1063,7 +1066,7 @@ async fn dev_allows_loopback_but_not_private_addresses_or_the_services_ports() {
         "http://localhost:4000/hooks",
         "http://[::1]:4000/hooks",
         "http://127.1:8080/hooks",
-        "http://127.0.0.1:8085/hooks",
+        "http://127.0.0.1:8086/hooks",
         "https://93.184.216.34/hooks",
     ] {
         app.configure(&merchant, url).await;
@@ -1072,4 +1075,89 @@ async fn dev_allows_loopback_but_not_private_addresses_or_the_services_ports() {
             Some(url)
         );
     }
+}
+
+/// The ports of a system moved as the smoke run moves it (edge 18000, APIs
+/// 18081 and 18082, projector 18083, dispatcher 18084, example shop 18085,
+/// legacy 13000 and 13001, NATS monitoring 8222), with a real listener
+/// standing in for the edge.
+async fn moved_system() -> (tokio::net::TcpListener, Vec<u16>) {
+    let edge = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut ports = vec![edge.local_addr().unwrap().port()];
+    ports.extend([18081, 18082, 18083, 18084, 18085, 13000, 13001, 8222]);
+    (edge, ports)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_refuses_every_port_the_system_is_configured_to_listen_on() {
+    let (edge, ports) = moved_system().await;
+    let edge_port = ports[0];
+    let app = spawn_app_with(Profile::Dev, SystemPorts::new(ports.iter().copied())).await;
+    let own_port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let merchant = dev_merchant();
+
+    let description = assert_url_refused(
+        &app,
+        &merchant,
+        "the edge",
+        &format!("http://127.0.0.1:{edge_port}/"),
+    )
+    .await;
+    assert_eq!(
+        description,
+        format!(
+            "url must not point to port {edge_port} on loopback: Paystream itself listens there"
+        )
+    );
+    for &port in &ports {
+        for host in ["127.0.0.1", "localhost", "[::1]", "127.1", "2130706433"] {
+            assert_url_refused(
+                &app,
+                &merchant,
+                "a configured system port",
+                &format!("http://{host}:{port}/api/v1/merchants"),
+            )
+            .await;
+        }
+    }
+    // The API's own port, though the list leaves it out.
+    assert!(!ports.contains(&own_port));
+    assert_url_refused(
+        &app,
+        &merchant,
+        "the API's own port",
+        &format!("http://127.0.0.1:{own_port}/api/v1/orders"),
+    )
+    .await;
+    // A name that does not resolve is accepted offline, but not on a
+    // system port (it might stand for loopback).
+    let description = assert_url_refused(
+        &app,
+        &merchant,
+        "an unresolvable name on a system port",
+        "http://does-not-resolve.invalid:18083/",
+    )
+    .await;
+    assert!(
+        description.contains("could not be resolved"),
+        "{description}"
+    );
+
+    // Ports outside the configured set are free, the default layout's too:
+    // the set is the configuration, not a list in the code.
+    let free = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let free_port = free.local_addr().unwrap().port();
+    for url in [
+        format!("http://127.0.0.1:{free_port}/hook"),
+        "http://127.0.0.1:8081/hook".to_owned(),
+        "http://localhost:8000/hook".to_owned(),
+        "http://does-not-resolve.invalid:4000/hook".to_owned(),
+    ] {
+        app.configure(&merchant, &url).await;
+        assert_eq!(
+            app.merchant_state(&merchant).await.webhook.url.as_deref(),
+            Some(url.as_str())
+        );
+    }
+    drop((edge, free));
 }

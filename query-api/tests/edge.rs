@@ -424,6 +424,7 @@ async fn spawn_command_api(database_url: &str, events_stream: &str) -> SocketAdd
             events_stream: events_stream.to_owned(),
             events_subject_prefix: format!("{}.events", events_stream.to_lowercase()),
         },
+        system_ports: paystream_kit::config::SystemPortsArgs::default(),
         http_addr: "127.0.0.1:0".parse().expect("address"),
         relay: false,
         acquirer: false,

@@ -7,7 +7,7 @@ pub mod email;
 pub mod url;
 pub mod vpa;
 
-pub use address::{is_public, AddressPolicy, AddressRefusal, SERVICE_PORTS};
+pub use address::{is_public, AddressPolicy, AddressRefusal, SystemPorts, SystemPortsError};
 pub use card::{validate_card, CardInput, CardNetwork, CardRejection, ValidatedCard};
 pub use email::validate_email;
 pub use url::{check_target_name, validate_webhook_url, webhook_target, TargetHost, WebhookTarget};
