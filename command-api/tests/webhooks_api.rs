@@ -990,6 +990,19 @@ const PRODUCTION_REFUSED: &[(&str, &str)] = &[
         "a name that does not resolve",
         "https://no-such-host.invalid/hooks",
     ),
+    ("localhost with a final dot", "http://localhost.:8083/hooks"),
+    (
+        "a public name with a final dot",
+        "https://example.com./hooks",
+    ),
+    (
+        "single-label metadata",
+        "http://metadata/computeMetadata/v1/",
+    ),
+    (
+        "metadata with a final dot",
+        "http://metadata./computeMetadata/v1/",
+    ),
     ("credentials", "https://user:pass@93.184.216.34/hooks"),
     ("user name only", "https://user@93.184.216.34/hooks"),
 ];
@@ -1001,6 +1014,16 @@ async fn production_refuses_non_public_webhook_urls_when_configured() {
     for (name, url) in PRODUCTION_REFUSED {
         assert_url_refused(&app, &merchant, name, url).await;
     }
+    assert_eq!(
+        assert_url_refused(
+            &app,
+            &merchant,
+            "a name that does not resolve",
+            "https://does-not-resolve.invalid/hooks"
+        )
+        .await,
+        "url host does-not-resolve.invalid could not be resolved"
+    );
     // A public address is accepted, on any port.
     app.configure(&merchant, "https://93.184.216.34/hooks")
         .await;
@@ -1160,4 +1183,63 @@ async fn dev_refuses_every_port_the_system_is_configured_to_listen_on() {
         );
     }
     drop((edge, free));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_no_endpoint_may_have_are_refused_in_dev_too() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    for (name, url, reason) in [
+        (
+            "localhost with a final dot",
+            "http://localhost.:8083/",
+            "url host localhost. ends with a dot; write it without the final dot (localhost)",
+        ),
+        (
+            "a public name with a final dot",
+            "https://example.com./hooks",
+            "url host example.com. ends with a dot; write it without the final dot (example.com)",
+        ),
+        (
+            "a moved loopback name with a final dot",
+            "http://localtest.me.:8081/",
+            "url host localtest.me. ends with a dot; write it without the final dot (localtest.me)",
+        ),
+        (
+            "cloud metadata name",
+            "http://metadata.google.internal/",
+            "url host metadata.google.internal is an internal name (.internal); webhooks go to public names",
+        ),
+        (
+            "Docker's host name",
+            "http://host.docker.internal:4000/hooks",
+            "url host host.docker.internal is an internal name (.internal); webhooks go to public names",
+        ),
+        (
+            "single-label metadata",
+            "http://metadata/",
+            "url host metadata is a single-label name; use a fully qualified name such as \
+             hooks.example.com (localhost is the only single-label name allowed)",
+        ),
+        (
+            "metadata with a final dot",
+            "http://metadata./computeMetadata/v1/",
+            "url host metadata. ends with a dot; write it without the final dot (metadata)",
+        ),
+        (
+            "another single-label name",
+            "http://webhook-receiver:4000/hooks",
+            "url host webhook-receiver is a single-label name; use a fully qualified name such as \
+             hooks.example.com (localhost is the only single-label name allowed)",
+        ),
+    ] {
+        assert_eq!(
+            assert_url_refused(&app, &merchant, name, url).await,
+            reason,
+            "{name}"
+        );
+    }
+    // localhost itself is how dev receives webhooks.
+    app.configure(&merchant, "http://localhost:4000/hooks")
+        .await;
 }

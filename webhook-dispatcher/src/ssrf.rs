@@ -4,7 +4,10 @@
 //! rule, the same one the command API applies when a URL is configured:
 //! production allows public addresses only; dev and tests allow loopback
 //! too, except on the ports the system itself listens on (the configured
-//! [`SystemPorts`]). The URL is checked again here, before every
+//! [`SystemPorts`]). Host names no endpoint may have (a final dot,
+//! `.internal`, a single label other than `localhost`:
+//! [`check_target_name`]) are refused in every profile, for URLs configured
+//! before that rule too. The URL is checked again here, before every
 //! attempt, because DNS answers change after configuration.
 //!
 //! * Every address a host name resolves to is checked; one refused address
@@ -22,7 +25,7 @@ use std::sync::Arc;
 
 #[cfg(doc)]
 use paystream_domain::validation::SystemPorts;
-use paystream_domain::validation::{AddressPolicy, AddressRefusal};
+use paystream_domain::validation::{check_target_name, AddressPolicy, AddressRefusal};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Why a target was refused.
@@ -138,6 +141,11 @@ impl Guard {
         let host = url
             .host_str()
             .ok_or_else(|| GuardError::BadUrl("no host".into()))?;
+        // The parser gives IPv4 addresses in dotted form and IPv6 ones in
+        // brackets: anything else is a name.
+        if !host.starts_with('[') && host.parse::<IpAddr>().is_err() {
+            check_target_name(host).map_err(|error| GuardError::BadUrl(error.to_string()))?;
+        }
         let port = url
             .port_or_known_default()
             .ok_or_else(|| GuardError::BadUrl("no port".into()))?;
@@ -266,6 +274,29 @@ mod tests {
         // Public hosts may use those ports.
         let parsed = reqwest::Url::parse("http://93.184.216.34:18081/x").unwrap();
         production().check_url(&parsed).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn names_no_endpoint_may_have_are_refused_in_every_profile() {
+        for url in [
+            "http://localhost.:4000/x",
+            "https://example.com./x",
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "http://metadata/computeMetadata/v1/",
+            "http://metadata./x",
+        ] {
+            let parsed = reqwest::Url::parse(url).unwrap();
+            for guard in [production(), dev()] {
+                let error = guard.check_url(&parsed).await.unwrap_err();
+                assert!(matches!(error, GuardError::BadUrl(_)), "{url}: {error}");
+            }
+        }
+        let parsed = reqwest::Url::parse("http://localhost.:4000/x").unwrap();
+        assert_eq!(
+            dev().check_url(&parsed).await.unwrap_err().to_string(),
+            "webhook URL is not usable: url host localhost. ends with a dot; write it without \
+             the final dot (localhost)"
+        );
     }
 
     #[tokio::test]
