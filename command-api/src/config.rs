@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 
 use clap::Args;
-pub use paystream_kit::config::{DatabaseArgs, NatsArgs, Profile, RuntimeArgs, Secret};
+pub use paystream_kit::config::{
+    DatabaseArgs, NatsArgs, Profile, RuntimeArgs, Secret, SystemPortsArgs,
+};
 
 use paystream_store::relay::RelayConfig;
 
@@ -18,6 +20,11 @@ pub struct Config {
 
     #[command(flatten)]
     pub nats: NatsArgs,
+
+    /// Ports a webhook URL must not point to on loopback (dev); the API's
+    /// own port is added.
+    #[command(flatten)]
+    pub system_ports: SystemPortsArgs,
 
     #[arg(
         long,

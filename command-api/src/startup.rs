@@ -10,7 +10,9 @@ use tokio::net::TcpListener;
 use crate::acquirer::{self, AcquirerConfig};
 use crate::config::{Config, Profile};
 use crate::routes;
+use crate::routes::webhooks::address_policy;
 use crate::seed;
+use paystream_domain::validation::AddressPolicy;
 use paystream_kit::http::csrf::{self, DashboardOrigins};
 use paystream_kit::http::error::with_fallbacks;
 use paystream_kit::http::headers::security_headers;
@@ -24,6 +26,9 @@ use paystream_store::PgEventStore;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub profile: Profile,
+    /// Where webhook URLs may point: the profile's rule, with the system's
+    /// ports (`PAYSTREAM_SYSTEM_PORTS` and this API's own) in dev.
+    pub webhook_targets: Arc<AddressPolicy>,
     pub store: PgEventStore,
     pub nats: async_nats::Client,
     pub relay_signal: RelaySignal,
@@ -118,11 +123,14 @@ impl Application {
             );
         }
         let listener = TcpListener::bind(config.http_addr).await?;
-        tracing::info!(addr = %listener.local_addr()?, profile = ?config.runtime.profile, "command-api listening");
+        let addr = listener.local_addr()?;
+        let system_ports = config.system_ports.system_ports.with(addr.port());
+        tracing::info!(%addr, profile = ?config.runtime.profile, %system_ports, "command-api listening");
         Ok(Self {
             listener,
             state: AppState {
                 profile: config.runtime.profile,
+                webhook_targets: Arc::new(address_policy(config.runtime.profile, system_ports)),
                 store,
                 nats,
                 relay_signal,

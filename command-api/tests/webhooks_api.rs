@@ -16,6 +16,7 @@ use paystream_domain::dev as seed;
 use paystream_domain::merchant::{
     DisableWebhookEndpoint, Merchant as MerchantState, MerchantAggregate,
 };
+use paystream_domain::validation::SystemPorts;
 use paystream_domain::webhook::{
     RecordWebhookAttempt, RetryWebhookDelivery, ScheduleWebhookDelivery, WebhookDelivery,
     WebhookDeliveryAggregate, WebhookDeliveryStatus, TEST_RETRY_INTERVALS_SECONDS,
@@ -25,7 +26,7 @@ use paystream_store::runner;
 use paystream_store::EventMetadata;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::app::{dev_merchant, spawn_app, spawn_app_in, Merchant, TestApp};
+use support::app::{dev_merchant, spawn_app, spawn_app_in, spawn_app_with, Merchant, TestApp};
 use uuid::Uuid;
 
 /// What the dispatcher would write for `merchant`.
@@ -920,7 +921,8 @@ async fn bad_inputs_get_a_4xx_and_append_nothing() {
 
 /// `PUT /api/v1/webhooks/config` with `url`, which must be refused: 400
 /// `BAD_REQUEST_ERROR` on `url`, nothing appended, the endpoint unchanged.
-async fn assert_url_refused(app: &TestApp, merchant: &Merchant, name: &str, url: &str) {
+/// Returns the error's description.
+async fn assert_url_refused(app: &TestApp, merchant: &Merchant, name: &str, url: &str) -> String {
     let before = app.event_count().await;
     let url_before = app.merchant_state(merchant).await.webhook.url;
     let (status, body, headers) = app
@@ -946,6 +948,7 @@ async fn assert_url_refused(app: &TestApp, merchant: &Merchant, name: &str, url:
         url_before,
         "{label}"
     );
+    body["error"]["description"].as_str().unwrap().to_owned()
 }
 
 /// Every form of a non-public target that production must refuse when the
@@ -987,6 +990,19 @@ const PRODUCTION_REFUSED: &[(&str, &str)] = &[
         "a name that does not resolve",
         "https://no-such-host.invalid/hooks",
     ),
+    ("localhost with a final dot", "http://localhost.:8083/hooks"),
+    (
+        "a public name with a final dot",
+        "https://example.com./hooks",
+    ),
+    (
+        "single-label metadata",
+        "http://metadata/computeMetadata/v1/",
+    ),
+    (
+        "metadata with a final dot",
+        "http://metadata./computeMetadata/v1/",
+    ),
     ("credentials", "https://user:pass@93.184.216.34/hooks"),
     ("user name only", "https://user@93.184.216.34/hooks"),
 ];
@@ -998,6 +1014,16 @@ async fn production_refuses_non_public_webhook_urls_when_configured() {
     for (name, url) in PRODUCTION_REFUSED {
         assert_url_refused(&app, &merchant, name, url).await;
     }
+    assert_eq!(
+        assert_url_refused(
+            &app,
+            &merchant,
+            "a name that does not resolve",
+            "https://does-not-resolve.invalid/hooks"
+        )
+        .await,
+        "url host does-not-resolve.invalid could not be resolved"
+    );
     // A public address is accepted, on any port.
     app.configure(&merchant, "https://93.184.216.34/hooks")
         .await;
@@ -1063,7 +1089,7 @@ async fn dev_allows_loopback_but_not_private_addresses_or_the_services_ports() {
         "http://localhost:4000/hooks",
         "http://[::1]:4000/hooks",
         "http://127.1:8080/hooks",
-        "http://127.0.0.1:8085/hooks",
+        "http://127.0.0.1:8086/hooks",
         "https://93.184.216.34/hooks",
     ] {
         app.configure(&merchant, url).await;
@@ -1072,4 +1098,148 @@ async fn dev_allows_loopback_but_not_private_addresses_or_the_services_ports() {
             Some(url)
         );
     }
+}
+
+/// The ports of a system moved as the smoke run moves it (edge 18000, APIs
+/// 18081 and 18082, projector 18083, dispatcher 18084, example shop 18085,
+/// legacy 13000 and 13001, NATS monitoring 8222), with a real listener
+/// standing in for the edge.
+async fn moved_system() -> (tokio::net::TcpListener, Vec<u16>) {
+    let edge = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut ports = vec![edge.local_addr().unwrap().port()];
+    ports.extend([18081, 18082, 18083, 18084, 18085, 13000, 13001, 8222]);
+    (edge, ports)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_refuses_every_port_the_system_is_configured_to_listen_on() {
+    let (edge, ports) = moved_system().await;
+    let edge_port = ports[0];
+    let app = spawn_app_with(Profile::Dev, SystemPorts::new(ports.iter().copied())).await;
+    let own_port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let merchant = dev_merchant();
+
+    let description = assert_url_refused(
+        &app,
+        &merchant,
+        "the edge",
+        &format!("http://127.0.0.1:{edge_port}/"),
+    )
+    .await;
+    assert_eq!(
+        description,
+        format!(
+            "url must not point to port {edge_port} on loopback: Paystream itself listens there"
+        )
+    );
+    for &port in &ports {
+        for host in ["127.0.0.1", "localhost", "[::1]", "127.1", "2130706433"] {
+            assert_url_refused(
+                &app,
+                &merchant,
+                "a configured system port",
+                &format!("http://{host}:{port}/api/v1/merchants"),
+            )
+            .await;
+        }
+    }
+    // The API's own port, though the list leaves it out.
+    assert!(!ports.contains(&own_port));
+    assert_url_refused(
+        &app,
+        &merchant,
+        "the API's own port",
+        &format!("http://127.0.0.1:{own_port}/api/v1/orders"),
+    )
+    .await;
+    // A name that does not resolve is accepted offline, but not on a
+    // system port (it might stand for loopback).
+    let description = assert_url_refused(
+        &app,
+        &merchant,
+        "an unresolvable name on a system port",
+        "http://does-not-resolve.invalid:18083/",
+    )
+    .await;
+    assert!(
+        description.contains("could not be resolved"),
+        "{description}"
+    );
+
+    // Ports outside the configured set are free, the default layout's too:
+    // the set is the configuration, not a list in the code.
+    let free = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let free_port = free.local_addr().unwrap().port();
+    for url in [
+        format!("http://127.0.0.1:{free_port}/hook"),
+        "http://127.0.0.1:8081/hook".to_owned(),
+        "http://localhost:8000/hook".to_owned(),
+        "http://does-not-resolve.invalid:4000/hook".to_owned(),
+    ] {
+        app.configure(&merchant, &url).await;
+        assert_eq!(
+            app.merchant_state(&merchant).await.webhook.url.as_deref(),
+            Some(url.as_str())
+        );
+    }
+    drop((edge, free));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_no_endpoint_may_have_are_refused_in_dev_too() {
+    let app = spawn_app().await;
+    let merchant = dev_merchant();
+    for (name, url, reason) in [
+        (
+            "localhost with a final dot",
+            "http://localhost.:8083/",
+            "url host localhost. ends with a dot; write it without the final dot (localhost)",
+        ),
+        (
+            "a public name with a final dot",
+            "https://example.com./hooks",
+            "url host example.com. ends with a dot; write it without the final dot (example.com)",
+        ),
+        (
+            "a moved loopback name with a final dot",
+            "http://localtest.me.:8081/",
+            "url host localtest.me. ends with a dot; write it without the final dot (localtest.me)",
+        ),
+        (
+            "cloud metadata name",
+            "http://metadata.google.internal/",
+            "url host metadata.google.internal is an internal name (.internal); webhooks go to public names",
+        ),
+        (
+            "Docker's host name",
+            "http://host.docker.internal:4000/hooks",
+            "url host host.docker.internal is an internal name (.internal); webhooks go to public names",
+        ),
+        (
+            "single-label metadata",
+            "http://metadata/",
+            "url host metadata is a single-label name; use a fully qualified name such as \
+             hooks.example.com (localhost is the only single-label name allowed)",
+        ),
+        (
+            "metadata with a final dot",
+            "http://metadata./computeMetadata/v1/",
+            "url host metadata. ends with a dot; write it without the final dot (metadata)",
+        ),
+        (
+            "another single-label name",
+            "http://webhook-receiver:4000/hooks",
+            "url host webhook-receiver is a single-label name; use a fully qualified name such as \
+             hooks.example.com (localhost is the only single-label name allowed)",
+        ),
+    ] {
+        assert_eq!(
+            assert_url_refused(&app, &merchant, name, url).await,
+            reason,
+            "{name}"
+        );
+    }
+    // localhost itself is how dev receives webhooks.
+    app.configure(&merchant, "http://localhost:4000/hooks")
+        .await;
 }

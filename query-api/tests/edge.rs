@@ -83,7 +83,7 @@ async fn the_edge_sends_reads_to_query_api_and_writes_to_command_api() {
         ("PUT", format!("/api/v1/orders/{id}"), Some(json!({})), 404),
         ("DELETE", format!("/api/v1/orders/{id}"), None, 404),
         ("PATCH", "/api/v1/orders".to_owned(), Some(json!({})), 405),
-        ("POST", "/api/v1/orders".to_owned(), Some(oversized), 400),
+        ("POST", "/api/v1/orders".to_owned(), Some(oversized), 413),
     ];
     for (method, path, body, status) in cases {
         let through_edge = edge.send(method, &path, body.clone()).await;
@@ -424,6 +424,7 @@ async fn spawn_command_api(database_url: &str, events_stream: &str) -> SocketAdd
             events_stream: events_stream.to_owned(),
             events_subject_prefix: format!("{}.events", events_stream.to_lowercase()),
         },
+        system_ports: paystream_kit::config::SystemPortsArgs::default(),
         http_addr: "127.0.0.1:0".parse().expect("address"),
         relay: false,
         acquirer: false,

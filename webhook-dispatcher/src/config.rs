@@ -5,8 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
+use paystream_domain::validation::{AddressPolicy, SystemPorts};
 use paystream_domain::webhook::{RETRY_INTERVALS_SECONDS, TEST_RETRY_INTERVALS_SECONDS};
-pub use paystream_kit::config::{DatabaseArgs, NatsArgs, Profile, RuntimeArgs, Secret};
+pub use paystream_kit::config::{
+    DatabaseArgs, NatsArgs, Profile, RuntimeArgs, Secret, SystemPortsArgs,
+};
 use paystream_store::relay::RelayConfig;
 
 #[derive(Debug, Clone, Args)]
@@ -19,6 +22,11 @@ pub struct Config {
 
     #[command(flatten)]
     pub nats: NatsArgs,
+
+    /// Ports never sent to on loopback (dev); the dispatcher's own port is
+    /// added.
+    #[command(flatten)]
+    pub system_ports: SystemPortsArgs,
 
     #[arg(
         long,
@@ -35,10 +43,11 @@ pub struct Config {
     )]
     pub consumer_name: String,
 
-    /// Allow targets on loopback addresses (127.0.0.0/8, ::1), except the
-    /// Paystream services' ports 8081–8084; other private, link-local, CGNAT
-    /// and ULA addresses stay refused. Default: true in the dev profile,
-    /// false in production (public addresses only).
+    /// Allow targets on loopback addresses (127.0.0.0/8, ::1), except on
+    /// the ports the system itself listens on (PAYSTREAM_SYSTEM_PORTS and
+    /// this dispatcher's own); other private, link-local, CGNAT and ULA
+    /// addresses stay refused. Default: true in the dev profile, false in
+    /// production (public addresses only).
     #[arg(long, env = "PAYSTREAM_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::Set)]
     pub allow_private: Option<bool>,
 
@@ -65,6 +74,11 @@ impl Config {
             allow_private: self
                 .allow_private
                 .unwrap_or(self.runtime.profile == Profile::Dev),
+            system_ports: self
+                .system_ports
+                .system_ports
+                .clone()
+                .with(self.http_addr.port()),
             retry_intervals: if self.retry_intervals_test {
                 TEST_RETRY_INTERVALS_SECONDS.to_vec()
             } else {
@@ -77,15 +91,30 @@ impl Config {
     }
 }
 
+impl Settings {
+    /// The SSRF guard's rule.
+    pub fn address_policy(&self) -> AddressPolicy {
+        if self.allow_private {
+            AddressPolicy::PublicAndLoopback {
+                system_ports: self.system_ports.clone(),
+            }
+        } else {
+            AddressPolicy::PublicOnly
+        }
+    }
+}
+
 /// What the dispatcher's tasks need, independent of how it was configured.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Stream and subject prefix of the relay's JetStream stream.
     pub relay: RelayConfig,
     pub consumer_name: String,
-    /// The SSRF guard's dev policy (loopback allowed too, but not the
-    /// services' ports) when true; public addresses only when false.
+    /// The SSRF guard's dev policy (loopback allowed too, but not on
+    /// `system_ports`) when true; public addresses only when false.
     pub allow_private: bool,
+    /// The ports the system listens on: never a target on loopback.
+    pub system_ports: SystemPorts,
     /// Retry schedule of new deliveries.
     pub retry_intervals: Vec<u32>,
     /// Global bound on deliveries in flight.
@@ -114,6 +143,7 @@ impl Default for Settings {
             relay: RelayConfig::default(),
             consumer_name: "webhook-dispatcher".into(),
             allow_private: false,
+            system_ports: paystream_kit::config::default_system_ports(),
             retry_intervals: RETRY_INTERVALS_SECONDS.to_vec(),
             max_in_flight: 256,
             max_per_endpoint: 8,
@@ -125,5 +155,51 @@ impl Default for Settings {
             ack_wait: Duration::from_secs(30),
             backoff_max: Duration::from_secs(5),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use clap::Parser;
+    use paystream_domain::validation::AddressRefusal;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn settings(args: &[&str]) -> Settings {
+        Cli::try_parse_from(std::iter::once("webhook-dispatcher").chain(args.iter().copied()))
+            .unwrap()
+            .config
+            .settings()
+    }
+
+    #[test]
+    fn the_guard_refuses_the_configured_ports_and_its_own() {
+        let settings = settings(&[
+            "--profile",
+            "dev",
+            "--system-ports",
+            "18000,18081,13000",
+            "--http-addr",
+            "127.0.0.1:18084",
+        ]);
+        let policy = settings.address_policy();
+        let loopback = "127.0.0.1".parse().unwrap();
+        for port in [18000, 18081, 13000, 18084] {
+            assert_eq!(
+                policy.check(loopback, Some(port)),
+                Err(AddressRefusal::SystemPort(port))
+            );
+        }
+        for port in [8000, 8081, 8084, 4000] {
+            assert_eq!(policy.check(loopback, Some(port)), Ok(()), "{port}");
+        }
+        let production = self::settings(&["--profile", "production"]);
+        assert_eq!(production.address_policy(), AddressPolicy::PublicOnly);
     }
 }

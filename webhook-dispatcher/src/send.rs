@@ -113,7 +113,7 @@ impl Sender {
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(GuardedResolver::shared(guard))
+            .dns_resolver(GuardedResolver::shared(guard.clone()))
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(16)
             .build()?;

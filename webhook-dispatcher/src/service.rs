@@ -79,15 +79,14 @@ pub fn spawn(
     let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::default());
     let sender = Sender::new(
-        Guard {
-            allow_private: settings.allow_private,
-        },
+        Guard::new(settings.address_policy()),
         settings.request_timeout,
     )?;
     tracing::info!(
         consumer = %settings.consumer_name,
         stream = %settings.relay.stream_name,
         allow_private = settings.allow_private,
+        system_ports = %settings.system_ports,
         retry_intervals = ?settings.retry_intervals,
         "webhook dispatcher starting"
     );

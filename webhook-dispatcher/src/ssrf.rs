@@ -2,10 +2,13 @@
 //!
 //! Which addresses are allowed is [`paystream_domain::validation::address`]'s
 //! rule, the same one the command API applies when a URL is configured:
-//! production allows public addresses only; dev and tests
-//! ([`Guard::allow_private`]) allow loopback too, except the Paystream
-//! services' own ports (8081–8084). The URL is checked again here, before
-//! every attempt, because DNS answers change after configuration.
+//! production allows public addresses only; dev and tests allow loopback
+//! too, except on the ports the system itself listens on (the configured
+//! [`SystemPorts`]). Host names no endpoint may have (a final dot,
+//! `.internal`, a single label other than `localhost`:
+//! [`check_target_name`]) are refused in every profile, for URLs configured
+//! before that rule too. The URL is checked again here, before every
+//! attempt, because DNS answers change after configuration.
 //!
 //! * Every address a host name resolves to is checked; one refused address
 //!   refuses the target.
@@ -13,14 +16,16 @@
 //!   checked (it is the client's DNS resolver), so a second DNS answer
 //!   (rebinding) cannot slip a private address in. IP literals, which need no
 //!   resolution, are checked before the request. A resolver is not told the
-//!   port, so the service-port rule is checked against the URL before the
+//!   port, so the system-port rule is checked against the URL before the
 //!   request (in dev only: production refuses loopback whatever the port).
 //! * Redirects are never followed.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use paystream_domain::validation::{AddressPolicy, AddressRefusal};
+#[cfg(doc)]
+use paystream_domain::validation::SystemPorts;
+use paystream_domain::validation::{check_target_name, AddressPolicy, AddressRefusal};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Why a target was refused.
@@ -29,9 +34,9 @@ pub enum GuardError {
     #[error("webhook target {host} resolves to a forbidden address ({address})")]
     Forbidden { host: String, address: IpAddr },
     #[error(
-        "webhook target {host} uses port {port}, which belongs to a Paystream service on loopback"
+        "webhook target {host} uses port {port}, which Paystream itself listens on (loopback)"
     )]
-    ServicePort { host: String, port: u16 },
+    SystemPort { host: String, port: u16 },
     #[error("webhook target {host} could not be resolved: {reason}")]
     Unresolvable { host: String, reason: String },
     #[error("webhook URL is not usable: {0}")]
@@ -39,21 +44,23 @@ pub enum GuardError {
 }
 
 /// The guard's policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Guard {
-    /// Dev and tests: loopback targets are allowed too (not on the services'
-    /// ports); other private addresses are refused all the same.
-    pub allow_private: bool,
+    policy: Arc<AddressPolicy>,
 }
 
 impl Guard {
-    /// The shared address rule this guard applies.
-    pub fn policy(&self) -> AddressPolicy {
-        if self.allow_private {
-            AddressPolicy::PublicAndLoopback
-        } else {
-            AddressPolicy::PublicOnly
+    /// [`AddressPolicy::PublicOnly`] in production; in dev and tests
+    /// [`AddressPolicy::PublicAndLoopback`] with the system's ports.
+    pub fn new(policy: AddressPolicy) -> Self {
+        Self {
+            policy: Arc::new(policy),
         }
+    }
+
+    /// The shared address rule this guard applies.
+    pub fn policy(&self) -> &AddressPolicy {
+        &self.policy
     }
 
     /// Checks every address; `port` is `None` when unknown (the resolver).
@@ -79,8 +86,8 @@ impl Guard {
                         address: address.ip(),
                     })
                 }
-                Err(AddressRefusal::ServicePort(port)) => {
-                    return Err(GuardError::ServicePort {
+                Err(AddressRefusal::SystemPort(port)) => {
+                    return Err(GuardError::SystemPort {
                         host: host.to_owned(),
                         port,
                     })
@@ -134,6 +141,11 @@ impl Guard {
         let host = url
             .host_str()
             .ok_or_else(|| GuardError::BadUrl("no host".into()))?;
+        // The parser gives IPv4 addresses in dotted form and IPv6 ones in
+        // brackets: anything else is a name.
+        if !host.starts_with('[') && host.parse::<IpAddr>().is_err() {
+            check_target_name(host).map_err(|error| GuardError::BadUrl(error.to_string()))?;
+        }
         let port = url
             .port_or_known_default()
             .ok_or_else(|| GuardError::BadUrl("no port".into()))?;
@@ -148,7 +160,7 @@ pub struct GuardedResolver(pub Guard);
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let guard = self.0;
+        let guard = self.0.clone();
         Box::pin(async move {
             let addresses = guard.resolve(name.as_str()).await?;
             let addrs: Addrs = Box::new(addresses.into_iter());
@@ -167,12 +179,20 @@ impl GuardedResolver {
 mod tests {
     use super::*;
 
-    const PRODUCTION: Guard = Guard {
-        allow_private: false,
-    };
-    const DEV: Guard = Guard {
-        allow_private: true,
-    };
+    use paystream_domain::validation::SystemPorts;
+
+    /// The configured ports of these tests: the smoke run's layout.
+    const SYSTEM_PORTS: &str = "18000,18081,18082,18083,18084,18085,13000,13001";
+
+    fn production() -> Guard {
+        Guard::new(AddressPolicy::PublicOnly)
+    }
+
+    fn dev() -> Guard {
+        Guard::new(AddressPolicy::PublicAndLoopback {
+            system_ports: SYSTEM_PORTS.parse().unwrap(),
+        })
+    }
 
     #[tokio::test]
     async fn non_public_targets_are_refused_in_production_and_only_loopback_allowed_in_dev() {
@@ -203,7 +223,7 @@ mod tests {
         ];
         for url in loopback.iter().chain(&private) {
             let parsed = reqwest::Url::parse(url).unwrap();
-            let error = PRODUCTION.check_url(&parsed).await.unwrap_err();
+            let error = production().check_url(&parsed).await.unwrap_err();
             assert!(
                 matches!(error, GuardError::Forbidden { .. }),
                 "{url}: {error}"
@@ -211,13 +231,14 @@ mod tests {
         }
         for url in loopback {
             let parsed = reqwest::Url::parse(url).unwrap();
-            DEV.check_url(&parsed)
+            dev()
+                .check_url(&parsed)
                 .await
                 .unwrap_or_else(|error| panic!("{url} refused in dev: {error}"));
         }
         for url in private {
             let parsed = reqwest::Url::parse(url).unwrap();
-            let error = DEV.check_url(&parsed).await.unwrap_err();
+            let error = dev().check_url(&parsed).await.unwrap_err();
             assert!(
                 matches!(error, GuardError::Forbidden { .. }),
                 "{url} allowed in dev: {error}"
@@ -226,14 +247,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dev_never_allows_the_services_ports_on_loopback() {
-        for port in 8081..=8084 {
+    async fn dev_never_allows_the_configured_system_ports_on_loopback() {
+        let ports: SystemPorts = SYSTEM_PORTS.parse().unwrap();
+        for port in ports.iter() {
             for host in ["127.0.0.1", "[::1]", "localhost", "127.0.0.2"] {
                 let parsed = reqwest::Url::parse(&format!("http://{host}:{port}/x")).unwrap();
-                let error = DEV.check_url(&parsed).await.unwrap_err();
+                let error = dev().check_url(&parsed).await.unwrap_err();
                 assert_eq!(
                     error,
-                    GuardError::ServicePort {
+                    GuardError::SystemPort {
                         host: host.trim_matches(['[', ']']).to_owned(),
                         port
                     },
@@ -241,16 +263,47 @@ mod tests {
                 );
             }
         }
+        // The set is the configured one: other ports are free.
+        for port in [8000, 8081, 8084, 3000] {
+            let parsed = reqwest::Url::parse(&format!("http://127.0.0.1:{port}/x")).unwrap();
+            dev()
+                .check_url(&parsed)
+                .await
+                .unwrap_or_else(|error| panic!("{port}: {error}"));
+        }
         // Public hosts may use those ports.
-        let parsed = reqwest::Url::parse("http://93.184.216.34:8081/x").unwrap();
-        PRODUCTION.check_url(&parsed).await.unwrap();
+        let parsed = reqwest::Url::parse("http://93.184.216.34:18081/x").unwrap();
+        production().check_url(&parsed).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn names_no_endpoint_may_have_are_refused_in_every_profile() {
+        for url in [
+            "http://localhost.:4000/x",
+            "https://example.com./x",
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "http://metadata/computeMetadata/v1/",
+            "http://metadata./x",
+        ] {
+            let parsed = reqwest::Url::parse(url).unwrap();
+            for guard in [production(), dev()] {
+                let error = guard.check_url(&parsed).await.unwrap_err();
+                assert!(matches!(error, GuardError::BadUrl(_)), "{url}: {error}");
+            }
+        }
+        let parsed = reqwest::Url::parse("http://localhost.:4000/x").unwrap();
+        assert_eq!(
+            dev().check_url(&parsed).await.unwrap_err().to_string(),
+            "webhook URL is not usable: url host localhost. ends with a dot; write it without \
+             the final dot (localhost)"
+        );
     }
 
     #[tokio::test]
     async fn credentials_are_refused() {
         let parsed = reqwest::Url::parse("http://user:pass@127.0.0.1:3000/x").unwrap();
         assert!(matches!(
-            DEV.check_url(&parsed).await,
+            dev().check_url(&parsed).await,
             Err(GuardError::BadUrl(_))
         ));
     }
@@ -264,7 +317,7 @@ mod tests {
             "http://[2606:4700:4700::1111]/",
         ] {
             let parsed = reqwest::Url::parse(url).unwrap();
-            PRODUCTION
+            production()
                 .check_url(&parsed)
                 .await
                 .unwrap_or_else(|error| panic!("{url}: {error}"));
@@ -275,17 +328,17 @@ mod tests {
     async fn other_schemes_are_refused() {
         let parsed = reqwest::Url::parse("file:///etc/passwd").unwrap();
         assert!(matches!(
-            DEV.check_url(&parsed).await,
+            dev().check_url(&parsed).await,
             Err(GuardError::BadUrl(_))
         ));
     }
 
     #[tokio::test]
     async fn the_resolver_refuses_a_name_resolving_to_loopback() {
-        let resolver = GuardedResolver(PRODUCTION);
+        let resolver = GuardedResolver(production());
         let result = resolver.resolve("localhost".parse().unwrap()).await;
         assert!(result.is_err());
-        let resolver = GuardedResolver(DEV);
+        let resolver = GuardedResolver(dev());
         let addrs: Vec<_> = resolver
             .resolve("localhost".parse().unwrap())
             .await

@@ -2,12 +2,17 @@
 //! dispatcher that actually sends deliveries is a separate service):
 //!
 //! * `PUT /api/v1/webhooks/config` `{url, events?}`: set or clear the endpoint.
-//!   The URL's host is resolved (bounded by [`URL_RESOLVE_TIMEOUT`]) and every
-//!   address judged by the profile's [`AddressPolicy`]: production allows
-//!   public addresses only, and a name that does not resolve is refused too;
-//!   dev allows loopback as well, but not the services' ports 8081–8084 (a
-//!   name that does not resolve is accepted there, for offline work). The
-//!   dispatcher checks again at every attempt, because DNS answers change.
+//!   Names no endpoint may have are refused in every profile (a final dot,
+//!   `.internal`, a single label other than `localhost`:
+//!   [`paystream_domain::validation::check_target_name`]). The URL's host is
+//!   resolved (bounded by [`URL_RESOLVE_TIMEOUT`]) and every address judged
+//!   by the profile's [`AddressPolicy`]: production allows public addresses
+//!   only, and a name that does not resolve is refused too; dev allows
+//!   loopback as well, but not on the ports the system itself listens on
+//!   (`PAYSTREAM_SYSTEM_PORTS` and this API's own port). In dev a name that
+//!   does not resolve is accepted, for offline work, unless its port is one
+//!   of those. The dispatcher checks again at every attempt, because DNS
+//!   answers change.
 //! * `POST /api/v1/webhooks/regenerate-secret`: a new signing secret
 //!   ([`new_webhook_secret`]); the old one keeps signing for
 //!   [`SECRET_OVERLAP_HOURS`]. The answer shows the secret and the string to
@@ -37,7 +42,9 @@ use paystream_domain::merchant::{
     ConfigureWebhook, Merchant, MerchantAggregate, RegenerateWebhookSecret, WebhookSettings,
 };
 use paystream_domain::signature::{self, SECRET_RANDOM_BYTES};
-use paystream_domain::validation::{webhook_target, AddressPolicy, AddressRefusal, TargetHost};
+use paystream_domain::validation::{
+    webhook_target, AddressPolicy, AddressRefusal, SystemPorts, TargetHost,
+};
 use paystream_domain::webhook::{
     RetryWebhookDelivery, ScheduleWebhookDelivery, WebhookDelivery, WebhookDeliveryAggregate,
     WebhookDeliveryStatus, RETRY_INTERVALS_SECONDS, TEST_RETRY_INTERVALS_SECONDS,
@@ -125,9 +132,11 @@ fn merchant_state(merchant: &Option<Merchant>) -> Result<&Merchant, ApiError> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WebhookConfigBody {
     /// Absolute http(s) URL, at most 2048 characters, without credentials
-    /// (`user:password@`), to an address the profile allows (production:
-    /// public addresses only, and the host must resolve; dev: loopback too,
-    /// but not ports 8081–8084); `null` or `""` removes the endpoint.
+    /// (`user:password@`), whose host is not a name with a final dot, an
+    /// `.internal` name or a single-label name other than `localhost`, to an
+    /// address the profile allows (production: public addresses only, and
+    /// the host must resolve; dev: loopback too, but not on the ports the
+    /// system itself listens on); `null` or `""` removes the endpoint.
     /// Required.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, required = true, example = "https://shop.example.com/webhooks")]
@@ -178,7 +187,7 @@ where
     security(("api_key" = [], "api_secret" = []), ("basic" = [])),
     responses(
         (status = 200, description = "The configuration now; `X-Event-Position` unless nothing changed", body = WebhookConfigView),
-        (status = 400, description = "Bad URL (not absolute http(s), credentials in it, an address the profile does not allow, or in production a host that does not resolve) or unknown event name; `field` says which", body = ErrorBody),
+        (status = 400, description = "Bad URL (not absolute http(s), credentials in it, a host name with a final dot, an .internal or single-label name, an address the profile does not allow, a port the system listens on, or in production a host that does not resolve) or unknown event name; `field` says which", body = ErrorBody),
         (status = 401, description = "Missing, wrong or suspended credentials", body = ErrorBody),
     )
 )]
@@ -194,7 +203,7 @@ pub async fn configure(
         .map(|url| url.trim().to_owned())
         .filter(|url| !url.is_empty());
     if let Some(url) = &url {
-        check_target(state.profile, url).await?;
+        check_target(&state.webhook_targets, url).await?;
     }
     let metadata = merchant_metadata(merchant.merchant_id);
     let executed = runner::execute::<MerchantAggregate, _>(
@@ -228,11 +237,12 @@ pub async fn configure(
     ))
 }
 
-/// The targets a profile allows (the dispatcher applies the same rule).
-pub fn address_policy(profile: Profile) -> AddressPolicy {
+/// The targets a profile allows (the dispatcher applies the same rule):
+/// in dev, loopback too, but never on `system_ports`.
+pub fn address_policy(profile: Profile, system_ports: SystemPorts) -> AddressPolicy {
     match profile {
         Profile::Production => AddressPolicy::PublicOnly,
-        Profile::Dev => AddressPolicy::PublicAndLoopback,
+        Profile::Dev => AddressPolicy::PublicAndLoopback { system_ports },
     }
 }
 
@@ -240,10 +250,18 @@ fn bad_url(description: String) -> ApiError {
     ApiError::bad_request(description).with_field("url")
 }
 
-/// Refuses `url` (a 400 on `url`) unless its host is allowed by `profile`'s
-/// policy: an address literal is judged as it is (`127.1`, `2130706433` and
-/// `0x7f000001` are 127.0.0.1), a name by every address it resolves to.
-pub async fn check_target(profile: Profile, url: &str) -> Result<(), ApiError> {
+fn system_port(port: u16) -> ApiError {
+    bad_url(format!(
+        "url must not point to port {port} on loopback: Paystream itself listens there"
+    ))
+}
+
+/// Refuses `url` (a 400 on `url`) unless its host is allowed by `policy`:
+/// a name no endpoint may have is refused outright; an address literal is
+/// judged as it is (`127.1`, `2130706433` and `0x7f000001` are 127.0.0.1),
+/// a name by every address it resolves to. A name that does not resolve is
+/// refused in production; in dev only when its port is a system port.
+pub async fn check_target(policy: &AddressPolicy, url: &str) -> Result<(), ApiError> {
     let target = webhook_target(url)?;
     let port = target.port;
     let (name, addresses) = match target.host {
@@ -253,26 +271,36 @@ pub async fn check_target(profile: Profile, url: &str) -> Result<(), ApiError> {
                 let addresses = addresses.iter().map(SocketAddr::ip).collect();
                 (Some(name), addresses)
             }
-            None if profile == Profile::Production => {
-                return Err(bad_url(format!("url host {name} could not be resolved")));
+            None => {
+                return match policy {
+                    AddressPolicy::PublicOnly => {
+                        Err(bad_url(format!("url host {name} could not be resolved")))
+                    }
+                    // Dev: offline work is allowed; the dispatcher checks at
+                    // delivery. But a name that may stand for loopback is no
+                    // excuse to aim at the system's own ports.
+                    AddressPolicy::PublicAndLoopback { system_ports } => {
+                        if system_ports.contains(port) {
+                            Err(bad_url(format!(
+                                "url host {name} could not be resolved, and port {port} is \
+                                 one Paystream itself listens on"
+                            )))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                };
             }
-            // Dev: offline work is allowed; the dispatcher checks at delivery.
-            None => return Ok(()),
         },
     };
-    let policy = address_policy(profile);
     for address in addresses {
         match policy.check(address, Some(port)) {
             Ok(()) => {}
-            Err(AddressRefusal::ServicePort(port)) => {
-                return Err(bad_url(format!(
-                    "url must not point to port {port} on loopback: it belongs to a Paystream service"
-                )));
-            }
+            Err(AddressRefusal::SystemPort(port)) => return Err(system_port(port)),
             Err(AddressRefusal::NotPublic(address)) => {
                 let allowed = match policy {
                     AddressPolicy::PublicOnly => "a public address",
-                    AddressPolicy::PublicAndLoopback => {
+                    AddressPolicy::PublicAndLoopback { .. } => {
                         "a public or loopback address in the dev profile"
                     }
                 };
@@ -731,7 +759,9 @@ mod tests {
 
     #[tokio::test]
     async fn targets_are_judged_by_the_profile() {
-        use Profile::{Dev, Production};
+        let production = address_policy(Profile::Production, SystemPorts::default());
+        let dev = address_policy(Profile::Dev, SystemPorts::new([8000, 8081, 18084]));
+        let (production, dev) = (&production, &dev);
 
         let field = |result: Result<(), ApiError>| result.unwrap_err().field;
         for url in [
@@ -741,36 +771,57 @@ mod tests {
             "http://[::ffff:127.0.0.1]/h",
             "http://2130706433/h",
             "https://does-not-resolve.invalid/h",
+            "http://metadata/h",
         ] {
             assert_eq!(
-                field(check_target(Production, url).await).as_deref(),
+                field(check_target(production, url).await).as_deref(),
                 Some("url"),
                 "{url}"
             );
         }
-        assert!(check_target(Production, "https://93.184.216.34/h")
+        assert!(check_target(production, "https://93.184.216.34/h")
             .await
             .is_ok());
-        assert!(check_target(Dev, "http://127.0.0.1:4000/h").await.is_ok());
-        assert!(check_target(Dev, "http://localhost:4000/h").await.is_ok());
-        assert!(check_target(Dev, "https://does-not-resolve.invalid/h")
+        assert!(check_target(dev, "http://127.0.0.1:4000/h").await.is_ok());
+        assert!(check_target(dev, "http://localhost:4000/h").await.is_ok());
+        assert!(check_target(dev, "http://127.0.0.1:8082/h").await.is_ok());
+        assert!(check_target(dev, "https://does-not-resolve.invalid/h")
             .await
             .is_ok());
-        let error = check_target(Dev, "http://127.0.0.1:8081/h")
+        for url in [
+            "http://127.0.0.1:8000/h",
+            "http://127.0.0.1:8081/h",
+            "http://[::1]:18084/h",
+        ] {
+            assert_eq!(
+                field(check_target(dev, url).await).as_deref(),
+                Some("url"),
+                "{url}"
+            );
+        }
+        let error = check_target(dev, "http://127.0.0.1:8081/h")
             .await
             .unwrap_err();
         assert_eq!(
             error.description,
-            "url must not point to port 8081 on loopback: it belongs to a Paystream service"
+            "url must not point to port 8081 on loopback: Paystream itself listens there"
         );
-        let error = check_target(Dev, "http://192.168.1.10/h")
+        let error = check_target(dev, "http://does-not-resolve.invalid:8000/h")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.description,
+            "url host does-not-resolve.invalid could not be resolved, and port 8000 is one \
+             Paystream itself listens on"
+        );
+        let error = check_target(dev, "http://192.168.1.10/h")
             .await
             .unwrap_err();
         assert_eq!(
             error.description,
             "url must point to a public or loopback address in the dev profile, not 192.168.1.10"
         );
-        let error = check_target(Production, "http://localhost:4000/h")
+        let error = check_target(production, "http://localhost:4000/h")
             .await
             .unwrap_err();
         assert!(
@@ -780,7 +831,7 @@ mod tests {
             "{}",
             error.description
         );
-        let error = check_target(Production, "https://does-not-resolve.invalid/h")
+        let error = check_target(production, "https://does-not-resolve.invalid/h")
             .await
             .unwrap_err();
         assert_eq!(

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use paystream_command_api::config::{Config, Profile, Secret};
+use paystream_command_api::config::{Config, Profile, Secret, SystemPortsArgs};
 use paystream_command_api::startup::Application;
 use paystream_domain::dev as seed;
+use paystream_domain::validation::SystemPorts;
 use paystream_store::PgEventStore;
 use uuid::Uuid;
 
@@ -40,8 +41,15 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_in(Profile::Dev).await
 }
 
-/// The API alone in `profile` (production seeds nothing).
+/// The API alone in `profile` (production seeds nothing), with the default
+/// system ports.
 pub async fn spawn_app_in(profile: Profile) -> TestApp {
+    spawn_app_with(profile, SystemPortsArgs::default().system_ports).await
+}
+
+/// The API alone in `profile`, told that the system listens on
+/// `system_ports` (`PAYSTREAM_SYSTEM_PORTS`).
+pub async fn spawn_app_with(profile: Profile, system_ports: SystemPorts) -> TestApp {
     let database = TestDatabase::create().await;
     let name = unique_name("t");
     let config = Config {
@@ -55,6 +63,7 @@ pub async fn spawn_app_in(profile: Profile) -> TestApp {
             events_stream: name.to_uppercase(),
             events_subject_prefix: format!("{name}.events"),
         },
+        system_ports: SystemPortsArgs { system_ports },
         http_addr: "127.0.0.1:0".parse().expect("address"),
         relay: false,
         acquirer: false,

@@ -394,6 +394,16 @@ fn configure_webhook_rejections() {
     given::<MerchantAggregate>([registered()])
         .when(configure(Some("ftp://a.example.com/h"), &[]))
         .then_error(invalid("url", "url must be an absolute http or https URL"));
+    for url in [
+        "http://localhost.:8083/",
+        "http://metadata.google.internal/",
+        "http://metadata/",
+    ] {
+        let error = given::<MerchantAggregate>([registered()])
+            .when(configure(Some(url), &[]))
+            .then_error_code("BAD_REQUEST_ERROR");
+        assert_eq!(error.field(), Some("url"), "{url}");
+    }
     let long_url = format!("https://a.example.com/{}", "x".repeat(2048));
     given::<MerchantAggregate>([registered()])
         .when(configure(Some(&long_url), &[]))

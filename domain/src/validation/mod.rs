@@ -8,11 +8,11 @@ pub mod origin;
 pub mod url;
 pub mod vpa;
 
-pub use address::{is_public, AddressPolicy, AddressRefusal, SERVICE_PORTS};
+pub use address::{is_public, AddressPolicy, AddressRefusal, SystemPorts, SystemPortsError};
 pub use card::{validate_card, CardInput, CardNetwork, CardRejection, ValidatedCard};
 pub use email::validate_email;
 pub use origin::{normalize_checkout_origins, normalize_origin, CHECKOUT_ORIGINS_MAX};
-pub use url::{validate_webhook_url, webhook_target, TargetHost, WebhookTarget};
+pub use url::{check_target_name, validate_webhook_url, webhook_target, TargetHost, WebhookTarget};
 pub use vpa::{is_valid_vpa, validate_vpa};
 
 use crate::error::DomainError;

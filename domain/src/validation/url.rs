@@ -5,9 +5,13 @@
 //! schedules a URL shares it. [`webhook_target`] tells where a valid URL
 //! points (an IP address or a name, and the port), read by the same WHATWG
 //! URL parser the dispatcher's HTTP client uses, so odd IPv4 forms (`127.1`,
-//! `2130706433`, `0x7f000001`, `0`) are the addresses they stand for.
-//! Resolving names and judging addresses ([`super::address`]) needs DNS and
-//! the deployment profile, so the services do it.
+//! `2130706433`, `0x7f000001`, `0`) are the addresses they stand for; it
+//! also refuses the names no endpoint may have, in every profile
+//! ([`check_target_name`]). Configuring an endpoint goes through it;
+//! scheduling a delivery to a URL already configured checks the syntax only
+//! (the dispatcher applies the name rule again before sending). Resolving
+//! names and judging addresses ([`super::address`]) needs DNS and the
+//! deployment profile, so the services do it.
 
 use std::net::IpAddr;
 
@@ -45,16 +49,66 @@ pub enum TargetHost {
     Name(String),
 }
 
-/// Validates `url` ([`validate_webhook_url`]) and tells where it points.
+/// Validates `url` ([`validate_webhook_url`]), refuses its host if it is a
+/// name no endpoint may have ([`check_target_name`]), and tells where it
+/// points.
 pub fn webhook_target(url: &str) -> Result<WebhookTarget, DomainError> {
     let parsed = parse(url)?;
     let port = parsed.port_or_known_default().ok_or_else(not_absolute)?;
     let host = match parsed.host().ok_or_else(not_absolute)? {
-        Host::Domain(name) => TargetHost::Name(name.to_owned()),
+        Host::Domain(name) => {
+            check_target_name(name)?;
+            TargetHost::Name(name.to_owned())
+        }
         Host::Ipv4(address) => TargetHost::Ip(address.into()),
         Host::Ipv6(address) => TargetHost::Ip(address.into()),
     };
     Ok(WebhookTarget { host, port })
+}
+
+/// The one single-label name an endpoint may have: dev receives webhooks
+/// on loopback (production refuses it for the address it resolves to).
+const LOCALHOST: &str = "localhost";
+
+/// Refuses, in every profile, the host names that never name a webhook
+/// endpoint, whatever they resolve to at this moment (a 400 on `url`):
+///
+/// * a final dot (`localhost.`, `example.com.`): the fully qualified
+///   spelling of a name skips the resolver's own rules for it (`localhost.`
+///   is not `localhost` to every resolver) and is a second spelling of a
+///   name that needs none;
+/// * `.internal` names (`metadata.google.internal`): reserved for private
+///   use, never public;
+/// * single-label names (`metadata`, `kubernetes`, `my_service`) other than
+///   `localhost`: no public endpoint has one; the resolver completes them
+///   with its search domains, inside the network it runs in (`metadata`
+///   becomes `metadata.google.internal` on Google Cloud).
+///
+/// `name` is a host as the URL parser gives it (lowercase); it is compared
+/// without regard to case anyway.
+pub fn check_target_name(name: &str) -> Result<(), DomainError> {
+    let lower = name.to_ascii_lowercase();
+    if let Some(without_dot) = lower.strip_suffix('.') {
+        return Err(bad_name(format!(
+            "url host {name} ends with a dot; write it without the final dot ({without_dot})"
+        )));
+    }
+    if lower == "internal" || lower.ends_with(".internal") {
+        return Err(bad_name(format!(
+            "url host {name} is an internal name (.internal); webhooks go to public names"
+        )));
+    }
+    if !lower.contains('.') && lower != LOCALHOST {
+        return Err(bad_name(format!(
+            "url host {name} is a single-label name; use a fully qualified name such as \
+             hooks.example.com (localhost is the only single-label name allowed)"
+        )));
+    }
+    Ok(())
+}
+
+fn bad_name(description: String) -> DomainError {
+    DomainError::invalid("url", description)
 }
 
 fn not_absolute() -> DomainError {
@@ -290,9 +344,9 @@ mod tests {
             }
         );
         assert_eq!(
-            webhook_target("http://metadata.google.internal/x").unwrap(),
+            webhook_target("http://hooks.example.internal.test/x").unwrap(),
             WebhookTarget {
-                host: TargetHost::Name("metadata.google.internal".into()),
+                host: TargetHost::Name("hooks.example.internal.test".into()),
                 port: 80,
             }
         );
@@ -301,5 +355,81 @@ mod tests {
             4000
         );
         assert_eq!(webhook_target("https://[::1]/h").unwrap().port, 443);
+    }
+
+    #[test]
+    fn names_no_endpoint_may_have_are_refused_in_every_profile() {
+        let refused = |url: &str| {
+            let error = webhook_target(url).unwrap_err();
+            assert_eq!(error.field(), Some("url"), "{url}");
+            assert_eq!(error.code(), "BAD_REQUEST_ERROR", "{url}");
+            // Syntactically fine: a URL configured before keeps scheduling.
+            assert_eq!(validate_webhook_url(url), Ok(()), "{url}");
+            error.to_string()
+        };
+        for url in [
+            "http://localhost.:8083/",
+            "http://LOCALHOST.:4000/h",
+            "https://example.com./hooks",
+            "http://metadata./computeMetadata/v1/",
+            "http://localtest.me.:4000/",
+        ] {
+            assert!(refused(url).contains("ends with a dot"), "{url}");
+        }
+        assert_eq!(
+            refused("http://localhost.:8083/"),
+            "url host localhost. ends with a dot; write it without the final dot (localhost)"
+        );
+        for url in [
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "http://METADATA.GOOGLE.INTERNAL/",
+            "https://host.docker.internal:3000/webhook",
+            "http://foo.internal:4000/",
+            "http://internal/",
+        ] {
+            assert!(refused(url).contains("(.internal)"), "{url}");
+        }
+        assert_eq!(
+            refused("http://metadata.google.internal/x"),
+            "url host metadata.google.internal is an internal name (.internal); webhooks go to public names"
+        );
+        for url in [
+            "http://metadata/computeMetadata/v1/",
+            "http://Metadata:80/",
+            "http://kubernetes/",
+            "https://my_service:443",
+            "http://webhook-receiver:4000/hook",
+        ] {
+            assert!(refused(url).contains("single-label name"), "{url}");
+        }
+        assert_eq!(
+            refused("http://metadata/"),
+            "url host metadata is a single-label name; use a fully qualified name such as \
+             hooks.example.com (localhost is the only single-label name allowed)"
+        );
+        // Allowed names: judged later by what they resolve to.
+        for url in [
+            "http://localhost:4000/hook",
+            "http://LocalHost:4000/hook",
+            "https://shop.example.com/hooks",
+            "https://internal.example.com/hooks",
+            "https://example.internal-corp.com/hooks",
+            "http://localtest.me:8081/",
+            "http://127.0.0.1.nip.io:8081/",
+            "http://foo.localhost:4000/",
+        ] {
+            assert!(
+                matches!(webhook_target(url).unwrap().host, TargetHost::Name(_)),
+                "{url}"
+            );
+        }
+        // Address literals are not names (a final dot on an IPv4 address is
+        // the address itself; the address rule judges it).
+        assert!(matches!(
+            webhook_target("http://127.0.0.1.:4000/").unwrap().host,
+            TargetHost::Ip(_)
+        ));
+        assert_eq!(check_target_name("example.com"), Ok(()));
+        assert!(check_target_name("example.com.").is_err());
     }
 }

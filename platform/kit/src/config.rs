@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use paystream_domain::validation::SystemPorts;
 use paystream_store::relay::RelayConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -147,6 +148,83 @@ impl NatsArgs {
             stream_name: self.events_stream.clone(),
             subject_prefix: self.events_subject_prefix.clone(),
             ..RelayConfig::default()
+        }
+    }
+}
+
+/// The ports of the default dev layout (deploy/dev): the edge 8000, the
+/// command API 8081, the query API 8082, the projector 8083, the webhook
+/// dispatcher 8084 (each serves its `/health` and `/metrics` there too), the
+/// example shop 8085, the legacy dashboard and checkout ports 3000 and 3001,
+/// PostgreSQL 5432, NATS 4222 and its monitoring port 8222. deploy/dev
+/// computes the list from the ports it actually uses and passes it on.
+pub const DEFAULT_SYSTEM_PORTS: &str = "3000,3001,4222,5432,8000,8081,8082,8083,8084,8085,8222";
+
+/// The ports the system itself listens on, which a webhook must never be
+/// aimed at on loopback (the dev profile's rule; production refuses
+/// loopback altogether). Read by the command API, which checks a URL when it
+/// is configured, and the webhook dispatcher, which checks it before every
+/// attempt; each adds its own HTTP port.
+#[derive(Debug, Clone, Args)]
+pub struct SystemPortsArgs {
+    /// Comma-separated ports the system listens on (the edge, the services
+    /// with their health and metrics, the legacy, example and infrastructure
+    /// ports): never a webhook target on loopback.
+    #[arg(
+        long,
+        env = "PAYSTREAM_SYSTEM_PORTS",
+        default_value = DEFAULT_SYSTEM_PORTS
+    )]
+    pub system_ports: SystemPorts,
+}
+
+impl Default for SystemPortsArgs {
+    /// [`DEFAULT_SYSTEM_PORTS`].
+    fn default() -> Self {
+        Self {
+            system_ports: default_system_ports(),
+        }
+    }
+}
+
+/// [`DEFAULT_SYSTEM_PORTS`], parsed.
+pub fn default_system_ports() -> SystemPorts {
+    DEFAULT_SYSTEM_PORTS
+        .parse()
+        .expect("DEFAULT_SYSTEM_PORTS is a list of ports")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        ports: SystemPortsArgs,
+    }
+
+    #[test]
+    fn system_ports_default_to_the_dev_layout_and_are_validated() {
+        let ports = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("cli").chain(args.iter().copied()))
+                .map(|cli| cli.ports.system_ports.to_string())
+                .map_err(|error| error.to_string())
+        };
+        assert_eq!(ports(&[]).unwrap(), DEFAULT_SYSTEM_PORTS);
+        assert_eq!(
+            SystemPortsArgs::default().system_ports.to_string(),
+            DEFAULT_SYSTEM_PORTS
+        );
+        assert_eq!(
+            ports(&["--system-ports", "18000, 18081,13000"]).unwrap(),
+            "13000,18000,18081"
+        );
+        for bad in ["", "8000,,8081", "0", "65536", "8081-8084", "web"] {
+            let error = ports(&["--system-ports", bad]).unwrap_err();
+            assert!(error.contains("--system-ports"), "{bad:?}: {error}");
         }
     }
 }

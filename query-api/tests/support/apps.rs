@@ -87,6 +87,7 @@ pub async fn spawn_apps_with(options: Options) -> Apps {
             events_stream: name.to_uppercase(),
             events_subject_prefix: format!("{name}.events"),
         },
+        system_ports: paystream_kit::config::SystemPortsArgs::default(),
         http_addr: "127.0.0.1:0".parse().expect("address"),
         relay: options.relay || options.projector,
         acquirer: false,

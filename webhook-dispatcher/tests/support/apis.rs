@@ -64,6 +64,7 @@ impl Apis {
                 events_stream: name.to_uppercase(),
                 events_subject_prefix: format!("{name}.events"),
             },
+            system_ports: paystream_kit::config::SystemPortsArgs::default(),
             http_addr: "127.0.0.1:0".parse().expect("address"),
             relay: false,
             acquirer: false,
