@@ -2,10 +2,14 @@
 //! `{"error": {"code", "description", "field"?}}`. Mapped on purpose: a domain
 //! rejection is a 4xx with its code; contention is a 409; an unreachable
 //! database is a 503; a value the database refuses (a NUL character in
-//! text) is a 400, never a 503; anything unexpected is an opaque 500, logged
-//! once with its cause chain.
+//! text) is a 400, never a 503; too much work at once is a 429 with
+//! `Retry-After`; anything unexpected is an opaque 500, logged once with its
+//! cause chain.
 
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paystream_domain::DomainError;
@@ -20,6 +24,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub description: String,
     pub field: Option<String>,
+    /// Sent as `Retry-After` (whole seconds, rounded up).
+    pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -29,6 +35,7 @@ impl ApiError {
             code,
             description: description.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -63,6 +70,15 @@ impl ApiError {
             "IDEMPOTENCY_ERROR",
             description,
         )
+    }
+
+    /// Too many requests of this kind at once: a 429 `RATE_LIMITED` that
+    /// tells the client to retry after `retry_after`.
+    pub fn rate_limited(description: impl Into<String>, retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", description)
+        }
     }
 
     /// Something broke on our side: the client learns nothing of it, the log does.
@@ -108,8 +124,20 @@ fn cause_chain(cause: &(dyn std::error::Error + 'static)) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(retry_after) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, retry_after_seconds(retry_after));
+        }
+        response
     }
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1.
+fn retry_after_seconds(after: Duration) -> HeaderValue {
+    let whole = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    HeaderValue::from(whole.max(1))
 }
 
 impl From<DomainError> for ApiError {
@@ -179,4 +207,33 @@ pub fn with_fallbacks<S: Clone + Send + Sync + 'static>(
                 "This endpoint does not accept that method",
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limited_is_a_429_with_retry_after() {
+        let error = ApiError::rate_limited("Slow down", Duration::from_millis(1200));
+        assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            error.body(),
+            json!({"error": {"code": "RATE_LIMITED", "description": "Slow down"}})
+        );
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "2");
+
+        let soon = ApiError::rate_limited("Slow down", Duration::ZERO).into_response();
+        assert_eq!(soon.headers()[RETRY_AFTER], "1");
+        let later = ApiError::rate_limited("Slow down", Duration::from_secs(30)).into_response();
+        assert_eq!(later.headers()[RETRY_AFTER], "30");
+    }
+
+    #[test]
+    fn other_errors_have_no_retry_after() {
+        let response = ApiError::unauthorized("No").into_response();
+        assert!(response.headers().get(RETRY_AFTER).is_none());
+    }
 }
