@@ -9,7 +9,7 @@ use paystream_kit::http::session::token_hash;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::app::{spawn_app, TestApp};
+use support::app::{spawn_app, spawn_app_tuned, TestApp};
 use uuid::Uuid;
 
 /// How a request proves who sends it.
@@ -45,6 +45,17 @@ impl Answer {
         assert!(self.header("x-event-position").is_none());
     }
 
+    /// A 429 `RATE_LIMITED` with `Retry-After` in whole seconds.
+    #[track_caller]
+    fn assert_rate_limited(&self) {
+        self.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+        let seconds = self.header("retry-after").unwrap_or_default();
+        assert!(
+            seconds.parse::<u64>().is_ok_and(|s| (1..=60).contains(&s)),
+            "Retry-After {seconds:?}"
+        );
+    }
+
     #[track_caller]
     fn assert_unauthorized(&self, description: &str) {
         self.assert_error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_ERROR");
@@ -53,7 +64,29 @@ impl Answer {
 }
 
 impl TestApp {
+    /// Sends a request; a 429 `RATE_LIMITED` (password checks are bounded
+    /// process-wide, and another test may be bursting) is retried after its
+    /// `Retry-After`, as a client would.
     async fn send(&self, method: Method, path: &str, auth: Auth<'_>, body: Option<&str>) -> Answer {
+        for _ in 0..20 {
+            let answer = self.send_once(method.clone(), path, auth, body).await;
+            if answer.status != StatusCode::TOO_MANY_REQUESTS {
+                return answer;
+            }
+            answer.assert_rate_limited();
+            let seconds: u64 = answer.header("retry-after").unwrap().parse().unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+        }
+        panic!("{method} {path}: still 429 after 20 tries");
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<&str>,
+    ) -> Answer {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         request = match auth {
             Auth::None => request,
@@ -102,6 +135,25 @@ impl TestApp {
         let answer = self.login(email, password).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         answer.body["token"].as_str().unwrap().to_string()
+    }
+
+    /// One login, its 429 included (no retry).
+    async fn login_once(&self, email: &str, password: &str) -> Answer {
+        let body = json!({"email": email, "password": password}).to_string();
+        self.send_once(Method::POST, "/api/v1/auth/login", Auth::None, Some(&body))
+            .await
+    }
+
+    /// One order, its 429 included (no retry).
+    async fn order_once(&self, key: &str, secret: &str) -> Answer {
+        let body = json!({"amount": 500}).to_string();
+        self.send_once(
+            Method::POST,
+            "/api/v1/orders",
+            Auth::Api(key, secret),
+            Some(&body),
+        )
+        .await
     }
 
     async fn order(&self, key: &str, secret: &str) -> Answer {
@@ -333,6 +385,74 @@ async fn wrong_password_and_unknown_email_get_the_same_401() {
         .await
         .unwrap();
     assert_eq!(count, 0, "failed logins open no session");
+}
+
+/// Each password check works in 19 MiB: a burst of logins may not queue
+/// without bound (issue 18, item 8). Beyond one check per core and a short
+/// queue, logins are refused with a 429 `RATE_LIMITED` and `Retry-After`,
+/// never a 5xx; once the burst is over the right password works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_wrong_logins_gets_401s_and_429s_never_5xx() {
+    const BURST: usize = 200;
+    // The per-address and per-account login limits stay out of the way:
+    // this test is about the bound on password checks.
+    let app = spawn_app_tuned(paystream_kit::config::Profile::Dev, |config| {
+        config.rate.rate_login_per_address = 100_000;
+        config.rate.rate_login_free_failures = 100_000;
+    })
+    .await;
+    let answers = futures::future::join_all((0..BURST).map(|i| {
+        let app = &app;
+        async move {
+            // Wrong passwords, and unknown e-mails (the dummy hash's path).
+            let email = if i % 2 == 0 {
+                seed::DEV_STAFF_EMAIL.to_string()
+            } else {
+                format!("nobody-{i}@example.com")
+            };
+            let body = json!({"email": email, "password": "wrong password"}).to_string();
+            app.send_once(Method::POST, "/api/v1/auth/login", Auth::None, Some(&body))
+                .await
+        }
+    }))
+    .await;
+    let (mut unauthorized, mut limited) = (0, 0);
+    for answer in &answers {
+        match answer.status {
+            StatusCode::UNAUTHORIZED => {
+                answer.assert_unauthorized("Invalid email or password");
+                unauthorized += 1;
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                answer.assert_rate_limited();
+                limited += 1;
+            }
+            status => panic!("a login in the burst got {status}: {}", answer.body),
+        }
+    }
+    assert!(unauthorized > 0, "no login of the burst was checked");
+    assert!(
+        limited > 0,
+        "all {BURST} logins were checked: nothing bounds the queue"
+    );
+    // The burst is over: the right password works.
+    let token = app
+        .token(seed::DEV_STAFF_EMAIL, seed::DEV_STAFF_PASSWORD)
+        .await;
+    let sessions: i64 = sqlx::query_scalar("select count(*) from sessions")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(sessions, 1, "only the right password opened a session");
+    let logout = app
+        .send(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Auth::Bearer(&token),
+            None,
+        )
+        .await;
+    assert_eq!(logout.status, StatusCode::OK, "{}", logout.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1170,7 +1290,7 @@ async fn failed_logins_lock_the_account_until_staff_unlock_it() {
     // locked attempt checks no password and counts no failure: wait it out.
     let (mut failures, mut limited) = (0, 0);
     for _ in 0..60 {
-        let answer = app.login(email, "wrong").await;
+        let answer = app.login_once(email, "wrong").await;
         match answer.status.as_u16() {
             401 => failures += 1,
             429 => {
@@ -1188,7 +1308,7 @@ async fn failed_logins_lock_the_account_until_staff_unlock_it() {
     assert_eq!(failures, 9);
     assert!(limited >= 1, "no attempt was refused");
     // Locked for 8 s now: the right password is refused too.
-    let locked = app.login(email, seed::DEV_AUDITOR_PASSWORD).await;
+    let locked = app.login_once(email, seed::DEV_AUDITOR_PASSWORD).await;
     locked.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     let retry_after: u64 = locked.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry_after), "{retry_after}");
@@ -1217,7 +1337,12 @@ async fn wrong_api_secrets_are_throttled_per_key() {
     let app = spawn_app().await;
     let mut statuses = Vec::new();
     for _ in 0..14 {
-        statuses.push(app.order(seed::DEV_API_KEY, "wrong").await.status.as_u16());
+        statuses.push(
+            app.order_once(seed::DEV_API_KEY, "wrong")
+                .await
+                .status
+                .as_u16(),
+        );
     }
     assert!(
         statuses[..10].iter().all(|status| *status == 401),
@@ -1227,7 +1352,9 @@ async fn wrong_api_secrets_are_throttled_per_key() {
         statuses[11..].iter().all(|status| *status == 429),
         "{statuses:?}"
     );
-    let answer = app.order(seed::DEV_API_KEY, seed::DEV_API_SECRET).await;
+    let answer = app
+        .order_once(seed::DEV_API_KEY, seed::DEV_API_SECRET)
+        .await;
     answer.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     assert!(answer.header("retry-after").is_some());
 }

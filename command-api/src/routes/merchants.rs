@@ -259,6 +259,8 @@ fn validate_password(password: &str) -> Result<(), ApiError> {
         (status = 400, description = "Bad input (`field` says which)", body = ErrorBody),
         (status = 401, description = "No session, or not a staff session", body = ErrorBody),
         (status = 409, description = "The e-mail belongs to another merchant or user", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`: too many password hashes at once; retry after `Retry-After` seconds", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 pub async fn create(

@@ -6,6 +6,8 @@
 //! production). A wrong e-mail and a wrong password get the same 401 after
 //! the same argon2 work. A suspended merchant's user is refused, but only
 //! once the password is right (suspension is not an oracle for strangers).
+//! Password checks are bounded (one per core, a short queue): a login beyond
+//! that gets a 429 `RATE_LIMITED` with `Retry-After`, not more memory.
 
 use std::fmt;
 
@@ -219,7 +221,8 @@ fn invalid_login() -> ApiError {
         (status = 200, description = "Logged in; `Set-Cookie: paystream_session=…; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200` (plus `Secure` in production)", body = LoginView),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "\"Invalid email or password\", or \"Merchant account is suspended\"", body = ErrorBody),
-        (status = 429, description = "RATE_LIMITED: too many attempts from this address, or the account is locked after failed logins (`Retry-After`)", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`: too many attempts from this address, the account locked after failed logins, or too many password checks at once; retry after `Retry-After` seconds", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 pub async fn login(

@@ -50,9 +50,18 @@ pub async fn spawn_app_in(profile: Profile) -> TestApp {
 /// The API alone in `profile`, told that the system listens on
 /// `system_ports` (`PAYSTREAM_SYSTEM_PORTS`).
 pub async fn spawn_app_with(profile: Profile, system_ports: SystemPorts) -> TestApp {
+    spawn_app_tuned(profile, |config| {
+        config.system_ports = SystemPortsArgs { system_ports };
+    })
+    .await
+}
+
+/// The API alone in `profile`, its configuration changed by `tune` first
+/// (a test that needs other limits, say).
+pub async fn spawn_app_tuned(profile: Profile, tune: impl FnOnce(&mut Config)) -> TestApp {
     let database = TestDatabase::create().await;
     let name = unique_name("t");
-    let config = Config {
+    let mut config = Config {
         runtime: paystream_kit::config::RuntimeArgs::new(profile),
         database: paystream_kit::config::DatabaseArgs {
             database_url: paystream_kit::config::Secret::new(database.url.clone()),
@@ -63,7 +72,7 @@ pub async fn spawn_app_with(profile: Profile, system_ports: SystemPorts) -> Test
             events_stream: name.to_uppercase(),
             events_subject_prefix: format!("{name}.events"),
         },
-        system_ports: SystemPortsArgs { system_ports },
+        system_ports: SystemPortsArgs::default(),
         http_addr: "127.0.0.1:0".parse().expect("address"),
         relay: false,
         acquirer: false,
@@ -71,6 +80,7 @@ pub async fn spawn_app_with(profile: Profile, system_ports: SystemPorts) -> Test
         browser: Default::default(),
         rate: Default::default(),
     };
+    tune(&mut config);
     let app = Application::build(config).await.expect("build the app");
     let base = format!("http://{}", app.local_addr().expect("bound"));
     let store = app.state().store.clone();

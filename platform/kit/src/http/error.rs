@@ -2,8 +2,11 @@
 //! `{"error": {"code", "description", "field"?}}`. Mapped on purpose: a domain
 //! rejection is a 4xx with its code; contention is a 409; an unreachable
 //! database is a 503; a value the database refuses (a NUL character in
-//! text) is a 400, never a 503; anything unexpected is an opaque 500, logged
-//! once with its cause chain.
+//! text) is a 400, never a 503; too much work at once is a 429 with
+//! `Retry-After`; anything unexpected is an opaque 500, logged once with its
+//! cause chain.
+
+use std::time::Duration;
 
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
@@ -21,8 +24,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub description: String,
     pub field: Option<String>,
-    /// Sent as `Retry-After` (whole seconds, at least 1).
-    pub retry_after: Option<std::time::Duration>,
+    /// Sent as `Retry-After` (whole seconds, rounded up).
+    pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -34,13 +37,6 @@ impl ApiError {
             field: None,
             retry_after: None,
         }
-    }
-
-    /// Too many requests: `429 RATE_LIMITED`, with `Retry-After`.
-    pub fn rate_limited(description: impl Into<String>, retry_after: std::time::Duration) -> Self {
-        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", description);
-        error.retry_after = Some(retry_after);
-        error
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -74,6 +70,15 @@ impl ApiError {
             "IDEMPOTENCY_ERROR",
             description,
         )
+    }
+
+    /// Too many requests of this kind at once: a 429 `RATE_LIMITED` that
+    /// tells the client to retry after `retry_after`.
+    pub fn rate_limited(description: impl Into<String>, retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", description)
+        }
     }
 
     /// Something broke on our side: the client learns nothing of it, the log does.
@@ -120,14 +125,19 @@ fn cause_chain(cause: &(dyn std::error::Error + 'static)) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body())).into_response();
-        if let Some(wait) = self.retry_after {
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Some(retry_after) = self.retry_after {
             response
                 .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                .insert(RETRY_AFTER, retry_after_seconds(retry_after));
         }
         response
     }
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1.
+fn retry_after_seconds(after: Duration) -> HeaderValue {
+    let whole = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    HeaderValue::from(whole.max(1))
 }
 
 impl From<DomainError> for ApiError {
@@ -197,4 +207,33 @@ pub fn with_fallbacks<S: Clone + Send + Sync + 'static>(
                 "This endpoint does not accept that method",
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limited_is_a_429_with_retry_after() {
+        let error = ApiError::rate_limited("Slow down", Duration::from_millis(1200));
+        assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            error.body(),
+            json!({"error": {"code": "RATE_LIMITED", "description": "Slow down"}})
+        );
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "2");
+
+        let soon = ApiError::rate_limited("Slow down", Duration::ZERO).into_response();
+        assert_eq!(soon.headers()[RETRY_AFTER], "1");
+        let later = ApiError::rate_limited("Slow down", Duration::from_secs(30)).into_response();
+        assert_eq!(later.headers()[RETRY_AFTER], "30");
+    }
+
+    #[test]
+    fn other_errors_have_no_retry_after() {
+        let response = ApiError::unauthorized("No").into_response();
+        assert!(response.headers().get(RETRY_AFTER).is_none());
+    }
 }

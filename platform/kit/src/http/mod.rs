@@ -1,6 +1,6 @@
 //! HTTP plumbing both APIs share: errors and the 404/405 fallbacks, the JSON
-//! body and path extractors, API-key and session authentication, request
-//! metrics and spans, and the in-flight bound.
+//! body and path extractors, API-key and session authentication, password
+//! hashing, request metrics and spans, and the in-flight bound.
 
 pub mod auth;
 pub mod csrf;
@@ -9,6 +9,7 @@ pub mod headers;
 pub mod json;
 pub mod limits;
 pub mod metrics;
+pub mod password;
 pub mod path;
 pub mod request;
 pub mod session;

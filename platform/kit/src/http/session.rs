@@ -2,8 +2,10 @@
 //! [`Session`] / [`StaffSession`] extractors.
 //!
 //! * Passwords are argon2id PHC strings (`users.password_hash`). Hashing and
-//!   verifying are CPU-heavy: they run on the blocking pool, at most one per
-//!   core at a time.
+//!   verifying are CPU- and memory-heavy: they run on the blocking pool, at
+//!   most one per core at a time, each in a reused buffer; a few more wait
+//!   their turn, and the rest get a 429 `RATE_LIMITED` (see
+//!   [`super::password`]).
 //! * A session token is 32 random bytes from the OS, base64url without
 //!   padding, shown once at login. Only its SHA-256 is stored
 //!   (`sessions.token_hash`). Sessions last [`LIFETIME`]; an expired one is
@@ -15,11 +17,8 @@
 //! * The contract's error codes have no 403: a session without the needed
 //!   role gets a 401 `AUTHENTICATION_ERROR` ("Staff access required").
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
@@ -31,10 +30,10 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
-use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
+use super::password::{self, GATE};
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "paystream_session";
@@ -48,7 +47,7 @@ const TOKEN_MAX_LEN: usize = 128;
 /// An argon2id hash (default parameters, like real ones) of a password no one
 /// knows: verified against when the e-mail is unknown, so a wrong e-mail
 /// costs the same time as a wrong password.
-const DUMMY_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$aZden450jZuaXAc3qkdpbQ$cbl30VmP0bN121YvNOGPmc6lByhUHjZzv2Ho5/8H4w0";
+pub(crate) const DUMMY_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$aZden450jZuaXAc3qkdpbQ$cbl30VmP0bN121YvNOGPmc6lByhUHjZzv2Ho5/8H4w0";
 
 /// What a user may do: `merchant` (its own merchant's data), `staff`
 /// (merchants, audits) or `auditor` (read-only audits).
@@ -162,57 +161,29 @@ fn cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Bounds concurrent argon2 work to the number of cores.
-static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
-    Semaphore::new(
-        std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(2),
-    )
-});
-
-async fn on_blocking_pool<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    let _permit = HASHING
-        .acquire()
-        .await
-        .map_err(|error| ApiError::internal(&error))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|error| ApiError::internal(&error))
-}
-
-/// The argon2id PHC string of `password`, with a fresh random salt.
+/// The argon2id PHC string of `password`, with a fresh random salt (429
+/// when too many hashes are already running or waiting).
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    on_blocking_pool(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-    })
-    .await?
-    .map_err(|error| ApiError::internal(&std::io::Error::other(format!("argon2: {error}"))))
+    GATE.run(move |memory| password::hash_into(memory, password.as_bytes()))
+        .await?
+        .map_err(|error| ApiError::internal(&error))
 }
 
 /// Whether `password` matches `hash`. Without a hash (unknown user) it
 /// verifies against a dummy hash anyway and answers false, so both failures
-/// take the same time.
+/// take the same time (429 when too many hashes are already running or
+/// waiting).
 pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, ApiError> {
-    on_blocking_pool(move || {
+    GATE.run(move |memory| {
         let known = hash.is_some();
         let stored = hash.as_deref().unwrap_or(DUMMY_PASSWORD_HASH);
-        let parsed = match PasswordHash::new(stored) {
-            Ok(parsed) => parsed,
+        match password::verify_in(memory, password.as_bytes(), stored) {
+            Ok(matches) => known && matches,
             Err(error) => {
-                tracing::error!(%error, "a stored password hash is not a PHC string");
-                return false;
+                tracing::error!(%error, "a stored password hash cannot be checked");
+                false
             }
-        };
-        let matches = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        known && matches
+        }
     })
     .await
 }
