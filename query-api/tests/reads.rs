@@ -311,14 +311,16 @@ async fn public_views_histories_and_refund_lookup() {
     apps.record_outcome(&order_id, &failed_payment, false).await;
     let payment_id = apps.upi_payment(&merchant, &order_id).await;
 
-    // Public order: exactly the checkout's four fields, no credentials.
+    // Public order: exactly the checkout's four fields and where it may post
+    // its result (the dev merchant's checkout origins), no credentials.
     let (status, order) = apps
         .get(&format!("/api/v1/orders/{order_id}/public"), None)
         .await;
     assert_eq!(status, StatusCode::OK, "{order}");
     assert_eq!(
         order,
-        json!({"id": order_id, "amount": 50000, "currency": "INR", "status": "attempted"})
+        json!({"id": order_id, "amount": 50000, "currency": "INR", "status": "attempted",
+               "checkout_origins": ["http://localhost:8000", "http://127.0.0.1:8000"]})
     );
     // Public payment: pending, then failed with its error.
     let (status, pending) = apps

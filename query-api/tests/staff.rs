@@ -86,6 +86,7 @@ async fn a_merchant_by_id_reflects_every_command_at_once() {
             "api_key",
             "fee_bps",
             "webhook_url",
+            "checkout_origins",
             "created_at",
             "updated_at"
         ])
