@@ -442,6 +442,31 @@ async function dashboard(browser, paymentId) {
   assert.match(await page.locator(tid("conversion-rate")).innerText(), /\d+\.\d{2}%$/);
   await shot(page, "dashboard-overview");
 
+  // The checkout origins: the seeded ones are listed; a bad line is refused
+  // in the page by the domain's rule (no request); a new list is saved and
+  // is what the public order view names; then the seeded list comes back.
+  const card = page.locator(tid("checkout-origins"));
+  const seeded = (await api("GET", "/api/v1/merchant")).checkout_origins;
+  assert.ok(seeded.length >= 1, "the dev merchant has checkout origins");
+  assert.deepEqual(await card.locator(tid("checkout-origin")).allInnerTexts(), seeded);
+  const input = card.locator(tid("checkout-origins-input"));
+  const sent = apiRequests(page);
+  await input.fill("https://shop.example/pay");
+  await card.locator(tid("save-checkout-origins-button")).click();
+  await card.locator("[role=alert]").waitFor({ timeout: 5000 });
+  assert.deepEqual(sent, [], "a bad origin was sent");
+  await input.fill([...seeded, "https://Shop.Example:443/"].join("\n"));
+  await card.locator(tid("save-checkout-origins-button")).click();
+  await card.locator("[role=status]").waitFor({ timeout: 10000 });
+  assert.deepEqual(await card.locator(tid("checkout-origin")).allInnerTexts(), [...seeded, "https://shop.example"]);
+  const probe = await api("POST", "/api/v1/orders", { amount: 1000, currency: "INR" });
+  const view = await fetch(`${base}/api/v1/orders/${probe.id}/public`).then((response) => response.json());
+  assert.deepEqual(view.checkout_origins, [...seeded, "https://shop.example"]);
+  await input.fill(seeded.join("\n"));
+  await card.locator(tid("save-checkout-origins-button")).click();
+  await page.waitForFunction((count) => document.querySelectorAll('[data-test-id="checkout-origin"]').length === count,
+    seeded.length, { timeout: 10000 });
+
   const row = page.locator(tid("transaction-row"), { has: page.locator(`${tid("payment-id")}:has-text("${paymentId}")`) });
   await row.waitFor({ timeout: 10000 });
   assert.equal(await row.locator(tid("amount")).innerText(), "500.00 INR");

@@ -9,6 +9,7 @@ use paystream_domain::api::{
     WebhookLog, WebhookSettingsView,
 };
 use paystream_domain::dev::DEV_API_KEY;
+use paystream_domain::validation::normalize_checkout_origins;
 use web_sys::HtmlInputElement;
 use yew::platform::spawn_local;
 use yew::prelude::*;
@@ -643,7 +644,12 @@ fn overview() -> Html {
     let credentials = match &*account {
         None => html! {},
         Some(Err(message)) => failure(message),
-        Some(Ok(account)) => html! { <Credentials api_key={account.api_key.clone()} /> },
+        Some(Ok(account)) => html! {
+            <>
+                <Credentials api_key={account.api_key.clone()} />
+                <CheckoutOrigins origins={account.checkout_origins.clone()} />
+            </>
+        },
     };
     let cards = shown(&*stats, "statistics", |stats| {
         html! {
@@ -744,6 +750,84 @@ fn credentials(props: &CredentialsProps) -> Html {
             } else {
                 <p><button type="button" data-test-id="roll-keys-button" onclick={ask}>{ "New key and secret" }</button></p>
             }
+        </div>
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Properties)]
+struct CheckoutOriginsProps {
+    origins: Vec<String>,
+}
+
+/// The sites allowed to embed the checkout (and receive its result), one
+/// origin a line, checked in the browser by the domain's own rule before
+/// `PUT /api/v1/merchant/checkout-origins`.
+#[function_component(CheckoutOrigins)]
+fn checkout_origins(props: &CheckoutOriginsProps) -> Html {
+    let saved = use_state(|| props.origins.clone());
+    let text = use_state(|| props.origins.join("\n"));
+    let outcome = use_state(|| None::<Result<(), String>>);
+    let edit = {
+        let (text, outcome) = (text.clone(), outcome.clone());
+        Callback::from(move |event: InputEvent| {
+            let area: web_sys::HtmlTextAreaElement = event.target_unchecked_into();
+            text.set(area.value());
+            outcome.set(None);
+        })
+    };
+    let save = {
+        let (text, saved, outcome) = (text.clone(), saved.clone(), outcome.clone());
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let lines: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let origins = match normalize_checkout_origins(&lines) {
+                Ok(origins) => origins,
+                Err(error) => {
+                    outcome.set(Some(Err(error.to_string())));
+                    return;
+                }
+            };
+            let (text, saved, outcome) = (text.clone(), saved.clone(), outcome.clone());
+            spawn_local(async move {
+                let body = serde_json::json!({ "origins": origins });
+                match api::put::<StaffMerchantView>("/api/v1/merchant/checkout-origins", &body).await {
+                    Ok(account) => {
+                        text.set(account.checkout_origins.join("\n"));
+                        saved.set(account.checkout_origins);
+                        outcome.set(Some(Ok(())));
+                    }
+                    Err(message) => outcome.set(Some(Err(message))),
+                }
+            });
+        })
+    };
+    html! {
+        <div class="card wide" data-test-id="checkout-origins">
+            <span>{ "Checkout origins" }</span>
+            <p>{ "Pages on these sites may embed your checkout and receive its result. One origin a line, such as https://shop.example." }</p>
+            if saved.is_empty() {
+                <p class="empty">{ "None yet: the embedded checkout takes payments but cannot tell your page the result." }</p>
+            } else {
+                <ul>
+                    { for saved.iter().map(|origin| html! { <li data-test-id="checkout-origin"><code>{ origin.clone() }</code></li> }) }
+                </ul>
+            }
+            <form onsubmit={save} novalidate=true>
+                <label for="checkout-origins-input">{ "Allowed origins" }</label>
+                <textarea id="checkout-origins-input" data-test-id="checkout-origins-input" rows="3"
+                    value={(*text).clone()} oninput={edit}></textarea>
+                <button type="submit" data-test-id="save-checkout-origins-button">{ "Save origins" }</button>
+            </form>
+            { match &*outcome {
+                Some(Ok(())) => html! { <p role="status">{ "Saved." }</p> },
+                Some(Err(message)) => failure(message),
+                None => html! {},
+            } }
         </div>
     }
 }
