@@ -1249,7 +1249,7 @@ async fn the_feed_is_ordered_complete_redacted_and_never_behind_a_late_commit() 
     for member in ["api_secret_hash", "webhook_secret"] {
         assert_eq!(registered[member], "[REDACTED]", "{registered}");
     }
-    let rotated = &events[1]["payload"];
+    let rotated = &events[2]["payload"];
     assert_eq!(rotated["secret"], "[REDACTED]");
     assert_eq!(rotated["previous_secret"], "[REDACTED]");
     assert!(rotated["previous_valid_until"].is_string());

@@ -795,7 +795,9 @@ fn checkout_origins(props: &CheckoutOriginsProps) -> Html {
             let (text, saved, outcome) = (text.clone(), saved.clone(), outcome.clone());
             spawn_local(async move {
                 let body = serde_json::json!({ "origins": origins });
-                match api::put::<StaffMerchantView>("/api/v1/merchant/checkout-origins", &body).await {
+                match api::put::<StaffMerchantView>("/api/v1/merchant/checkout-origins", &body)
+                    .await
+                {
                     Ok(account) => {
                         text.set(account.checkout_origins.join("\n"));
                         saved.set(account.checkout_origins);
@@ -820,7 +822,7 @@ fn checkout_origins(props: &CheckoutOriginsProps) -> Html {
             <form onsubmit={save} novalidate=true>
                 <label for="checkout-origins-input">{ "Allowed origins" }</label>
                 <textarea id="checkout-origins-input" data-test-id="checkout-origins-input" rows="3"
-                    value={(*text).clone()} oninput={edit}></textarea>
+                    value={(*text).clone()} oninput={edit} />
                 <button type="submit" data-test-id="save-checkout-origins-button">{ "Save origins" }</button>
             </form>
             { match &*outcome {
