@@ -455,13 +455,17 @@ async function dashboard(browser, paymentId) {
   await card.locator(tid("save-checkout-origins-button")).click();
   await card.locator("[role=alert]").waitFor({ timeout: 5000 });
   assert.deepEqual(sent, [], "a bad origin was sent");
-  await input.fill([...seeded, "https://Shop.Example:443/"].join("\n"));
+  const shop = `shop-${Date.now()}.example`;
+  await input.fill([...seeded, `https://${shop.toUpperCase()}:443/`].join("\n"));
   await card.locator(tid("save-checkout-origins-button")).click();
-  await card.locator("[role=status]").waitFor({ timeout: 10000 });
-  assert.deepEqual(await card.locator(tid("checkout-origin")).allInnerTexts(), [...seeded, "https://shop.example"]);
+  await card.locator("[role=status]").waitFor({ timeout: 10000 }).catch(async (error) => {
+    await shot(page, "checkout-origins-failed");
+    throw error;
+  });
+  assert.deepEqual(await card.locator(tid("checkout-origin")).allInnerTexts(), [...seeded, `https://${shop}`]);
   const probe = await api("POST", "/api/v1/orders", { amount: 1000, currency: "INR" });
   const view = await fetch(`${base}/api/v1/orders/${probe.id}/public`).then((response) => response.json());
-  assert.deepEqual(view.checkout_origins, [...seeded, "https://shop.example"]);
+  assert.deepEqual(view.checkout_origins, [...seeded, `https://${shop}`]);
   await input.fill(seeded.join("\n"));
   await card.locator(tid("save-checkout-origins-button")).click();
   await page.waitForFunction((count) => document.querySelectorAll('[data-test-id="checkout-origin"]').length === count,

@@ -754,6 +754,12 @@ fn credentials(props: &CredentialsProps) -> Html {
     }
 }
 
+/// What the page reads of `PUT /api/v1/merchant/checkout-origins`'s answer.
+#[derive(Debug, serde::Deserialize)]
+struct SavedOrigins {
+    checkout_origins: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Properties)]
 struct CheckoutOriginsProps {
     origins: Vec<String>,
@@ -795,9 +801,7 @@ fn checkout_origins(props: &CheckoutOriginsProps) -> Html {
             let (text, saved, outcome) = (text.clone(), saved.clone(), outcome.clone());
             spawn_local(async move {
                 let body = serde_json::json!({ "origins": origins });
-                match api::put::<StaffMerchantView>("/api/v1/merchant/checkout-origins", &body)
-                    .await
-                {
+                match api::put::<SavedOrigins>("/api/v1/merchant/checkout-origins", &body).await {
                     Ok(account) => {
                         text.set(account.checkout_origins.join("\n"));
                         saved.set(account.checkout_origins);
