@@ -1,5 +1,6 @@
 //! Event store throughput, next to a raw single-row INSERT baseline measured
-//! on the same database in the same run.
+//! on the same database in the same run; then the same appends on the
+//! in-memory backend, the ceiling of what the port's own code costs.
 //!
 //! `cargo bench -p paystream-store --bench event_store`
 //! Env: `PAYSTREAM_BENCH_DATABASE_URL` (a role that may create databases;
@@ -13,8 +14,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use paystream_store::group_commit::GroupCommitConfig;
 use paystream_store::{
-    EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position, StoreError,
-    StreamId,
+    EventMetadata, EventStore, ExpectedVersion, MemoryEventStore, NewEvent, PgEventStore, Position,
+    StoreError, StreamId,
 };
 use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
@@ -248,6 +249,66 @@ async fn main() -> anyhow::Result<()> {
     }
     let read_elapsed = began.elapsed();
 
+    // 5. The in-memory backend, the same appends: the ceiling of what the
+    // port's own code (checks, canonical bytes, hashes, the plan) costs.
+    let memory = MemoryEventStore::new();
+    let memory_many = run_phase("memory: append, many streams", writers, duration, {
+        let memory = memory.clone();
+        let run = run.clone();
+        move |writer, n| {
+            let memory = memory.clone();
+            let stream = StreamId::new(
+                "payment",
+                format!("{run}_{writer}_{}", n % streams_per_writer),
+            );
+            let version = n / streams_per_writer;
+            async move {
+                memory
+                    .append(
+                        &stream?,
+                        ExpectedVersion::from_version(version),
+                        vec![event(n)],
+                        &EventMetadata::default(),
+                    )
+                    .await?;
+                Ok(true)
+            }
+        }
+    })
+    .await;
+    // The hot stream's head as a conflict reports it (no read per append).
+    let memory_hot_head = Arc::new(AtomicU64::new(0));
+    let memory_hot = run_phase("memory: append, one hot stream", writers, duration, {
+        let memory = memory.clone();
+        let hot = hot.clone();
+        move |_, n| {
+            let (memory, hot, head) = (memory.clone(), hot.clone(), memory_hot_head.clone());
+            async move {
+                let expected = head.load(Ordering::Relaxed);
+                match memory
+                    .append(
+                        &hot,
+                        ExpectedVersion::from_version(expected),
+                        vec![event(n)],
+                        &EventMetadata::default(),
+                    )
+                    .await
+                {
+                    Ok(appended) => {
+                        head.fetch_max(appended.last_version, Ordering::Relaxed);
+                        Ok(true)
+                    }
+                    Err(StoreError::Conflict { actual, .. }) => {
+                        head.fetch_max(actual, Ordering::Relaxed);
+                        Ok(false)
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+        }
+    })
+    .await;
+
     let baseline = raw.rate();
     println!(
         "\n{writers} concurrent writers, {seconds} s per phase, PostgreSQL at {}\n",
@@ -255,7 +316,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| phase | ops/s | p50 ms | p99 ms | p99.9 ms | vs baseline | conflicts |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for phase in [&raw, &many, &hot_phase] {
+    for phase in [&raw, &many, &hot_phase, &memory_many, &memory_hot] {
         println!("{}", phase.row(baseline));
     }
     println!("\n{batching} during \"append, many streams\"");

@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod chain;
 pub mod group_commit;
 pub mod head_cache;
+pub mod memory;
 pub mod postgres;
 pub mod relay;
 pub mod runner;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use chain::{ChainBreak, ChainBreakKind};
+pub use memory::MemoryEventStore;
 pub use postgres::PgEventStore;
 
 /// Most events a single append may carry.
@@ -306,8 +308,9 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// The port. Backends: PostgreSQL (default, [`PgEventStore`]); EventStoreDB
-/// later, held to the same contract suite (`tests/store_contract/`).
+/// The port. Backends: PostgreSQL (default, [`PgEventStore`]) and in memory
+/// ([`MemoryEventStore`]), both held to one contract suite
+/// (`tests/store_contract/`); EventStoreDB next.
 pub trait EventStore: Send + Sync {
     /// Appends `events` to `stream` atomically if its version is `expected`.
     /// A stale expectation is [`StoreError::Conflict`] and writes nothing.
