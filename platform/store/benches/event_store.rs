@@ -118,6 +118,41 @@ fn event(n: u64) -> NewEvent {
     )
 }
 
+/// Streams each writer appends to in turn, one event an append.
+const STREAMS_PER_WRITER: u64 = 64;
+
+/// Appends of one event each, every writer on streams of its own: the same
+/// phase on any backend.
+async fn many_streams<S: EventStore + Clone + 'static>(
+    name: &'static str,
+    store: S,
+    run: &str,
+    writers: usize,
+    duration: Duration,
+) -> Phase {
+    let run = run.to_owned();
+    run_phase(name, writers, duration, move |writer, n| {
+        let store = store.clone();
+        let stream = StreamId::new(
+            "payment",
+            format!("{run}_{writer}_{}", n % STREAMS_PER_WRITER),
+        );
+        let version = n / STREAMS_PER_WRITER;
+        async move {
+            store
+                .append(
+                    &stream?,
+                    ExpectedVersion::from_version(version),
+                    vec![event(n)],
+                    &EventMetadata::default(),
+                )
+                .await?;
+            Ok(true)
+        }
+    })
+    .await
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|arg| arg == "--list") {
@@ -167,31 +202,14 @@ async fn main() -> anyhow::Result<()> {
     .await;
 
     // 2. Appends of one event each, every writer on streams of its own.
-    let streams_per_writer = 64u64;
     let run = Uuid::now_v7().simple().to_string();
-    let many = run_phase("append, many streams", writers, duration, {
-        let store = store.clone();
-        let run = run.clone();
-        move |writer, n| {
-            let store = store.clone();
-            let stream = StreamId::new(
-                "payment",
-                format!("{run}_{writer}_{}", n % streams_per_writer),
-            );
-            let version = n / streams_per_writer;
-            async move {
-                store
-                    .append(
-                        &stream?,
-                        ExpectedVersion::from_version(version),
-                        vec![event(n)],
-                        &EventMetadata::default(),
-                    )
-                    .await?;
-                Ok(true)
-            }
-        }
-    })
+    let many = many_streams(
+        "append, many streams",
+        store.clone(),
+        &run,
+        writers,
+        duration,
+    )
     .await;
 
     let stats = store.group_commit().stats();
@@ -252,29 +270,13 @@ async fn main() -> anyhow::Result<()> {
     // 5. The in-memory backend, the same appends: the ceiling of what the
     // port's own code (checks, canonical bytes, hashes, the plan) costs.
     let memory = MemoryEventStore::new();
-    let memory_many = run_phase("memory: append, many streams", writers, duration, {
-        let memory = memory.clone();
-        let run = run.clone();
-        move |writer, n| {
-            let memory = memory.clone();
-            let stream = StreamId::new(
-                "payment",
-                format!("{run}_{writer}_{}", n % streams_per_writer),
-            );
-            let version = n / streams_per_writer;
-            async move {
-                memory
-                    .append(
-                        &stream?,
-                        ExpectedVersion::from_version(version),
-                        vec![event(n)],
-                        &EventMetadata::default(),
-                    )
-                    .await?;
-                Ok(true)
-            }
-        }
-    })
+    let memory_many = many_streams(
+        "memory: append, many streams",
+        memory.clone(),
+        &run,
+        writers,
+        duration,
+    )
     .await;
     // The hot stream's head as a conflict reports it (no read per append).
     let memory_hot_head = Arc::new(AtomicU64::new(0));
