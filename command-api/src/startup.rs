@@ -36,10 +36,8 @@ pub struct AppState {
     pub metrics: Arc<HttpMetrics>,
     /// Where cookie-authenticated commands may come from.
     pub dashboard_origins: DashboardOrigins,
-    /// The rate limits of this instance.
+    /// The rate limits of this instance (the login lock-out's settings too).
     pub limits: RateLimits,
-    /// Failed logins lock an account for a growing time, up to this long.
-    pub login_lockout: crate::routes::sessions::LockoutPolicy,
 }
 
 impl FromRef<AppState> for RateLimits {
@@ -136,7 +134,6 @@ impl Application {
                 relay_signal,
                 metrics: Arc::new(HttpMetrics::new("command_api")),
                 dashboard_origins: DashboardOrigins::new(config.browser.dashboard_origins.clone()),
-                login_lockout: crate::routes::sessions::LockoutPolicy::from(&config.rate),
                 limits: {
                     let limits = RateLimits::new(config.rate.clone());
                     limits.spawn_housekeeping();

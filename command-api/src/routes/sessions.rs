@@ -233,7 +233,7 @@ pub async fn login(
     let pool = state.store.pool();
     client.limits.login_attempt(client.address)?;
     let email = session::normalize_email(&body.email);
-    let policy = &state.login_lockout;
+    let policy = &LockoutPolicy::from(client.limits.args());
     policy.check(pool, &email).await?;
     let user = sqlx::query("select password_hash, role, merchant_id from users where email = $1")
         .bind(&email)

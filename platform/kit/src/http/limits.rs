@@ -23,10 +23,12 @@
 //! [`RateArgs::trusted_proxies`] (the edge), the last `X-Forwarded-For`
 //! entry, which the edge writes itself.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -120,19 +122,43 @@ impl Default for RateArgs {
 #[derive(Debug)]
 struct Budget<K: Hash + Eq + Clone> {
     limiter: DefaultKeyedRateLimiter<K>,
+    /// When the full table was last swept, in ms after `created`.
+    swept_at: AtomicU64,
+    created: Instant,
 }
+
+/// How often a full table is swept of idle keys, at most.
+const FULL_SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl<K: Hash + Eq + Clone> Budget<K> {
     fn new(quota: Quota) -> Self {
         Self {
             limiter: RateLimiter::keyed(quota),
+            swept_at: AtomicU64::new(0),
+            created: Instant::now(),
         }
     }
 
-    /// Takes one cell; `Err(wait)` when the budget is spent.
+    /// Takes one cell; `Err(wait)` when the budget is spent. A full table
+    /// is swept of idle keys at most once a [`FULL_SWEEP_EVERY`]; while it
+    /// stays full (that many distinct clients inside one budget window, an
+    /// attack) every key is refused rather than the table growing.
     fn take(&self, key: &K) -> Result<(), Duration> {
         if self.limiter.len() >= MAX_KEYS {
-            self.limiter.retain_recent();
+            let now = self.created.elapsed().as_millis() as u64;
+            let last = self.swept_at.load(Ordering::Relaxed);
+            let due = now.saturating_sub(last) >= FULL_SWEEP_EVERY.as_millis() as u64;
+            if due
+                && self
+                    .swept_at
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.limiter.retain_recent();
+            }
+            if self.limiter.len() >= MAX_KEYS {
+                return Err(FULL_SWEEP_EVERY);
+            }
         }
         self.limiter
             .check_key(key)
@@ -168,7 +194,11 @@ impl<K: Hash + Eq + Clone> FailureGate<K> {
     }
 
     /// `Err(wait)` while `key` is blocked.
-    fn check(&self, key: &K) -> Result<(), Duration> {
+    fn check<Q>(&self, key: &Q) -> Result<(), Duration>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let now = Instant::now();
         match self.blocked().get(key) {
             Some(until) if *until > now => Err(*until - now),
@@ -311,7 +341,7 @@ impl RateLimits {
     /// Before a secret is checked: is this key or address blocked?
     pub fn secret_allowed(&self, key: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
         self.verdict(
-            self.tables.secret_key.check(&key.to_owned()),
+            self.tables.secret_key.check(key),
             "wrong API secrets for this key",
         )?;
         if let Some(address) = address {
@@ -439,6 +469,18 @@ mod tests {
         assert!(limits
             .secret_allowed("key_b", Some("203.0.113.10".parse().unwrap()))
             .is_ok());
+    }
+
+    #[test]
+    fn a_full_table_refuses_instead_of_growing() {
+        let budget = Budget::<u32>::new(per_minute(1));
+        for key in 0..MAX_KEYS as u32 {
+            assert!(budget.take(&key).is_ok());
+        }
+        // Every key is recent: the sweep frees nothing, and the table stays
+        // at its bound.
+        assert_eq!(budget.take(&u32::MAX), Err(FULL_SWEEP_EVERY));
+        assert_eq!(budget.limiter.len(), MAX_KEYS);
     }
 
     #[test]
